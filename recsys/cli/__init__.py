@@ -1,0 +1,1 @@
+"""Thin Hydra entry points; each delegates to one function of its stage."""
