@@ -110,6 +110,8 @@ def _coerce(df: pd.DataFrame, col: Column, spec: TableSpec, report: QualityRepor
 def _parse_dates(s: pd.Series, fmt: str | None) -> pd.Series:
     if pd.api.types.is_datetime64_any_dtype(s):
         return s.dt.tz_localize(None) if getattr(s.dt, "tz", None) is not None else s
+    if fmt in ("unix", "unix_ms"):
+        return pd.to_datetime(pd.to_numeric(s, errors="coerce"), unit="s" if fmt == "unix" else "ms")
     return pd.to_datetime(s.astype("string"), format=fmt, errors="coerce")
 
 
