@@ -35,7 +35,7 @@ def load_canonical(spec: TableSpec, report: QualityReport) -> pd.DataFrame:
         if col.name in spec.constants:
             out[col.name] = spec.constants[col.name]
         elif source is not None and source in raw.columns:
-            out[col.name] = raw[source].to_numpy()
+            out[col.name] = raw[source].array
         elif col.name in spec.derive:
             continue
         else:
@@ -45,7 +45,7 @@ def load_canonical(spec: TableSpec, report: QualityReport) -> pd.DataFrame:
         out[name] = values.isin([str(v) for v in rule["in"]]).to_numpy()
     for attr in spec.categorical + list(spec.multi_hot) + spec.numeric + list(spec.pii):
         if attr not in out.columns:
-            out[attr] = raw[attr].to_numpy()
+            out[attr] = raw[attr].array
     for name, mapping in spec.value_maps.items():
         mapped = out[name].astype("string").map(mapping)
         out[name] = mapped.where(mapped.notna(), out[name].astype("string"))
@@ -79,7 +79,13 @@ def _coerce(df: pd.DataFrame, col: Column, spec: TableSpec, report: QualityRepor
     if col.kind == "id":
         bad = s.isna()
         df = report.reject(name, df, bad, "missing id", col.name)
-        df[col.name] = df[col.name].astype(str)
+        # ids become categoricals: every later join, dedup and group works on integer codes
+        ids = df[col.name]
+        if not isinstance(ids.dtype, pd.CategoricalDtype):
+            ids = ids.astype("string").astype("category")
+        elif not pd.api.types.is_string_dtype(ids.cat.categories):  # e.g. integer ids in a Parquet file
+            ids = ids.cat.rename_categories(ids.cat.categories.astype(str))
+        df[col.name] = ids
     elif col.kind == "datetime":
         if s.isna().all() and not col.required:
             df[col.name] = pd.Series(pd.NaT, index=df.index, dtype="datetime64[ns]")
@@ -102,6 +108,8 @@ def _coerce(df: pd.DataFrame, col: Column, spec: TableSpec, report: QualityRepor
         df[col.name] = s.astype("string") if s.notna().any() else pd.Series(
             pd.NA, index=df.index, dtype="string"
         )
+        if col.name in ("event", "channel"):
+            df[col.name] = df[col.name].astype("category")
         if col.name == "event":
             df = report.reject(name, df, ~df["event"].isin(EVENTS), f"unknown event (expected {EVENTS})", "event")
     return df

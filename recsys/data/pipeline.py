@@ -106,7 +106,7 @@ def preprocess(
         uimg = integrate.check_image_paths(uimg, "user_images", source.root, img_policy, report)
     users = clean.fill_missing(users, "users", _numeric(users, source.tables["users"], ["age"]), report)
     items = clean.fill_missing(items, "items", _numeric(items, source.tables["items"], ["price"]), report)
-    inter = inter.sort_values(["timestamp", ROW], kind="stable")
+    inter = inter.iloc[np.argsort(inter["timestamp"].to_numpy(), kind="stable")]  # file order breaks ties
     for name, frame in (("interactions", inter), ("users", users), ("items", items), ("user_images", uimg)):
         report.record_nulls(name, frame)
     return {"interactions": inter, "users": users, "items": items, "user_images": uimg}
@@ -128,6 +128,13 @@ def _feature_specs(tables: dict[str, pd.DataFrame], source: SourceConfig) -> dic
     }
 
 
+def _positions(index: pd.Index, values: pd.Series) -> np.ndarray:
+    """Row positions of ``values`` in ``index``, looked up once per distinct value."""
+    cat = values.astype("category")
+    per_category = index.get_indexer(cat.cat.categories.astype("string"))
+    return np.asarray(per_category, dtype=np.int64)[cat.cat.codes.to_numpy()]
+
+
 def write_dataset(
     out: Path,
     tables: dict[str, pd.DataFrame],
@@ -143,6 +150,8 @@ def write_dataset(
     items = tables["items"].reset_index(drop=True)
     users.insert(0, "user_idx", np.arange(len(users), dtype=np.int64))
     items.insert(0, "item_idx", np.arange(len(items), dtype=np.int64))
+    users["user_id"] = users["user_id"].astype("string")
+    items["item_id"] = items["item_id"].astype("string")
     uindex = pd.Index(users["user_id"])
     iindex = pd.Index(items["item_id"])
     first_seen = tables["interactions"].groupby("item_id")["timestamp"].min()
@@ -158,11 +167,12 @@ def write_dataset(
     out_frames: dict[str, pd.DataFrame] = {}
     for split, df in frames.items():
         df = df.drop(columns=[ROW])
-        df.insert(0, "item_idx", iindex.get_indexer(df["item_id"]).astype(np.int64))
-        df.insert(0, "user_idx", uindex.get_indexer(df["user_id"]).astype(np.int64))
-        out_frames[split] = df.assign(positive=df["event"].isin(positives).to_numpy()).reset_index(drop=True)
+        df.insert(0, "item_idx", _positions(iindex, df["item_id"]))
+        df.insert(0, "user_idx", _positions(uindex, df["user_id"]))
+        df = df.assign(positive=df["event"].isin(positives).to_numpy())
+        out_frames[split] = df.reset_index(drop=True)
     uimg = tables["user_images"].drop(columns=[ROW])
-    uimg.insert(0, "user_idx", uindex.get_indexer(uimg["user_id"]).astype(np.int64))
+    uimg.insert(0, "user_idx", _positions(uindex, uimg["user_id"]))
     out_frames["user_images"] = uimg.sort_values(["user_idx", "posted_at"], kind="stable").reset_index(drop=True)
     out_frames["users"] = encoded["users"].drop(columns=[ROW])
     out_frames["items"] = encoded["items"].drop(columns=[ROW])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import hmac
 
 import pandas as pd
 
@@ -12,14 +11,16 @@ from recsys.errors import ConfigError
 
 
 def pseudonymise(ids: pd.Series, key: str, length: int) -> pd.Series:
-    """HMAC-SHA256 of each id with ``key``, truncated to ``length`` hex characters; hashed once per
-    distinct id so that a million interactions cost as many hashes as there are customers."""
+    """Keyed BLAKE2b (a MAC; the key is SHA-256 of ``key``) of each id, ``length`` hex characters;
+    hashed once per distinct id so that a million interactions cost as many hashes as customers."""
     if not key:
         raise ConfigError("preprocess.privacy.key is empty: set it or RECSYS_PSEUDONYM_KEY")
-    codes, uniques = pd.factorize(ids.astype(str))
-    k = key.encode()
-    hashed = [hmac.new(k, u.encode(), hashlib.sha256).hexdigest()[:length] for u in uniques]
-    return pd.Series(pd.Index(hashed, dtype="object").take(codes), index=ids.index, dtype="object")
+    cat = ids.astype("category")
+    k = hashlib.sha256(key.encode()).digest()
+    size = (length + 1) // 2
+    hashed = [hashlib.blake2b(str(u).encode(), key=k, digest_size=size).hexdigest()[:length]
+              for u in cat.cat.categories]
+    return cat.cat.rename_categories(hashed)
 
 
 def strip_pii(df: pd.DataFrame, table: str, actions: dict[str, str], report: QualityReport) -> pd.DataFrame:

@@ -7,7 +7,6 @@ from typing import Any
 
 import pandas as pd
 import pyarrow as pa
-import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from recsys.errors import DataError
@@ -54,19 +53,13 @@ def _read_csv(path: Path, delimiter: str, encoding: str, string_columns: list[st
     if path.stat().st_size == 0:
         raise DataError("file is empty", file=str(path))
     header = _header(path, delimiter, encoding)
-    column_types: dict[str, Any] = {c: pa.string() for c in string_columns if c in header}
+    dtypes: dict[str, Any] = {c: "string" for c in string_columns if c in header}
     try:
-        table = pacsv.read_csv(
-            path,
-            read_options=pacsv.ReadOptions(encoding=encoding),
-            parse_options=pacsv.ParseOptions(delimiter=delimiter),
-            convert_options=pacsv.ConvertOptions(
-                column_types=column_types, strings_can_be_null=True
-            ),
-        )
-    except pa.ArrowInvalid as err:
-        raise DataError(f"cannot parse CSV: {_arrow_message(err)}", file=str(path)) from None
-    return table.to_pandas()
+        return pd.read_csv(path, sep=delimiter, encoding=encoding, dtype=dtypes, engine="c")
+    except UnicodeDecodeError as err:
+        raise DataError(f"cannot decode as {encoding} ({err.reason} at byte {err.start})", file=str(path)) from None
+    except (pd.errors.ParserError, ValueError) as err:
+        raise DataError(f"cannot parse CSV: {str(err).splitlines()[0]}", file=str(path)) from None
 
 
 def _header(path: Path, delimiter: str, encoding: str) -> list[str]:
@@ -82,11 +75,6 @@ def _header(path: Path, delimiter: str, encoding: str) -> list[str]:
             file=str(path),
         ) from None
     return [h.strip().strip('"') for h in first.rstrip("\r\n").split(delimiter)]
-
-
-def _arrow_message(err: Exception) -> str:
-    msg = str(err).splitlines()[0]
-    return msg.replace("CSV parse error: ", "")
 
 
 def _check_columns(df: pd.DataFrame, path: Path, required: list[str], delimiter: str | None) -> None:

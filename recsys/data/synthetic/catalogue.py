@@ -91,9 +91,7 @@ def make_catalogue(w: WorldConfig, rng: np.random.Generator, start: np.datetime6
         {
             "item_id": item_id,
             "category": np.asarray(list(it.categories), dtype=object)[category],
-            "brand": np.array([f"brand_{b + 1:02d}" for b in range(it.n_brands)], dtype=object)[
-                brand
-            ],
+            "brand": np.asarray(brand_names(it.n_brands), dtype=object)[brand],
             "colour": np.asarray(list(it.colours), dtype=object)[colour],
             "style": np.asarray(list(it.styles), dtype=object)[style],
             "tags": tags,
@@ -119,6 +117,10 @@ def make_catalogue(w: WorldConfig, rng: np.random.Generator, start: np.datetime6
         age_restricted=age_restricted,
         brand_weights=brand_weights,
     )
+
+
+def brand_names(n_brands: int) -> list[str]:
+    return [f"brand_{b + 1:02d}" for b in range(n_brands)]
 
 
 def _join_tags(n: int, parts: list[tuple[np.ndarray, object]]) -> np.ndarray:
