@@ -1,0 +1,133 @@
+"""Benchmark of the data stage: ingest + preprocess a synthetic world of >= 1M interactions.
+
+Runs, in one process and on the same CSV files, a bare ``pandas.read_csv`` of the three tables
+(the reference) and our whole pipeline (read, validate, pseudonymise, clean, integrate, encode,
+split, write Parquet atomically). Prints rows/s, peak memory and the time ratio.
+
+    python scripts/bench_data.py [--users 60000] [--items 20000] [--sessions 5] [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import psutil
+from omegaconf import OmegaConf
+
+from recsys.data.pipeline import build_dataset
+from recsys.data.synthetic import generate
+
+CONF = Path(__file__).resolve().parents[1] / "conf"
+
+
+class PeakRSS:
+    """Samples this process's resident memory in a thread; ``peak`` is the maximum in MiB."""
+
+    def __init__(self) -> None:
+        self.proc = psutil.Process()
+        self.peak = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self.proc.memory_info().rss / 2**20)
+            time.sleep(0.01)
+
+    def __enter__(self) -> PeakRSS:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def world_as_csv(work: Path, users: int, items: int, sessions: float) -> Path:
+    """Generate the synthetic world (no images) and write its tables as CSV."""
+    gen = OmegaConf.to_container(OmegaConf.load(CONF / "data" / "synthetic.yaml").generator, resolve=True)
+    assert isinstance(gen, dict)
+    gen.update(n_users=users, n_items=items, sessions_per_user=sessions, images=False, social_images=False)
+    raw = work / "world"
+    generate(gen, raw)
+    csv = work / "csv"
+    csv.mkdir()
+    for name in ("interactions", "users", "items"):
+        df = pd.read_parquet(raw / f"{name}.parquet")
+        if name == "interactions":
+            df["timestamp"] = df["timestamp"].dt.strftime("%Y-%m-%d %H:%M:%S")
+        df.to_csv(csv / f"{name}.csv", index=False)
+    return csv
+
+
+def pipeline_cfg(csv: Path, out: Path) -> Any:
+    source = {
+        "name": "bench", "source": "generic", "root": str(csv),
+        "tables": {
+            "interactions": {"path": "interactions.csv", "date_format": "%Y-%m-%d %H:%M:%S"},
+            "users": {"path": "users.csv", "columns": {"age": "age", "gender": "gender", "region": "region",
+                                                       "marketing_consent": "marketing_consent"},
+                      "pii": {"name": "drop", "email": "drop", "postal_code": "coarsen"}},
+            "items": {"path": "items.csv", "columns": {"price": "price", "stock": "stock"},
+                      "categorical": ["category", "brand", "colour", "style"], "multi_hot": {"tags": "|"}},
+        },
+    }
+    return OmegaConf.create({
+        "data": source,
+        "preprocess": OmegaConf.load(CONF / "preprocess" / "default.yaml"),
+        "split": OmegaConf.load(CONF / "split" / "temporal.yaml"),
+        "output_dir": str(out),
+    })
+
+
+def best_of(fn: Callable[[], object], repeat: int) -> tuple[float, float]:
+    """Best wall time over ``repeat`` runs, and the peak RSS (MiB) seen."""
+    times, peak = [], 0.0
+    for _ in range(repeat):
+        with PeakRSS() as mem:
+            t0 = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t0)
+        peak = max(peak, mem.peak)
+    return min(times), peak
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--users", type=int, default=60_000)
+    ap.add_argument("--items", type=int, default=20_000)
+    ap.add_argument("--sessions", type=float, default=5.0)
+    ap.add_argument("--repeat", type=int, default=3)
+    args = ap.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="bench_data_"))
+    try:
+        t0 = time.perf_counter()
+        csv = world_as_csv(work, args.users, args.items, args.sessions)
+        gen_s = time.perf_counter() - t0
+        n = sum(1 for _ in (csv / "interactions.csv").open()) - 1
+        mb = sum(p.stat().st_size for p in csv.iterdir()) / 2**20
+        print(f"synthetic world: {n:,} interactions, {args.users:,} users, {args.items:,} items "
+              f"({mb:.0f} MiB CSV), generated in {gen_s:.1f}s")
+        files = [csv / f"{t}.csv" for t in ("interactions", "users", "items")]
+        base_rss = psutil.Process().memory_info().rss / 2**20
+        ref_s, ref_peak = best_of(lambda: [pd.read_csv(f) for f in files], args.repeat)
+        cfg = pipeline_cfg(csv, work / "out")
+        ours_s, ours_peak = best_of(lambda: build_dataset(cfg), args.repeat)
+        print(f"{'method':<34}{'seconds':>9}{'rows/s':>14}{'peak RSS MiB':>14}")
+        print(f"{'pandas.read_csv (reference)':<34}{ref_s:>9.2f}{n / ref_s:>14,.0f}{ref_peak - base_rss:>14.0f}")
+        print(f"{'recsys data pipeline (ours)':<34}{ours_s:>9.2f}{n / ours_s:>14,.0f}{ours_peak - base_rss:>14.0f}")
+        print(f"ratio ours / read_csv: {ours_s / ref_s:.2f}x (goal <= 3x)")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
