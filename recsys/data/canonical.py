@@ -43,7 +43,7 @@ def load_canonical(spec: TableSpec, report: QualityReport) -> pd.DataFrame:
     for name, rule in spec.derive.items():
         values = raw[rule["column"]].astype("string")
         out[name] = values.isin([str(v) for v in rule["in"]]).to_numpy()
-    for attr in spec.categorical + list(spec.multi_hot) + spec.numeric + list(spec.pii):
+    for attr in spec.categorical + list(spec.multi_hot) + spec.numeric + list(spec.pii) + spec.passthrough:
         if attr not in out.columns:
             out[attr] = raw[attr].array
     for name, mapping in spec.value_maps.items():

@@ -16,7 +16,7 @@ SOURCES = ("generic", "synthetic")
 _TABLE_KEYS = {
     "path", "format", "delimiter", "encoding", "columns", "date_format", "constants",
     "value_maps", "derive", "categorical", "multi_hot", "numeric", "pii", "image_path_template",
-    "rating",
+    "rating", "passthrough",
 }
 
 
@@ -40,11 +40,12 @@ class TableSpec:
     pii: dict[str, str] = field(default_factory=dict)  # column -> drop | coarsen
     image_path_template: str | None = None
     rating: dict[str, Any] | None = None
+    passthrough: list[str] = field(default_factory=list)  # raw columns carried unchanged (no encoding)
 
     @property
     def raw_columns(self) -> list[str]:
         """Raw columns this spec reads (mapped, attributes, derived sources, PII)."""
-        cols = list(self.columns.values()) + self.categorical + list(self.multi_hot) + self.numeric
+        cols = list(self.columns.values()) + self.categorical + list(self.multi_hot) + self.numeric + self.passthrough
         cols += [d["column"] for d in self.derive.values()] + list(self.pii)
         if self.rating:
             cols.append(str(self.rating["column"]))
@@ -131,4 +132,5 @@ def _table_spec(src: str, tname: str, spec: dict[str, Any], root: Path) -> Table
         pii=dict(spec.get("pii") or {}),
         image_path_template=spec.get("image_path_template"),
         rating=spec.get("rating"),
+        passthrough=list(spec.get("passthrough") or []),
     )
