@@ -1,0 +1,75 @@
+"""Cross-sell pairs from association rules: (user, item) where a rule's antecedents were bought."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from recsys.rules.context import RuleContext
+
+
+def member(values: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """``np.isin(values, keys)`` by binary search in the sorted keys (fast for big ``values``)."""
+    table = np.sort(keys)
+    if table.size == 0:
+        return np.zeros(values.shape, dtype=bool)
+    pos = np.minimum(np.searchsorted(table, values), table.size - 1)
+    return table[pos] == values
+
+
+def _explode(rules: pd.DataFrame, column: str, labels: pd.Index) -> pd.DataFrame:
+    """(rule, code) per member of ``column`` (code -1 when the label is unknown)."""
+    sizes = rules[column].map(len).to_numpy(dtype=np.int64)
+    flat = [str(v) for values in rules[column] for v in values]
+    return pd.DataFrame({"rule": np.repeat(np.arange(len(rules)), sizes),
+                         "code": labels.get_indexer(pd.Index(flat, dtype=object))})
+
+
+def _fired_consequents(rules: pd.DataFrame, owned: pd.DataFrame, labels: pd.Index) -> pd.DataFrame:
+    """(user_idx, code) for every rule whose antecedent codes the user all owns."""
+    need = rules["antecedents"].map(len).to_numpy(dtype=np.int64)
+    hits = owned.merge(_explode(rules, "antecedents", labels), on="code")
+    per_rule = hits.groupby(["user_idx", "rule"]).size().reset_index(name="n")
+    per_rule = per_rule[per_rule["n"].to_numpy() == need[per_rule["rule"].to_numpy()]]
+    cons = _explode(rules, "consequents", labels)
+    out = per_rule[["user_idx", "rule"]].merge(cons, on="rule")[["user_idx", "code"]]
+    return out[out["code"] >= 0].drop_duplicates()
+
+
+def _keys(user: np.ndarray, code: np.ndarray, n_codes: int) -> np.ndarray:
+    return user.astype(np.int64) * np.int64(n_codes) + code.astype(np.int64)
+
+
+def cross_sell_mask(
+    ctx: RuleContext,
+    user_pos: np.ndarray,
+    item_pos: np.ndarray,
+    level: str,
+    min_lift: float,
+) -> np.ndarray:
+    """Rows whose item (level item) or item category (level category) a rule recommends to a user
+    who bought all of the rule's antecedents; ``both`` ORs the two levels."""
+    rules = ctx.association[ctx.association["lift"] >= min_lift]
+    hist = ctx.history[["user_idx", "item_idx"]]
+    hist = hist[member(hist["user_idx"].to_numpy(), user_pos)].drop_duplicates()
+    mask = np.zeros(len(user_pos), dtype=bool)
+    if level in ("item", "both"):
+        item_rules = rules[rules["level"] == "item"].reset_index(drop=True)
+        labels = pd.Index(ctx.items["item_id"].astype(str).to_numpy(dtype=object))
+        owned = hist.rename(columns={"item_idx": "code"})
+        pairs = _fired_consequents(item_rules, owned, labels)
+        n = len(ctx.items)
+        mask |= member(_keys(user_pos, item_pos, n),
+                       _keys(pairs["user_idx"].to_numpy(), pairs["code"].to_numpy(), n))
+    if level in ("category", "both"):
+        cat_rules = rules[rules["level"] == "category"].reset_index(drop=True)
+        cats = pd.Categorical(ctx.items["category"].astype("object"))
+        codes = np.asarray(cats.codes, dtype=np.int64)
+        labels = pd.Index([str(c) for c in cats.categories], dtype=object)
+        owned = pd.DataFrame({"user_idx": hist["user_idx"].to_numpy(),
+                              "code": codes[hist["item_idx"].to_numpy()]}).drop_duplicates()
+        pairs = _fired_consequents(cat_rules, owned[owned["code"] >= 0], labels)
+        n = len(cats.categories) + 1
+        mask |= member(_keys(user_pos, codes[item_pos], n),
+                       _keys(pairs["user_idx"].to_numpy(), pairs["code"].to_numpy(), n))
+    return mask
