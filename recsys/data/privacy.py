@@ -19,7 +19,7 @@ def pseudonymise(ids: pd.Series, key: str, length: int) -> pd.Series:
     k = hashlib.sha256(key.encode()).digest()
     size = (length + 1) // 2
     hashed = [hashlib.blake2b(str(u).encode(), key=k, digest_size=size).hexdigest()[:length]
-              for u in cat.cat.categories]
+              for u in cat.cat.categories.tolist()]
     return cat.cat.rename_categories(hashed)
 
 
