@@ -5,6 +5,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -64,6 +65,8 @@ def user_images(
             ).astype("datetime64[ns]"),
         }
     )
+    colour_p = _sharpen(pop.colour_taste, w.users.scene_sharpness)
+    style_p = _sharpen(pop.style_taste, w.users.scene_sharpness)
     palette = tuple(w.colour_rgb)
     patterns = tuple(w.items.styles.values())
     shapes = tuple(dict.fromkeys(c.shape for c in w.items.categories.values()))
@@ -72,8 +75,8 @@ def user_images(
             path=p,
             size=w.image_size,
             seed=(w.seed, _USER_STREAM, int(u), int(j)),
-            colour_p=tuple(float(x) for x in pop.colour_taste[u]),
-            style_p=tuple(float(x) for x in pop.style_taste[u]),
+            colour_p=tuple(colour_p[u].tolist()),
+            style_p=tuple(style_p[u].tolist()),
             palette=palette,
             patterns=patterns,
             shapes=shapes,
@@ -81,6 +84,11 @@ def user_images(
         for p, u, j in zip(paths, user, k, strict=True)
     ]
     return table, scenes
+
+
+def _sharpen(taste: np.ndarray, power: float) -> np.ndarray:
+    p = taste**power
+    return p / p.sum(axis=1, keepdims=True)
 
 
 def write_images(
@@ -92,9 +100,11 @@ def write_images(
     batches = [(str(root), list(specs[i:i + _BATCH])) for i in range(0, len(specs), _BATCH)]
     n_proc = min(workers, os.cpu_count() or 1, len(batches))
     if n_proc > 1 and len(specs) >= parallel_min:
-        # forkserver: safe when the parent already runs threads (torch, BLAS).
-        with mp.get_context("forkserver").Pool(n_proc) as pool:
-            for _ in pool.imap_unordered(_render_batch, batches):
+        # fork where available: workers need no re-import of the caller's main module. A worker
+        # that dies raises BrokenProcessPool instead of hanging.
+        method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
+        with ProcessPoolExecutor(n_proc, mp_context=mp.get_context(method)) as pool:
+            for _ in pool.map(_render_batch, batches):
                 pass
     else:
         for batch in batches:

@@ -101,10 +101,8 @@ def make_population(w: WorldConfig, rng: np.random.Generator, brand_weights: np.
             "user_id": id_strings("u", n),
             "age": np.where(miss[0], np.nan, age).astype(np.float64),
             "gender": np.asarray(genders, dtype=object)[gender],
-            "region": np.where(miss[1], None, np.asarray(u.regions, dtype=object)[region]),
-            "occupation": np.where(
-                miss[2], None, np.asarray(u.occupations, dtype=object)[occupation]
-            ),
+            "region": _blank(np.asarray(u.regions, dtype=object)[region], miss[1]),
+            "occupation": _blank(np.asarray(u.occupations, dtype=object)[occupation], miss[2]),
             "income_band": np.asarray(u.income_bands, dtype=object)[income],
             "marketing_consent": marketing,
             "social_image_consent": social,
@@ -131,6 +129,13 @@ def make_population(w: WorldConfig, rng: np.random.Generator, brand_weights: np.
         minor=age < u.minor_age,
         n_images=n_images,
     )
+
+
+def _blank(values: np.ndarray, missing: np.ndarray) -> np.ndarray:
+    """``values`` with None where ``missing``."""
+    out = values.copy()
+    out[missing] = None
+    return out
 
 
 def _taste(

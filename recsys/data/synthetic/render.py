@@ -14,6 +14,7 @@ from recsys.data.synthetic.shapes import MARK_ANCHOR, SILHOUETTES, transform
 
 RGB = tuple[int, int, int]
 _SS = 2  # supersampling factor (anti-aliasing)
+_PNG_LEVEL = 3  # zlib level: noisy pixels barely compress further, level 3 is several times faster
 
 
 @dataclass(frozen=True)
@@ -47,25 +48,24 @@ def render(spec: ItemImage | SceneImage) -> np.ndarray:
     """(size, size, 3) uint8 pixels of one image."""
     rng = np.random.default_rng(list(spec.seed))
     n = spec.size * _SS
-    if isinstance(spec, ItemImage):
-        canvas = _item_canvas(spec, rng, n)
-    else:
-        canvas = _scene_canvas(spec, rng, n)
-    canvas = _lighting(canvas, rng)
-    small = canvas.reshape(spec.size, _SS, spec.size, _SS, 3).mean(axis=(1, 3))
-    small += rng.normal(0.0, 3.0, small.shape)
+    canvas = (
+        _item_canvas(spec, rng, n) if isinstance(spec, ItemImage) else _scene_canvas(spec, rng, n)
+    )
+    big = Image.fromarray(np.clip(canvas, 0, 255).astype(np.uint8))
+    small = _lighting(np.asarray(big.reduce(_SS), dtype=np.float32), rng)
+    small *= rng.uniform(0.96, 1.04, 3).astype(np.float32)  # white balance
     return np.clip(np.round(small), 0, 255).astype(np.uint8)
 
 
 def save_png(pixels: np.ndarray, path: str) -> None:
-    Image.fromarray(pixels).save(path, format="PNG", optimize=False)
+    Image.fromarray(pixels).save(path, format="PNG", compress_level=_PNG_LEVEL)
 
 
 def _item_canvas(spec: ItemImage, rng: np.random.Generator, n: int) -> np.ndarray:
     rgb = np.asarray(spec.rgb, dtype=np.float64)
     neutral = 235.0 if _luma(rgb) < 150 else 105.0
     bg = 0.3 * rgb + 0.7 * neutral + rng.uniform(-8, 8, 3)
-    canvas = np.empty((n, n, 3), dtype=np.float64)
+    canvas = np.empty((n, n, 3), dtype=np.float32)
     canvas[:] = bg
     _draw_garment(
         canvas, rng, spec.shape, rgb, spec.pattern,
@@ -82,9 +82,9 @@ def _scene_canvas(spec: SceneImage, rng: np.random.Generator, n: int) -> np.ndar
     sp = np.asarray(spec.style_p) / np.sum(spec.style_p)
     sky, floor = palette[rng.choice(len(cp), 2, p=cp)]
     horizon = int(n * rng.uniform(0.55, 0.75))
-    canvas = np.empty((n, n, 3), dtype=np.float64)
-    canvas[:horizon] = 0.55 * sky + 0.45 * 240.0
-    canvas[horizon:] = 0.6 * floor + 0.4 * 110.0
+    canvas = np.empty((n, n, 3), dtype=np.float32)
+    canvas[:horizon] = 0.75 * sky + 0.25 * 240.0
+    canvas[horizon:] = 0.8 * floor + 0.2 * 110.0
     for _ in range(rng.integers(0, 3)):  # clutter in any colour: noise
         _draw_blob(canvas, rng, palette[rng.integers(len(palette))])
     for _ in range(rng.integers(2, 5)):
@@ -117,19 +117,19 @@ def _draw_garment(
     fill = Image.new("L", (n, n), 0)
     edge = Image.new("L", (n, n), 0)
     draw_fill, draw_edge = ImageDraw.Draw(fill), ImageDraw.Draw(edge)
-    width = max(1, round(n * scale / 40))
+    width = max(1, round(n * scale / 64))
     for poly in SILHOUETTES[shape]:
         pts = transform(poly, scale, angle, shift, n)
         draw_fill.polygon(pts, fill=255)
         draw_edge.line([*pts, pts[0]], fill=255, width=width, joint="curve")
     inside = np.asarray(fill) > 127
-    period = n * scale * rng.uniform(0.09, 0.13)
+    period = max(n * scale * rng.uniform(0.09, 0.13), 6.0 * _SS)  # >= 6 output pixels
     tex = pattern_mask(pattern, n, period, angle + rng.uniform(-5, 5),
                        (rng.random(), rng.random()))
     contrast = _contrast(rgb)
     canvas[inside] = rgb
     canvas[inside & tex] = contrast
-    canvas[np.asarray(edge) > 127] = 0.6 * rgb
+    canvas[np.asarray(edge) > 127] = 0.7 * rgb
     if mark is not None:
         cx, cy = MARK_ANCHOR[shape]
         (mx, my), = transform(np.array([[cx, cy]]), scale, angle, shift, n)
@@ -159,9 +159,10 @@ def _lighting(canvas: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Global brightness and a soft linear light gradient in a random direction."""
     n = canvas.shape[0]
     a = rng.uniform(0, 2 * np.pi)
-    yy, xx = np.mgrid[0:n, 0:n] / n - 0.5
-    grad = 1.0 + rng.uniform(0.0, 0.2) * (xx * np.cos(a) + yy * np.sin(a))
-    return canvas * (rng.uniform(0.92, 1.08) * grad)[:, :, None]
+    ramp = np.linspace(-0.5, 0.5, n, dtype=np.float32)
+    strength = rng.uniform(0.0, 0.2)
+    grad = 1.0 + strength * (ramp[None, :] * np.cos(a) + ramp[:, None] * np.sin(a))
+    return canvas * (np.float32(rng.uniform(0.92, 1.08)) * grad)[:, :, None]
 
 
 def _luma(rgb: np.ndarray) -> float:
@@ -169,10 +170,11 @@ def _luma(rgb: np.ndarray) -> float:
 
 
 def _contrast(rgb: np.ndarray) -> np.ndarray:
-    """Pattern colour: a darker shade of light colours, a lighter tint of dark ones."""
-    if _luma(rgb) >= 110:
-        return 0.55 * rgb
-    return 0.45 * rgb + 0.55 * 255.0
+    """Pattern colour: charcoal on light garments, off-white on dark ones (the hue stays the
+    garment's own, the texture stays visible)."""
+    if _luma(rgb) >= 120:
+        return np.array([45.0, 45.0, 50.0])
+    return np.array([236.0, 236.0, 230.0])
 
 
 def _brand_colour(brand: int) -> np.ndarray:

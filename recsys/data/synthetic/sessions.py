@@ -60,16 +60,14 @@ class CandidateSampler:
     both weighted by exposure ``exp(exposure_weight * popularity)`` (inverse-CDF, one searchsorted)."""
 
     def __init__(self, w: WorldConfig, cat: Catalogue) -> None:
-        n_cat = len(w.items.categories)
+        weights = np.exp(w.sessions.exposure_weight * cat.popularity)
         self._order = np.argsort(cat.category, kind="stable")
-        weights = np.exp(w.sessions.exposure_weight * cat.popularity[self._order])
-        self._cum = np.cumsum(weights)
+        self._cum = np.cumsum(weights[self._order])
         self._total = float(self._cum[-1])
-        sums = np.bincount(cat.category, weights=np.exp(w.sessions.exposure_weight * cat.popularity),
-                           minlength=n_cat)
-        self._begin = np.cumsum(sums) - sums
+        sums = np.bincount(cat.category, weights=weights, minlength=len(w.items.categories))
+        # A category without items falls back to the whole catalogue.
+        self._begin = np.where(sums > 0, np.cumsum(sums) - sums, 0.0)
         self._span = np.where(sums > 0, sums, self._total)
-        self._begin = np.where(sums > 0, self._begin, 0.0)
         self._k = w.sessions.candidates
         self._intent_share = w.sessions.intent_share
 

@@ -14,15 +14,10 @@ import numpy as np
 import pandas as pd
 
 from recsys.data.synthetic.catalogue import Catalogue, brand_names, make_catalogue
-from recsys.data.synthetic.config import (
-    GENERATOR_VERSION,
-    WorldConfig,
-    config_dict,
-    config_hash,
-    parse_config,
-)
+from recsys.data.synthetic.config import GENERATOR_VERSION, WorldConfig
 from recsys.data.synthetic.imaging import item_images, user_images, write_images
 from recsys.data.synthetic.interactions import simulate
+from recsys.data.synthetic.parse import config_dict, config_hash, parse_config
 from recsys.data.synthetic.population import Population, make_population
 from recsys.data.synthetic.render import ItemImage, SceneImage
 from recsys.data.synthetic.writer import WORLD_FILE, is_cached, staging, write_json, write_table
