@@ -1,0 +1,28 @@
+"""``recsys-export model.checkpoint=... index=ivf_flat``: write a serving bundle."""
+
+from __future__ import annotations
+
+import json
+
+from omegaconf import DictConfig
+
+from recsys.cli._app import run_app
+from recsys.serving.bundle import MANIFEST
+from recsys.serving.stage import run_export
+
+
+def task(cfg: DictConfig) -> None:
+    """Export and print the bundle path with its measured ANN recall."""
+    out = run_export(cfg)
+    manifest = json.loads((out / MANIFEST).read_text())
+    recall = manifest["ann_recall"]
+    print(f"bundle: {out} ({manifest['index']['factory']}, {manifest['metric']}, "
+          f"ANN recall@{recall['k']}={recall['recall']:.4f} with {recall['params']})")
+
+
+def main() -> None:
+    run_app("export", task)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,45 @@
+"""Two-tower methods (ID-only, image) evaluated from a trained checkpoint."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from recsys.errors import ConfigError, ModelError
+from recsys.evaluation.rankers import EmbeddingRanker
+from recsys.retrieval.embeddings import EmbeddingModel, export_embeddings
+
+
+def resolve_device(device: str) -> str:
+    """``auto`` is CUDA when available, else CPU."""
+    if device == "auto":
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device not in ("cpu", "cuda"):
+        raise ConfigError(f"device={device!r} must be auto, cpu or cuda", column="device")
+    return device
+
+
+def load_embedding_model(checkpoint: str | Path, device: str) -> EmbeddingModel:
+    """The trained model behind ``checkpoint`` (``recsys.training.export.load_trained``) on
+    ``device`` (auto, cpu or cuda): embeddings are computed there in batches."""
+    path = Path(checkpoint)
+    if not path.exists():
+        raise ModelError("checkpoint not found", file=str(path))
+    try:
+        from recsys.training.export import load_trained
+    except ImportError as err:
+        raise ConfigError(f"two-tower methods need recsys.training.export: {err}") from None
+    model: EmbeddingModel = load_trained(path, device=resolve_device(device))
+    return model
+
+
+def embedding_ranker(
+    model: EmbeddingModel, user_idx: np.ndarray, batch_size: int
+) -> EmbeddingRanker:
+    """Exact ranker over the model's item vectors for the users ``user_idx``."""
+    emb = export_embeddings(model, user_idx, batch_size)
+    return EmbeddingRanker(emb.users, emb.items, emb.similarity, user_idx=emb.user_idx,
+                           batch_size=batch_size)

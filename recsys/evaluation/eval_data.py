@@ -1,0 +1,124 @@
+"""Evaluation inputs from a processed dataset: history and ground-truth matrices, cold flags."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from recsys.data.schema import SPLITS
+from recsys.errors import ConfigError, DataError
+from recsys.evaluation.protocols import DatasetLike
+
+REQUIRED = ("user_idx", "item_idx", "timestamp", "positive")
+
+
+@dataclass(frozen=True)
+class EvalData:
+    """Everything a method and the metrics need for one evaluated split.
+
+    ``history``: positive interaction counts ``[n_users, n_items]`` of the splits before the
+    evaluated one (what methods learn from and what "already bought" means); ``truth``: positives
+    of the evaluated split; ``history_frame``: those history positives as rows (for time-aware
+    baselines); ``users``: the evaluated users (rows of ``truth`` with at least one positive).
+    """
+
+    split: str
+    history_splits: tuple[str, ...]
+    n_users: int
+    n_items: int
+    history: sp.csr_matrix
+    history_frame: pd.DataFrame
+    truth: sp.csr_matrix
+    users: np.ndarray
+    user_table: pd.DataFrame
+
+    @property
+    def item_user_counts(self) -> np.ndarray:
+        """Distinct history users per item (novelty)."""
+        return np.asarray((self.history > 0).sum(axis=0)).ravel()
+
+    @property
+    def cold_items(self) -> np.ndarray:
+        """Items with no history positive."""
+        return self.item_user_counts == 0
+
+    @property
+    def cold_users(self) -> np.ndarray:
+        """Users with no history positive."""
+        return np.diff(self.history.indptr) == 0
+
+    @property
+    def history_end(self) -> pd.Timestamp:
+        """Latest history timestamp."""
+        return pd.Timestamp(self.history_frame["timestamp"].max())
+
+
+def default_history(split: str) -> tuple[str, ...]:
+    """The splits before ``split`` (train for val, train and val for test)."""
+    if split not in SPLITS or split == "train":
+        raise ConfigError(f"eval.split must be val or test, got {split!r}")
+    return SPLITS[: SPLITS.index(split)]
+
+
+def interaction_matrix(frame: pd.DataFrame, n_users: int, n_items: int) -> sp.csr_matrix:
+    """Counts of rows per (user_idx, item_idx), as CSR with sorted indices."""
+    data = np.ones(len(frame), dtype=np.float32)
+    rows = frame["user_idx"].to_numpy(np.int64)
+    cols = frame["item_idx"].to_numpy(np.int64)
+    mat = sp.csr_matrix((data, (rows, cols)), shape=(n_users, n_items))
+    mat.sum_duplicates()
+    mat.sort_indices()
+    return mat
+
+
+def prepare_eval_data(
+    dataset: DatasetLike, split: str, history_splits: Sequence[str] | None = None
+) -> EvalData:
+    """Build :class:`EvalData` for ``split`` with positives of ``history_splits`` as history."""
+    hist_names = tuple(history_splits) if history_splits else default_history(split)
+    if split in hist_names:
+        raise ConfigError(f"eval.history_splits {list(hist_names)} must not contain {split!r}")
+    n_users, n_items = len(dataset.users), len(dataset.items)
+    frames = {name: _positives(getattr(dataset, name), name, dataset, n_users, n_items)
+              for name in {*hist_names, split}}
+    history_frame = pd.concat([frames[n] for n in hist_names], ignore_index=True)
+    if history_frame.empty:
+        raise DataError(f"no positive interactions in {list(hist_names)}", file=str(dataset.path))
+    truth = interaction_matrix(frames[split], n_users, n_items)
+    truth.data[:] = 1.0
+    users = np.flatnonzero(np.diff(truth.indptr) > 0).astype(np.int64)
+    if len(users) == 0:
+        raise DataError(f"split {split!r} has no positive interactions to evaluate",
+                        file=str(dataset.path / f"{split}.parquet"))
+    return EvalData(
+        split=split,
+        history_splits=hist_names,
+        n_users=n_users,
+        n_items=n_items,
+        history=interaction_matrix(history_frame, n_users, n_items),
+        history_frame=history_frame,
+        truth=truth,
+        users=users,
+        user_table=dataset.users,
+    )
+
+
+def _positives(
+    frame: pd.DataFrame, name: str, dataset: DatasetLike, n_users: int, n_items: int
+) -> pd.DataFrame:
+    file = str(dataset.path / f"{name}.parquet")
+    for col in REQUIRED:
+        if col not in frame.columns:
+            raise DataError("missing column", file=file, column=col)
+    pos = frame[frame["positive"].astype(bool)]
+    for col, bound in (("user_idx", n_users), ("item_idx", n_items)):
+        values = pos[col].to_numpy()
+        bad = np.flatnonzero((values < 0) | (values >= bound))
+        if len(bad):
+            raise DataError(f"index {values[bad[0]]} outside 0..{bound - 1}", file=file,
+                            row=int(pos.index[bad[0]]), column=col)
+    return pos[list(REQUIRED)]

@@ -1,0 +1,303 @@
+"""Batched feature extraction: hash files, reuse cached rows, decode misses in DataLoader workers
+and run the CNN on CPU (channels_last, inference mode) or CUDA (bf16 autocast).
+
+A bad image never breaks a batch: the worker returns its failure reason instead of a tensor,
+the batch is encoded without it, and (``on_bad_image=placeholder``) its row stays zero and
+``ok`` false, or (``on_bad_image=error``) the :class:`BadImageError` naming it is raised after
+the good rows computed so far are flushed to the cache. Failed images are never cached.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch.utils.data import DataLoader, Dataset
+
+from recsys.errors import ConfigError
+from recsys.images.cache import FeatureCache, content_hash
+from recsys.images.encoders import ImageEncoder
+from recsys.images.loading import BadImageError, LoadSettings, decode_image, read_image_bytes
+from recsys.images.transforms import Preprocess
+
+BAD_IMAGE_MODES: tuple[str, ...] = ("error", "placeholder")
+
+
+@dataclass(frozen=True)
+class ExtractSettings:
+    """Runtime knobs of one extraction (all from ``conf/features.yaml``)."""
+
+    batch_size: int
+    num_workers: int
+    device: str
+    torch_threads: int
+    amp_bf16: bool
+    channels_last: bool
+    on_bad_image: str
+    hash_threads: int
+    shard_size: int
+    load: LoadSettings
+
+    @classmethod
+    def from_config(cls, cfg: Mapping[str, Any]) -> ExtractSettings:
+        mode = str(cfg["on_bad_image"])
+        if mode not in BAD_IMAGE_MODES:
+            raise ConfigError(
+                f"on_bad_image must be one of {BAD_IMAGE_MODES}, got {mode!r}",
+                column="on_bad_image",
+            )
+        if int(cfg["batch_size"]) < 1 or int(cfg["num_workers"]) < 0:
+            raise ConfigError("batch_size must be >= 1 and num_workers >= 0", column="batch_size")
+        return cls(
+            batch_size=int(cfg["batch_size"]),
+            num_workers=int(cfg["num_workers"]),
+            device=resolve_device(str(cfg["device"])),
+            torch_threads=int(cfg["torch_threads"]),
+            amp_bf16=bool(cfg["amp_bf16"]),
+            channels_last=bool(cfg["channels_last"]),
+            on_bad_image=mode,
+            hash_threads=max(1, int(cfg["hash_threads"])),
+            shard_size=max(1, int(cfg["cache"]["shard_size"])),
+            load=LoadSettings.from_config(cfg["loading"]),
+        )
+
+
+def resolve_device(device: str) -> str:
+    """``auto`` -> ``cuda`` when available else ``cpu``; refuse ``cuda`` without a GPU."""
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError("device=cuda but CUDA is not available", column="device")
+    if not device.startswith(("cpu", "cuda")):
+        raise ConfigError(f"device must be auto, cpu or cuda, got {device!r}", column="device")
+    return device
+
+
+@dataclass(frozen=True)
+class Failure:
+    """One image that could not be used."""
+
+    file: str
+    reason: str
+    message: str
+
+
+@dataclass
+class EncodeResult:
+    """Features aligned to the requested paths; rows of failed images are zero."""
+
+    features: np.ndarray
+    ok: np.ndarray
+    failures: list[Failure] = field(default_factory=list)
+    encoded: int = 0
+    cached: int = 0
+
+    def failed_by_reason(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for f in self.failures:
+            counts[f.reason] = counts.get(f.reason, 0) + 1
+        return dict(sorted(counts.items()))
+
+
+class _DecodeDataset(Dataset["_Item"]):
+    """Item ``i``: its uint8 pixels and content hash, or why it failed."""
+
+    def __init__(
+        self, root: Path, paths: Sequence[str], preprocess: Preprocess, load: LoadSettings
+    ) -> None:
+        self.root, self.paths, self.preprocess, self.load = root, list(paths), preprocess, load
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, i: int) -> _Item:
+        try:
+            path, data = read_image_bytes(self.root, self.paths[i], self.load)
+            image = decode_image(data, str(path), self.load, self.preprocess.draft_size)
+            return _Item(i, self.preprocess.pixels(image), content_hash(data))
+        except BadImageError as err:
+            return _Item(i, None, "", (err.reason, err.detail, err.file or self.paths[i]))
+        except Exception as err:  # a transform failing on odd data must not kill the batch
+            return _Item(i, None, "", ("corrupt", repr(err), str(self.root / self.paths[i])))
+
+
+@dataclass
+class _Item:
+    """Picklable worker output; ``error`` is (reason, detail, file)."""
+
+    index: int
+    pixels: Tensor | None
+    key: str
+    error: tuple[str, str, str] | None = None
+
+
+@dataclass
+class _Batch:
+    index: list[int]
+    images: Tensor | None
+    keys: list[str]
+    failed: list[tuple[int, tuple[str, str, str]]]
+
+    def pin_memory(self) -> _Batch:
+        """Called by the DataLoader (``pin_memory=True``) for page-locked CUDA copies."""
+        if self.images is not None:
+            self.images = self.images.pin_memory()
+        return self
+
+
+def _collate(items: list[_Item]) -> _Batch:
+    good = [it for it in items if it.pixels is not None]
+    return _Batch(
+        index=[it.index for it in good],
+        images=torch.stack([it.pixels for it in good if it.pixels is not None]) if good else None,
+        keys=[it.key for it in good],
+        failed=[(it.index, it.error) for it in items if it.error is not None],
+    )
+
+
+def _worker_init(_: int) -> None:
+    torch.set_num_threads(1)
+
+
+def hash_files(
+    root: Path, paths: Sequence[str], settings: ExtractSettings
+) -> list[str | BadImageError]:
+    """Content hash of each file, or the error that prevented reading it (threaded I/O)."""
+
+    def one(rel: str) -> str | BadImageError:
+        try:
+            return content_hash(read_image_bytes(root, rel, settings.load)[1])
+        except BadImageError as err:
+            return err
+
+    with ThreadPoolExecutor(settings.hash_threads) as pool:
+        return list(pool.map(one, paths))
+
+
+@contextlib.contextmanager
+def _torch_threads(n: int) -> Iterator[None]:
+    previous = torch.get_num_threads()
+    torch.set_num_threads(n if n > 0 else len(os.sched_getaffinity(0)))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def encode_images(
+    root: Path,
+    paths: Sequence[str],
+    encoder: ImageEncoder,
+    preprocess: Preprocess,
+    settings: ExtractSettings,
+    cache: FeatureCache | None = None,
+) -> EncodeResult:
+    """Features ``[len(paths), encoder.out_dim]`` for image files relative to ``root``.
+
+    Identical files (same content hash) are encoded once; cached keys are not re-encoded.
+    The encoder is moved to ``settings.device`` (and channels_last) in place.
+    """
+    result = EncodeResult(
+        features=np.zeros((len(paths), encoder.out_dim), dtype=np.float32),
+        ok=np.zeros(len(paths), dtype=bool),
+    )
+    unique = list(dict.fromkeys(paths))
+    key_of: dict[str, str] = {}
+    for rel, hashed in zip(unique, hash_files(root, unique, settings), strict=True):
+        if isinstance(hashed, BadImageError):
+            if settings.on_bad_image == "error":
+                raise hashed
+            result.failures.append(Failure(rel, hashed.reason, str(hashed)))
+        else:
+            key_of[rel] = hashed
+    known = _cached_keys(cache, key_of.values())
+    todo = list({k: rel for rel, k in key_of.items() if k not in known}.values())
+    features, failures, decoded = _run(root, todo, encoder, preprocess, settings, cache)
+    key_of |= decoded  # a file edited since hashing is stored under its new content hash
+    failed_keys = {key_of[f.file]: f for f in failures}
+    if cache is not None and known:
+        ordered = sorted(known)
+        features.update(zip(ordered, cache.get(ordered), strict=True))
+    for rel, key in key_of.items():
+        if key in failed_keys:
+            first = failed_keys[key]
+            result.failures.append(Failure(rel, first.reason, first.message))
+    for row, rel in enumerate(paths):
+        found = key_of.get(rel)
+        if found is not None and found in features:
+            result.features[row] = features[found]
+            result.ok[row] = True
+    result.encoded, result.cached = len(features) - len(known), len(known)
+    return result
+
+
+def _cached_keys(cache: FeatureCache | None, keys: Any) -> set[str]:
+    return set() if cache is None else {k for k in keys if k in cache}
+
+
+def _run(
+    root: Path,
+    paths: list[str],
+    encoder: ImageEncoder,
+    preprocess: Preprocess,
+    settings: ExtractSettings,
+    cache: FeatureCache | None,
+) -> tuple[dict[str, np.ndarray], list[Failure], dict[str, str]]:
+    """Decode + encode ``paths``; return {content hash: feature}, the failures and
+    {path: content hash of the bytes actually decoded}."""
+    out: dict[str, np.ndarray] = {}
+    failures: list[Failure] = []
+    decoded: dict[str, str] = {}
+    if not paths:
+        return out, failures, decoded
+    cuda = settings.device.startswith("cuda")
+    fmt = torch.channels_last if settings.channels_last else torch.contiguous_format
+    encoder.eval().to(settings.device).to(memory_format=fmt)
+    loader = DataLoader(
+        _DecodeDataset(root, paths, preprocess, settings.load),
+        batch_size=settings.batch_size,
+        num_workers=settings.num_workers,
+        collate_fn=_collate,
+        worker_init_fn=_worker_init if settings.num_workers else None,
+        pin_memory=cuda,
+        prefetch_factor=4 if settings.num_workers else None,
+    )
+    pending: list[tuple[str, np.ndarray]] = []
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda and settings.amp_bf16)
+    try:
+        with _torch_threads(settings.torch_threads), torch.inference_mode(), autocast:
+            for batch in loader:
+                for i, (reason, detail, file) in batch.failed:
+                    error = BadImageError(reason, detail, file=file)
+                    if settings.on_bad_image == "error":
+                        raise error
+                    failures.append(Failure(paths[i], error.reason, str(error)))
+                if batch.images is None:
+                    continue
+                pixels = batch.images.to(settings.device, non_blocking=cuda)
+                x = preprocess.normalize(pixels).contiguous(memory_format=fmt)
+                feats = encoder(x).float().cpu().numpy()
+                for i, key, row in zip(batch.index, batch.keys, feats, strict=True):
+                    decoded[paths[i]] = key
+                    out[key] = row
+                    pending.append((key, row))
+                if cache is not None and len(pending) >= settings.shard_size:
+                    _flush(cache, pending)
+    finally:
+        if cache is not None:
+            _flush(cache, pending)
+    return out, failures, decoded
+
+
+def _flush(cache: FeatureCache, pending: list[tuple[str, np.ndarray]]) -> None:
+    if pending:
+        cache.put([k for k, _ in pending], np.stack([v for _, v in pending]))
+        pending.clear()

@@ -1,0 +1,109 @@
+"""Retrieval losses over in-batch (and optional extra) negatives.
+
+Candidates for row ``i`` are every positive item of the batch plus ``M`` extra sampled items.
+Sampled softmax subtracts from each candidate's logit the log of its expected number of draws
+(logQ correction, Yi et al. 2019; with mixed negatives, Yang et al. 2020):
+``log(B * q_j + M * r_j)`` where ``q`` is the item frequency in the training positives and ``r``
+the extra-negative distribution. Candidates equal to row ``i``'s positive item (other than the
+positive itself) are accidental hits and are masked out.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+def log_expected_count(
+    freq: Tensor, neg_prob: Tensor | None, batch_size: int, num_negatives: int
+) -> Tensor:
+    """log(B * q_j + M * r_j) for candidate items with in-batch probability ``freq`` (q_j) and
+    extra-negative probability ``neg_prob`` (r_j; ignored when ``num_negatives`` is 0)."""
+    expected = batch_size * freq.double()
+    if neg_prob is not None and num_negatives > 0:
+        expected = expected + num_negatives * neg_prob.double()
+    return torch.log(expected.clamp(min=1e-30)).to(freq.dtype)
+
+
+def candidate_logits(
+    user: Tensor,
+    pos: Tensor,
+    pos_ids: Tensor,
+    temperature: Tensor,
+    neg: Tensor | None,
+    neg_ids: Tensor | None,
+    remove_accidental_hits: bool,
+) -> tuple[Tensor, Tensor]:
+    """Logits [B, B + M] of every user against every candidate, and the mask of valid negatives
+    (False on the diagonal, on accidental hits and nowhere else)."""
+    items, ids = pos, pos_ids
+    if neg is not None and neg_ids is not None:
+        items, ids = torch.cat([pos, neg]), torch.cat([pos_ids, neg_ids])
+    logits = (user @ items.T).float() / temperature.float()
+    batch = user.shape[0]
+    valid = torch.ones_like(logits, dtype=torch.bool)
+    diag = torch.arange(batch, device=logits.device)
+    if remove_accidental_hits:
+        valid = ids.unsqueeze(0) != pos_ids.unsqueeze(1)
+    valid[diag, diag] = False
+    return logits, valid
+
+
+class SampledSoftmaxLoss(nn.Module):
+    """Cross-entropy of each user's positive against the candidates, with optional logQ."""
+
+    def __init__(self, logq_correction: bool = True, remove_accidental_hits: bool = True) -> None:
+        super().__init__()
+        self.logq_correction = logq_correction
+        self.remove_accidental_hits = remove_accidental_hits
+
+    def forward(
+        self,
+        user: Tensor,
+        pos: Tensor,
+        pos_ids: Tensor,
+        temperature: Tensor,
+        candidate_logq: Tensor | None = None,
+        neg: Tensor | None = None,
+        neg_ids: Tensor | None = None,
+    ) -> Tensor:
+        """``candidate_logq`` [B + M]: log expected count of each candidate (see module doc)."""
+        logits, valid = candidate_logits(
+            user, pos, pos_ids, temperature, neg, neg_ids, self.remove_accidental_hits
+        )
+        if self.logq_correction:
+            if candidate_logq is None:
+                raise ValueError("logQ correction needs candidate_logq")
+            logits = logits - candidate_logq.float().unsqueeze(0)
+        diag = torch.arange(user.shape[0], device=logits.device)
+        keep = valid.clone()
+        keep[diag, diag] = True
+        logits = logits.masked_fill(~keep, float("-inf"))
+        return F.cross_entropy(logits, diag)
+
+
+class BPRLoss(nn.Module):
+    """Bayesian personalised ranking: mean softplus(s_neg - s_pos) over valid negatives."""
+
+    def __init__(self, remove_accidental_hits: bool = True) -> None:
+        super().__init__()
+        self.remove_accidental_hits = remove_accidental_hits
+
+    def forward(
+        self,
+        user: Tensor,
+        pos: Tensor,
+        pos_ids: Tensor,
+        temperature: Tensor,
+        candidate_logq: Tensor | None = None,
+        neg: Tensor | None = None,
+        neg_ids: Tensor | None = None,
+    ) -> Tensor:
+        logits, valid = candidate_logits(
+            user, pos, pos_ids, temperature, neg, neg_ids, self.remove_accidental_hits
+        )
+        diag = torch.arange(user.shape[0], device=logits.device)
+        margin = F.softplus(logits - logits[diag, diag].unsqueeze(1))
+        weight = valid.to(margin.dtype)
+        return (margin * weight).sum() / weight.sum().clamp(min=1.0)

@@ -1,0 +1,94 @@
+"""The two-tower retrieval model: a user tower, an item tower and a (learnable) temperature."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+from torch import Tensor, nn
+
+from recsys.errors import ModelError
+from recsys.models.inputs import FeatureSchema, ItemInputs, UserInputs
+from recsys.models.towers import ItemTower, UserTower
+
+
+class TwoTowerModel(nn.Module):
+    """Scores ``user . item / temperature`` between L2-normalised tower outputs.
+
+    ``user_tower`` / ``item_tower`` are factories called with ``schema=`` (Hydra ``_partial_``).
+    ``image_encoder`` (optional) is a CNN fine-tuned end to end: the item tower then receives its
+    features computed from pixels instead of cached features.
+    """
+
+    def __init__(
+        self,
+        schema: FeatureSchema,
+        user_tower: Callable[..., UserTower],
+        item_tower: Callable[..., ItemTower],
+        temperature: float,
+        learn_temperature: bool,
+        min_temperature: float = 0.01,
+        image_encoder: nn.Module | None = None,
+    ) -> None:
+        super().__init__()
+        self.schema = schema
+        if image_encoder is not None:
+            enc_dim = int(getattr(image_encoder, "out_dim", -1))
+            if schema.image_dim and enc_dim != schema.image_dim:
+                raise ModelError(
+                    f"image encoder outputs {enc_dim}-d features but the item tower expects "
+                    f"{schema.image_dim}-d (cached image features)",
+                    column="image_dim",
+                )
+        try:
+            self.user_tower = user_tower(schema=schema)
+            self.item_tower = item_tower(schema=schema)
+        except ValueError as err:
+            raise ModelError(f"cannot build the towers: {err}") from None
+        if self.user_tower.out_dim != self.item_tower.out_dim:
+            raise ModelError(
+                f"incompatible dimensions: user tower outputs {self.user_tower.out_dim}-d vectors, "
+                f"item tower {self.item_tower.out_dim}-d; set both to the same model.dim",
+                column="dim",
+            )
+        if not 0 < min_temperature <= temperature:
+            raise ModelError(
+                f"temperature {temperature} must be >= min_temperature {min_temperature} > 0",
+                column="temperature",
+            )
+        if image_encoder is not None and self.item_tower.image_proj is None:
+            raise ModelError("an image encoder is given but the item tower does not use images",
+                             column="use_image")
+        self.image_encoder = image_encoder
+        self.dim = self.user_tower.out_dim
+        self.min_log_inv = -math.log(1.0)  # temperature never exceeds 1
+        self.max_log_inv = -math.log(min_temperature)
+        log_inv = torch.tensor(-math.log(temperature))
+        if learn_temperature:
+            self.log_inv_temperature = nn.Parameter(log_inv)
+        else:
+            self.register_buffer("log_inv_temperature", log_inv)
+
+    @property
+    def temperature(self) -> Tensor:
+        """Current temperature, clamped to [min_temperature, 1]."""
+        return torch.exp(-self.log_inv_temperature.clamp(self.min_log_inv, self.max_log_inv))
+
+    def user(self, inputs: UserInputs) -> Tensor:
+        """L2-normalised user vectors [B, dim]."""
+        out: Tensor = self.user_tower(*inputs)
+        return out
+
+    def item(self, inputs: ItemInputs, pixels: Tensor | None = None) -> Tensor:
+        """L2-normalised item vectors [B, dim]; ``pixels`` feed the fine-tuned image encoder."""
+        if pixels is not None:
+            if self.image_encoder is None:
+                raise ModelError("pixels given but the model has no image encoder")
+            inputs = inputs._replace(image=self.image_encoder(pixels).to(inputs.num.dtype))
+        out: Tensor = self.item_tower(*inputs)
+        return out
+
+    def forward(self, users: UserInputs, items: ItemInputs) -> Tensor:
+        """Scores [B] of matching user/item rows."""
+        return (self.user(users) * self.item(items)).sum(-1) / self.temperature

@@ -1,0 +1,156 @@
+"""FAISS item index: built from a factory string, ids mapped to item indices, tunable search."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import faiss
+import numpy as np
+import scipy.sparse as sp
+
+from recsys.errors import ConfigError, ModelError
+from recsys.retrieval.index_spec import IndexSpec
+from recsys.retrieval.similarity import check_metric, faiss_metric, metric_name, prepare
+from recsys.retrieval.topk import EMPTY, check_k
+
+
+class ItemIndex:
+    """A FAISS index over item vectors whose ids are the items' original indices."""
+
+    def __init__(self, index: faiss.Index, factory: str, params: Mapping[str, float]) -> None:
+        self.index = index
+        self.factory = factory
+        self.params: dict[str, float] = {}
+        self.set_params(params)
+
+    @property
+    def metric(self) -> str:
+        """``"ip"`` or ``"l2"``."""
+        return metric_name(self.index.metric_type)
+
+    @property
+    def ntotal(self) -> int:
+        return int(self.index.ntotal)
+
+    @property
+    def dim(self) -> int:
+        return int(self.index.d)
+
+    @classmethod
+    def build(
+        cls,
+        vectors: np.ndarray,
+        spec: IndexSpec,
+        similarity: str,
+        ids: np.ndarray | None = None,
+    ) -> ItemIndex:
+        """Index ``vectors`` (rows = items, ids default to ``0..n-1``) for a ``similarity`` model.
+
+        The metric is derived from ``similarity`` (cosine vectors are normalised); an index whose
+        configured metric ranks differently is refused. Indexes that need training are trained on
+        a random sample of at most ``spec.train_size`` vectors.
+        """
+        metric = check_metric(spec.metric, similarity)
+        x = prepare(vectors, similarity)
+        n, d = x.shape
+        if n == 0:
+            raise ModelError("cannot build an index over an empty catalogue")
+        ids = np.arange(n, dtype=np.int64) if ids is None else np.asarray(ids, dtype=np.int64)
+        if ids.shape != (n,):
+            raise ModelError(f"got {ids.shape[0]} ids for {n} vectors")
+        factory = spec.resolve_factory(n, d)
+        try:
+            index = faiss.index_factory(d, f"IDMap2,{factory}", faiss_metric(metric))
+        except RuntimeError as err:
+            raise ConfigError(f"index.factory {factory!r}: {_first_line(err)}") from None
+        _apply_build_params(index, spec.build_params)
+        if not index.is_trained:
+            rng = np.random.default_rng(spec.seed)
+            take = min(n, spec.train_size)
+            sample = x if take == n else x[np.sort(rng.choice(n, take, replace=False))]
+            index.train(sample)
+        index.add_with_ids(x, ids)
+        return cls(index, factory, spec.search_params)
+
+    def set_params(self, params: Mapping[str, float]) -> None:
+        """Set search parameters (``nprobe``, ``efSearch``, ``k_factor_rf``...) via ParameterSpace."""
+        space = faiss.ParameterSpace()
+        for name, value in params.items():
+            try:
+                space.set_index_parameter(self.index, str(name), float(value))
+            except RuntimeError:
+                raise ConfigError(
+                    f"index search parameter {name!r} does not apply to {self.factory!r}"
+                ) from None
+            self.params[str(name)] = value
+
+    def search(
+        self,
+        queries: np.ndarray,
+        k: int,
+        *,
+        excluded: sp.csr_matrix | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top ``k`` ids per query; ``excluded`` (CSR aligned with the queries, columns = ids)
+        removes items. Returns ``(scores, ids)`` with ``EMPTY`` ids where too few were found."""
+        k = check_k(k, self.ntotal)
+        q = np.ascontiguousarray(queries, dtype=np.float32)
+        if q.ndim != 2 or q.shape[1] != self.dim:
+            raise ModelError(f"query shape {q.shape} does not match index dimension {self.dim}")
+        extra = int(np.diff(excluded.indptr).max()) if excluded is not None and excluded.nnz else 0
+        fetch = min(k + extra, self.ntotal)
+        scores, ids = self.index.search(q, fetch)
+        if self.metric == "l2":
+            scores = -scores  # higher is better everywhere
+        if extra:
+            drop = _excluded_mask(ids, excluded)
+            ids = np.where(drop, EMPTY, ids)
+        return _compact(scores, ids, k)
+
+    def to_bytes(self) -> bytes:
+        """Serialised index."""
+        return bytes(faiss.serialize_index(self.index))
+
+    @classmethod
+    def from_bytes(cls, data: bytes, factory: str, params: Mapping[str, float]) -> ItemIndex:
+        """Inverse of :meth:`to_bytes`."""
+        index = faiss.deserialize_index(np.frombuffer(data, dtype=np.uint8))
+        return cls(index, factory, params)
+
+
+def _apply_build_params(index: faiss.Index, params: Mapping[str, float]) -> None:
+    wrapper: Any = faiss.downcast_index(index)
+    inner = faiss.downcast_index(wrapper.index)
+    for name, value in params.items():
+        if name == "efConstruction" and hasattr(inner, "hnsw"):
+            inner.hnsw.efConstruction = int(value)
+        else:
+            raise ConfigError(f"index build parameter {name!r} does not apply to this index")
+
+
+def _excluded_mask(ids: np.ndarray, excluded: sp.csr_matrix) -> np.ndarray:
+    n_cols = np.int64(max(excluded.shape[1], int(ids.max()) + 1, 1))
+    coo = excluded.tocoo()
+    keys = np.sort(coo.row.astype(np.int64) * n_cols + coo.col.astype(np.int64))
+    query = np.arange(ids.shape[0], dtype=np.int64)[:, None] * n_cols + ids
+    pos = np.minimum(np.searchsorted(keys, query), len(keys) - 1)
+    return (keys[pos] == query) & (ids >= 0)
+
+
+def _compact(scores: np.ndarray, ids: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Move valid ids to the front of each row (stable), keep the first ``k``."""
+    order = np.argsort(ids < 0, axis=1, kind="stable")[:, :k]
+    ids = np.take_along_axis(ids, order, axis=1)
+    scores = np.take_along_axis(scores, order, axis=1)
+    if ids.shape[1] < k:
+        pad = k - ids.shape[1]
+        ids = np.pad(ids, ((0, 0), (0, pad)), constant_values=EMPTY)
+        scores = np.pad(scores, ((0, 0), (0, pad)), constant_values=-np.inf)
+    scores = np.where(ids >= 0, scores, -np.inf).astype(np.float32)
+    return scores, ids.astype(np.int64)
+
+
+def _first_line(err: Exception) -> str:
+    text = str(err).strip().splitlines()
+    return text[-1] if text else type(err).__name__

@@ -1,0 +1,1 @@
+"""Training of the two-tower model with PyTorch Lightning and Hydra."""

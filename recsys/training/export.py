@@ -1,0 +1,151 @@
+"""A trained model reloaded from its checkpoint, for retrieval, export and explanations.
+
+``load_trained(ckpt)`` rebuilds the datamodule's feature tables from the dataset (and image
+features) named in the checkpoint's config, refuses a dataset or config that no longer matches,
+and loads the weights. Vectors are L2-normalised, so ``similarity`` is ``"cosine"`` (equal to the
+dot product of the returned vectors).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from omegaconf import OmegaConf
+from torch import Tensor, nn
+
+from recsys.errors import ModelError
+from recsys.models.inputs import ItemInputs, UserInputs
+from recsys.models.two_tower import TwoTowerModel
+from recsys.training.checkpoint import read_checkpoint, stored_signature
+from recsys.training.datamodule import RecsysDataModule
+from recsys.training.pixels import encode_item_images
+from recsys.training.store import FeatureStore
+
+SIGNALS = ("behaviour", "product_image", "social_image")
+
+
+@dataclass
+class TrainedModel:
+    """A trained two-tower model with its feature store, in eval mode on ``device``."""
+
+    net: TwoTowerModel
+    store: FeatureStore
+    config: dict[str, Any]
+    dataset_dir: Path
+    checkpoint: Path
+    device: torch.device
+    similarity: str = "cosine"
+
+    @property
+    def dim(self) -> int:
+        return self.net.dim
+
+    @torch.no_grad()
+    def item_embeddings(self, batch_size: int = 8192) -> np.ndarray:
+        """Vectors of every item, float32 [n_items, dim], rows aligned to item_idx."""
+        out = [self.net.item(self.store.item_inputs(idx)).float().cpu()
+               for idx in self._chunks(np.arange(self.store.n_items), batch_size)]
+        return torch.cat(out).numpy()
+
+    @torch.no_grad()
+    def user_embeddings(self, user_idx: np.ndarray, batch_size: int = 8192) -> np.ndarray:
+        """Vectors of ``user_idx`` users (history = their whole training history)."""
+        chunks = self._chunks(np.asarray(user_idx), batch_size)
+        for idx in chunks:
+            self._check_users(idx)
+        out = [self.net.user(self.store.user_inputs(idx)).float().cpu() for idx in chunks]
+        return torch.cat(out).numpy() if out else np.zeros((0, self.dim), np.float32)
+
+    def encode_user_features(self, user_idx: np.ndarray) -> dict[str, Tensor]:
+        """The tensors :meth:`user_tower_for_export` takes, in order: ``ids`` [B] hashed id
+        bucket (0 = cold user), ``cat`` [B, Fc] category indices, ``num`` [B, Fn] standardised
+        numbers, ``hist_items`` [B, L] item_idx + 1 of the last purchases (0 = none),
+        ``hist_age`` [B, L] log1p(days since the purchase), ``social`` [B, M, D] social-image
+        features and ``social_mask`` [B, M] (False without image or consent)."""
+        idx = torch.as_tensor(np.asarray(user_idx, dtype=np.int64), device=self.device)
+        self._check_users(idx)
+        return dict(self.store.user_inputs(idx)._asdict())
+
+    def user_tower_for_export(self) -> nn.Module:
+        """The user tower (eval mode, frozen CPU copy), TorchScript-able with ``torch.jit.script``:
+        ``forward(ids, cat, num, hist_items, hist_age, social, social_mask) -> [B, dim]``."""
+        import copy
+
+        tower = copy.deepcopy(self.net.user_tower).cpu().eval()
+        return tower.requires_grad_(False)
+
+    @torch.no_grad()
+    def signal_contributions(self, user_idx: np.ndarray, item_idx: np.ndarray
+                             ) -> dict[str, np.ndarray]:
+        """Cosine score of each (user, item) pair and, per signal the model uses, how much the
+        score drops when that input is removed (history, product image, social images)."""
+        users = torch.as_tensor(np.asarray(user_idx, dtype=np.int64), device=self.device)
+        items = torch.as_tensor(np.asarray(item_idx, dtype=np.int64), device=self.device)
+        if users.shape != items.shape:
+            raise ModelError("user_idx and item_idx must have the same length")
+        self._check_users(users)
+        u_in, i_in = self.store.user_inputs(users), self.store.item_inputs(items)
+        full = self._score(u_in, i_in)
+        ablations: dict[str, Callable[[], tuple[UserInputs, ItemInputs]]] = {}
+        if "behaviour" in self.net.user_tower.block_names:
+            ablations["behaviour"] = lambda: (
+                u_in._replace(hist_items=torch.zeros_like(u_in.hist_items)), i_in)
+        if "product_image" in self.net.item_tower.block_names:
+            ablations["product_image"] = lambda: (
+                u_in, i_in._replace(image_mask=torch.zeros_like(i_in.image_mask)))
+        if "social_image" in self.net.user_tower.block_names:
+            ablations["social_image"] = lambda: (
+                u_in._replace(social_mask=torch.zeros_like(u_in.social_mask)), i_in)
+        out = {"score": full.cpu().numpy()}
+        for name, ablate in ablations.items():
+            out[name] = (full - self._score(*ablate())).cpu().numpy()
+        return out
+
+    def _score(self, users: UserInputs, items: ItemInputs) -> Tensor:
+        return (self.net.user(users).float() * self.net.item(items).float()).sum(-1)
+
+    def _chunks(self, idx: np.ndarray, size: int) -> list[Tensor]:
+        t = torch.as_tensor(idx.astype(np.int64), device=self.device)
+        return list(torch.split(t, size))
+
+    def _check_users(self, users: Tensor) -> None:
+        n = int(self.store.user_bucket.shape[0])
+        if len(users) and (int(users.min()) < 0 or int(users.max()) >= n):
+            raise ModelError(f"user_idx must be in 0..{n - 1}")
+
+
+def load_trained(ckpt_path: Path | str, device: str = "cpu") -> TrainedModel:
+    """Rebuild a trained model from a checkpoint written by ``recsys-train``."""
+    from recsys.training.train import build_datamodule, build_model
+
+    path = Path(ckpt_path)
+    ckpt = read_checkpoint(path)
+    signature = stored_signature(ckpt, path)
+    config = ckpt["hyper_parameters"].get("run_config")
+    if not isinstance(config, dict):
+        raise ModelError("checkpoint lacks its training config", file=str(path))
+    cfg = OmegaConf.create(config)
+    dm: RecsysDataModule = build_datamodule(cfg)
+    net, store, now = build_model(cfg, dm)
+    if now != signature:
+        raise ModelError("the dataset or image features changed since this checkpoint was "
+                         "trained (feature layout or data fingerprint differ); retrain",
+                         file=str(path))
+    state = {k[len("net."):]: v for k, v in ckpt["state_dict"].items() if k.startswith("net.")}
+    try:
+        net.load_state_dict(state, strict=True)
+    except RuntimeError as err:
+        raise ModelError(f"weights do not fit the model: {err}", file=str(path)) from None
+    dev = torch.device(device)
+    net.to(dev).eval()
+    store.to(dev)
+    if net.image_encoder is not None:
+        encode_item_images(net.image_encoder, dm.catalogue_pixel_loader(), store.item_image,
+                           store.item_image_mask)
+    return TrainedModel(net=net, store=store, config=config, dataset_dir=dm.dataset_dir,
+                        checkpoint=path, device=dev)

@@ -1,0 +1,79 @@
+"""Optimizers: AdamW for dense weights plus SparseAdam for sparse-gradient embedding tables,
+stepped as one optimizer so that Lightning's automatic optimization drives both."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import nn
+from torch.optim import AdamW, Optimizer, SparseAdam
+from torch.optim.lr_scheduler import LambdaLR
+
+
+class DenseSparseAdam(Optimizer):
+    """AdamW over ``dense`` and SparseAdam over ``sparse`` parameters; ``param_groups`` are the
+    two optimizers' groups (shared objects), so LR schedulers and monitors see both."""
+
+    def __init__(self, dense: list[nn.Parameter], sparse: list[nn.Parameter], lr: float,
+                 weight_decay: float, betas: tuple[float, float]) -> None:
+        self.dense = AdamW(dense, lr=lr, weight_decay=weight_decay, betas=betas)
+        self.sparse = SparseAdam(sparse, lr=lr, betas=betas)
+        super().__init__(dense + sparse, {"lr": lr})
+        self.param_groups = self.dense.param_groups + self.sparse.param_groups
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        self.dense.step()
+        self.sparse.step()
+        return loss
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        self.dense.zero_grad(set_to_none)
+        self.sparse.zero_grad(set_to_none)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"dense": self.dense.state_dict(), "sparse": self.sparse.state_dict()}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.dense.load_state_dict(state_dict["dense"])
+        self.sparse.load_state_dict(state_dict["sparse"])
+
+
+def split_sparse(module: nn.Module) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
+    """Trainable parameters split into (dense, sparse-gradient embedding weights)."""
+    sparse_ids = {id(m.weight) for m in module.modules()
+                  if isinstance(m, nn.Embedding) and m.sparse and m.weight.requires_grad}
+    params = [p for p in module.parameters() if p.requires_grad]
+    return ([p for p in params if id(p) not in sparse_ids],
+            [p for p in params if id(p) in sparse_ids])
+
+
+def build_optimizer(module: nn.Module, lr: float, weight_decay: float,
+                    betas: tuple[float, float] = (0.9, 0.999)) -> Optimizer:
+    """AdamW, or :class:`DenseSparseAdam` when the module has sparse embedding tables."""
+    dense, sparse = split_sparse(module)
+    betas = (float(betas[0]), float(betas[1]))
+    if sparse:
+        return DenseSparseAdam(dense, sparse, lr, weight_decay, betas)
+    return AdamW(dense, lr=lr, weight_decay=weight_decay, betas=betas)
+
+
+def warmup_cosine(optimizer: Optimizer, total_steps: int, warmup_fraction: float,
+                  min_factor: float) -> LambdaLR:
+    """Linear warm-up over ``warmup_fraction`` of the steps, then cosine decay to ``min_factor``."""
+    warmup = max(1, int(total_steps * warmup_fraction))
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        progress = min(1.0, (step - warmup) / max(1, total_steps - warmup))
+        return min_factor + (1 - min_factor) * 0.5 * (1 + math.cos(math.pi * progress))
+
+    return LambdaLR(optimizer, factor)

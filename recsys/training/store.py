@@ -1,0 +1,110 @@
+"""Feature tables as device buffers, gathered per batch on the device (batches carry indices).
+
+The buffers are non-persistent: checkpoints hold only the model's weights and the tables are
+rebuilt from the processed dataset (and the image-feature cache) when a checkpoint is loaded.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from recsys.models.inputs import ItemInputs, UserInputs
+from recsys.training.tables import FeatureTables
+
+
+class FeatureStore(nn.Module):
+    """Gathers :class:`UserInputs` / :class:`ItemInputs` for index tensors."""
+
+    user_bucket: Tensor
+    user_cat: Tensor
+    user_num: Tensor
+    seq_items: Tensor
+    seq_users: Tensor
+    seq_days: Tensor
+    seq_basket_start: Tensor
+    user_offsets: Tensor
+    social_start: Tensor
+    social_count: Tensor
+    social_features: Tensor
+    item_bucket: Tensor
+    item_cat: Tensor
+    item_multi: Tensor
+    item_num: Tensor
+    item_image: Tensor
+    item_image_mask: Tensor
+    item_prob: Tensor
+    steps: Tensor
+
+    def __init__(self, tables: FeatureTables, image_dtype: torch.dtype = torch.float32) -> None:
+        super().__init__()
+        self.history_len = tables.schema.history_len
+        self.social_len = tables.schema.social_len
+        self.n_items = tables.schema.n_items
+        self.cutoff_days = tables.cutoff_days
+        social = tables.social_features
+        if social.shape[0] == 0:
+            social = np.zeros((1, social.shape[1]), dtype=np.float32)
+        count = tables.item_count
+        arrays: dict[str, np.ndarray] = {
+            "user_bucket": tables.user_bucket, "user_cat": tables.user_cat,
+            "user_num": tables.user_num, "seq_items": tables.seq_items,
+            "seq_users": tables.seq_users, "seq_days": tables.seq_days.astype(np.float32),
+            "seq_basket_start": tables.seq_basket_start, "user_offsets": tables.user_offsets,
+            "social_start": tables.social_start, "social_count": tables.social_count,
+            "item_bucket": tables.item_bucket, "item_cat": tables.item_cat,
+            "item_multi": tables.item_multi, "item_num": tables.item_num,
+            "item_image_mask": tables.item_image_mask,
+            "item_prob": (count / max(count.sum(), 1.0)).astype(np.float32),
+        }
+        for name, value in arrays.items():
+            self.register_buffer(name, torch.tensor(np.asarray(value)),
+                                 persistent=False)
+        self.register_buffer("social_features", torch.tensor(social, dtype=image_dtype),
+                             persistent=False)
+        self.register_buffer("item_image", torch.tensor(tables.item_image, dtype=image_dtype),
+                             persistent=False)
+        self.register_buffer("steps", torch.arange(max(self.history_len, self.social_len, 1)),
+                             persistent=False)
+
+    def _history(self, users: Tensor, end: Tensor, ref_days: Tensor) -> tuple[Tensor, Tensor]:
+        steps = self.steps[: self.history_len]
+        idx = end.unsqueeze(1) - 1 - steps  # most recent first
+        valid = idx >= self.user_offsets[users].unsqueeze(1)
+        idx = idx.clamp(min=0)
+        items = torch.where(valid, self.seq_items[idx] + 1, 0)
+        age = (ref_days.unsqueeze(1) - self.seq_days[idx]).clamp(min=0.0)
+        return items, torch.log1p(age) * valid
+
+    def _social(self, users: Tensor) -> tuple[Tensor, Tensor]:
+        steps = self.steps[: self.social_len]
+        idx = self.social_start[users].unsqueeze(1) + steps
+        valid = steps < self.social_count[users].unsqueeze(1)
+        idx = idx.clamp(max=self.social_features.shape[0] - 1)
+        feats = self.social_features[idx] * valid.unsqueeze(-1).to(self.social_features.dtype)
+        return feats.float(), valid
+
+    def _users(self, users: Tensor, end: Tensor, ref_days: Tensor) -> UserInputs:
+        hist, age = self._history(users, end, ref_days)
+        social, social_mask = self._social(users)
+        return UserInputs(self.user_bucket[users], self.user_cat[users], self.user_num[users],
+                          hist, age, social, social_mask)
+
+    def user_inputs(self, users: Tensor) -> UserInputs:
+        """Features of users at the end of the training period (whole training history)."""
+        end = self.user_offsets[users + 1]
+        ref = torch.full_like(users, 0, dtype=torch.float32) + self.cutoff_days
+        return self._users(users, end, ref)
+
+    def train_inputs(self, pos: Tensor) -> tuple[UserInputs, Tensor]:
+        """For training positions ``pos``: user features as of that basket, and the item idx."""
+        users = self.seq_users[pos]
+        inputs = self._users(users, self.seq_basket_start[pos], self.seq_days[pos])
+        return inputs, self.seq_items[pos]
+
+    def item_inputs(self, items: Tensor) -> ItemInputs:
+        """Features of items ``items`` (product-image features from the cache)."""
+        return ItemInputs(self.item_bucket[items], self.item_cat[items], self.item_multi[items],
+                          self.item_num[items], self.item_image[items].float(),
+                          self.item_image_mask[items])

@@ -1,0 +1,188 @@
+"""The LightningModule: sampled-softmax training and full-catalogue ranking evaluation."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from torch import Tensor, nn
+from torch.optim import Optimizer
+from torchmetrics import MeanMetric
+
+from recsys.errors import ConfigError, ModelError
+from recsys.models.losses import log_expected_count
+from recsys.models.two_tower import TwoTowerModel
+from recsys.training.pixels import encode_item_images
+from recsys.training.ranking import RankingMetrics, seen_matrix, target_matrix
+from recsys.training.sampling import sample_negatives
+from recsys.training.store import FeatureStore
+
+SchedulerFactory = Callable[..., Any]
+
+
+class TwoTowerSystem(pl.LightningModule):
+    """Trains ``net`` on batches of training positions gathered through ``store``.
+
+    Each validation (and test) epoch ranks the whole catalogue for every evaluated user, masks
+    the user's training positives and logs ``<split>/recall@K`` and ``<split>/ndcg@K``, overall
+    and restricted to cold items (``..._cold``: targets without any training positive).
+    """
+
+    net: TwoTowerModel
+    store: FeatureStore
+
+    def __init__(
+        self,
+        net: TwoTowerModel,
+        store: FeatureStore,
+        loss: nn.Module,
+        optimizer: Callable[..., Optimizer],
+        k: int,
+        num_negatives: int,
+        negative_distribution: str,
+        signature: dict[str, Any],
+        run_config: dict[str, Any],
+        scheduler: SchedulerFactory | None = None,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters(ignore=["net", "store", "loss", "optimizer", "scheduler"])
+        if num_negatives < 0 or negative_distribution not in ("uniform", "popularity"):
+            raise ConfigError(
+                f"negatives: count must be >= 0 and distribution uniform or popularity, got "
+                f"{num_negatives}, {negative_distribution!r}", column="negatives")
+        if num_negatives and net.image_encoder is not None:
+            raise ConfigError("extra negatives are not supported while fine-tuning the CNN; "
+                              "set model.negatives.count=0", column="negatives.count")
+        self.net, self.store, self.loss = net, store, loss
+        self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
+        self.k, self.num_negatives, self.negative_distribution = k, num_negatives, negative_distribution
+        self.metrics = nn.ModuleDict({f"{split}_{subset}": RankingMetrics(k)
+                                      for split in ("val", "test") for subset in ("all", "cold")})
+        self.epoch_loss = MeanMetric()
+        self._catalogue: Tensor | None = None
+
+    # ---------------------------------------------------------------- training
+    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
+        users, items = self.store.train_inputs(batch["pos"])
+        item_inputs = self.store.item_inputs(items)
+        if "pixels" in batch:
+            item_inputs = item_inputs._replace(image_mask=batch["pixel_mask"])
+        u = self.net.user(users)
+        v = self.net.item(item_inputs, batch.get("pixels"))
+        neg = neg_ids = None
+        neg_prob = None
+        if self.num_negatives:
+            neg_ids, neg_prob = sample_negatives(self.num_negatives, self.negative_distribution,
+                                                 self.store.item_prob, self.store.n_items, None)
+            neg = self.net.item(self.store.item_inputs(neg_ids))
+        cand = items if neg_ids is None else torch.cat([items, neg_ids])
+        logq = log_expected_count(self.store.item_prob[cand],
+                                  None if neg_prob is None else neg_prob[cand],
+                                  len(items), self.num_negatives)
+        loss = self.loss(u, v, items, self.net.temperature, logq, neg, neg_ids)
+        if not torch.isfinite(loss):
+            raise ModelError(self._nan_message(loss))
+        self.log("train/loss", loss, on_step=True, on_epoch=False, prog_bar=True,
+                 batch_size=len(items))
+        self.epoch_loss.update(loss.detach())  # reduced over ranks once, at the epoch's end
+        self.log("train/loss_epoch", self.epoch_loss, on_step=False, on_epoch=True)
+        self.log("train/temperature", self.net.temperature.detach(), on_step=True,
+                 on_epoch=False, batch_size=len(items))
+        return loss
+
+    def _nan_message(self, loss: Tensor) -> str:
+        last = ""
+        for callback in getattr(self.trainer, "checkpoint_callbacks", []):
+            dirpath = getattr(callback, "dirpath", None)
+            if dirpath and (Path(dirpath) / "last.ckpt").is_file():
+                last = str(Path(dirpath) / "last.ckpt")
+                break
+            last = last or getattr(callback, "best_model_path", "")
+        kept = f"the last good checkpoint is kept at {last}" if last else \
+            "no checkpoint had been written yet"
+        return (f"training loss became {loss.item()} at epoch {self.current_epoch}, "
+                f"step {self.global_step}; training stopped and {kept}. Lower the learning "
+                f"rate or check the input features for extreme values")
+
+    def configure_optimizers(self) -> Any:
+        optimizer = self.optimizer_factory(module=self.net)
+        if self.scheduler_factory is None:
+            return optimizer
+        total = max(1, int(self.trainer.estimated_stepping_batches))
+        scheduler = self.scheduler_factory(optimizer=optimizer, total_steps=total)
+        return {"optimizer": optimizer,
+                "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    # -------------------------------------------------------------- evaluation
+    @torch.no_grad()
+    def encode_catalogue(self, batch_size: int = 8192) -> Tensor:
+        """Vectors of every item [n_items, dim] (image features from the CNN if fine-tuning)."""
+        if self.net.image_encoder is not None:
+            self._encode_catalogue_images()
+        parts = []
+        for start in range(0, self.store.n_items, batch_size):
+            idx = torch.arange(start, min(start + batch_size, self.store.n_items),
+                               device=self.device)
+            parts.append(self.net.item(self.store.item_inputs(idx)).float())
+        return torch.cat(parts)
+
+    def _encode_catalogue_images(self) -> None:
+        datamodule: Any = getattr(self.trainer, "datamodule", None)
+        assert self.net.image_encoder is not None and datamodule is not None
+        encode_item_images(self.net.image_encoder, datamodule.catalogue_pixel_loader(),
+                           self.store.item_image, self.store.item_image_mask)
+
+    def _metric(self, name: str) -> RankingMetrics:
+        metric = self.metrics[name]
+        assert isinstance(metric, RankingMetrics)
+        return metric
+
+    def _eval_start(self) -> None:
+        self._catalogue = self.encode_catalogue()
+
+    def on_validation_epoch_start(self) -> None:
+        self._eval_start()
+
+    def on_test_epoch_start(self) -> None:
+        self._eval_start()
+
+    def _eval_step(self, batch: dict[str, Tensor], split: str) -> None:
+        assert self._catalogue is not None
+        users = batch["users"]
+        u = self.net.user(self.store.user_inputs(users)).float()
+        scores = u @ self._catalogue.T
+        n_items = self.store.n_items
+        seen = seen_matrix(users, self.store.user_offsets, self.store.seq_items, n_items)
+        scores = scores.masked_fill(seen, float("-inf"))
+        targets = target_matrix(batch["target_rows"], batch["target_items"], len(users), n_items)
+        self._metric(f"{split}_all").update(scores, targets)
+        cold = self.store.item_bucket == 0
+        self._metric(f"{split}_cold").update(scores, targets & cold.unsqueeze(0))
+
+    def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+        self._eval_step(batch, "val")
+
+    def test_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+        self._eval_step(batch, "test")
+
+    def _eval_end(self, split: str) -> None:
+        for subset, suffix in (("all", ""), ("cold", "_cold")):
+            metric = self._metric(f"{split}_{subset}")
+            values = metric.compute()
+            metric.reset()
+            # values are already reduced over ranks; sync_dist only keeps Lightning quiet
+            self.log(f"{split}/recall@{self.k}{suffix}", values["recall"], prog_bar=not suffix,
+                     sync_dist=True)
+            self.log(f"{split}/ndcg@{self.k}{suffix}", values["ndcg"], sync_dist=True)
+            if suffix:
+                self.log(f"{split}/users{suffix}", values["users"], sync_dist=True)
+        self._catalogue = None
+
+    def on_validation_epoch_end(self) -> None:
+        self._eval_end("val")
+
+    def on_test_epoch_end(self) -> None:
+        self._eval_end("test")

@@ -1,0 +1,191 @@
+"""Dense feature tables built once from a processed dataset (numpy, aligned to user/item idx).
+
+Training positives are the rows of train.parquet with ``positive``; they are sorted by user and
+time into one sequence, so a training example is just a position ``p`` in it: its user, item,
+time and the purchase history *before its basket* (no leakage of the target or later baskets).
+Evaluation users read the whole training sequence as history, at the end of the training period.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from recsys.data import ProcessedDataset
+from recsys.errors import DataError
+from recsys.models.inputs import FeatureSchema
+from recsys.training.image_inputs import ImageArrays
+
+DAY_NS = 86_400 * 10**9
+
+
+@dataclass(frozen=True)
+class EvalTargets:
+    """Positives of one split per evaluated user (CSR over ``users``)."""
+
+    users: np.ndarray  # [U] user_idx with at least one positive
+    offsets: np.ndarray  # [U + 1]
+    items: np.ndarray  # [offsets[-1]] item_idx
+
+
+@dataclass(frozen=True)
+class FeatureTables:
+    """Every tensor the feature store holds; see the module doc for the sequence layout."""
+
+    schema: FeatureSchema
+    user_bucket: np.ndarray
+    user_cat: np.ndarray
+    user_num: np.ndarray
+    seq_items: np.ndarray
+    seq_users: np.ndarray
+    seq_days: np.ndarray
+    seq_basket_start: np.ndarray
+    user_offsets: np.ndarray
+    cutoff_days: float
+    social_features: np.ndarray
+    social_start: np.ndarray
+    social_count: np.ndarray
+    item_bucket: np.ndarray
+    item_cat: np.ndarray
+    item_multi: np.ndarray
+    item_num: np.ndarray
+    item_image: np.ndarray
+    item_image_mask: np.ndarray
+    item_count: np.ndarray
+
+    @property
+    def n_train(self) -> int:
+        return int(self.seq_items.shape[0])
+
+    @property
+    def cold_items(self) -> np.ndarray:
+        """Items without any training positive."""
+        return np.asarray(self.item_count == 0)
+
+
+def _encoded(df: pd.DataFrame, names: list[str], suffix: str, source: str) -> list[str]:
+    cols = [f"{n}{suffix}" for n in names]
+    missing = [c for c in cols if c not in df.columns]
+    if missing:
+        raise DataError("features.json names a column the table lacks", file=source,
+                        column=missing[0])
+    return cols
+
+
+def _vocab_size(ds: ProcessedDataset, table: str, name: str, values: np.ndarray) -> int:
+    vocab = ds.vocabs.get(f"{table}.{name}", ds.vocabs.get(name, []))
+    top = int(values.max()) + 1 if values.size else 1
+    return max(len(vocab), top, 1)
+
+
+def _multi_matrix(column: pd.Series, max_len: int) -> np.ndarray:
+    out = np.zeros((len(column), max_len), dtype=np.int64)
+    for row, values in enumerate(column.to_numpy()):
+        if values is None or (isinstance(values, float) and np.isnan(values)):
+            continue
+        vals = np.asarray(values, dtype=np.int64)[:max_len]
+        out[row, : len(vals)] = vals
+    return out
+
+
+def _sequence(train: pd.DataFrame, n_users: int, source: str) -> dict[str, np.ndarray]:
+    pos = train[train["positive"].astype(bool)] if "positive" in train else train.iloc[:0]
+    if pos.empty:
+        raise DataError("the training split has no positive interactions; nothing to train on",
+                        file=source, column="positive")
+    pos = pos.sort_values(["user_idx", "timestamp"], kind="stable")
+    users = pos["user_idx"].to_numpy(np.int64)
+    if users.min() < 0 or users.max() >= n_users:
+        raise DataError("user_idx outside users.parquet", file=source, column="user_idx")
+    ts = pd.to_datetime(pos["timestamp"]).to_numpy("datetime64[ns]").astype(np.int64)
+    days = (ts - ts.min()) / DAY_NS
+    new_basket = np.ones(len(pos), dtype=bool)
+    new_basket[1:] = (users[1:] != users[:-1]) | (ts[1:] != ts[:-1])
+    start = np.maximum.accumulate(np.where(new_basket, np.arange(len(pos)), 0))
+    offsets = np.zeros(n_users + 1, dtype=np.int64)
+    np.add.at(offsets, users + 1, 1)
+    return {
+        "seq_items": pos["item_idx"].to_numpy(np.int64),
+        "seq_users": users,
+        "seq_days": days,
+        "seq_basket_start": start.astype(np.int64),
+        "user_offsets": np.cumsum(offsets),
+    }
+
+
+def build_tables(
+    ds: ProcessedDataset,
+    images: ImageArrays | None,
+    history_len: int,
+    social_len: int,
+    user_buckets: int,
+    multi_hot_len: int,
+) -> FeatureTables:
+    """All dense tables of ``ds``; ``images`` adds product and (consented) social images."""
+    users, items = ds.users.sort_values("user_idx"), ds.items.sort_values("item_idx")
+    n_users, n_items = len(users), len(items)
+    root = str(ds.path)
+    seq = _sequence(ds.train, n_users, f"{root}/train.parquet")
+    if seq["seq_items"].max() >= n_items:
+        raise DataError("item_idx outside items.parquet", file=f"{root}/train.parquet",
+                        column="item_idx")
+    feats_u, feats_i = ds.features.get("users", {}), ds.features.get("items", {})
+    ucat = users[_encoded(users, feats_u.get("categorical", []), "_idx", root)].to_numpy(np.int64)
+    unum = users[_encoded(users, feats_u.get("numeric", []), "_z", root)].to_numpy(np.float32)
+    icat = items[_encoded(items, feats_i.get("categorical", []), "_idx", root)].to_numpy(np.int64)
+    inum = items[_encoded(items, feats_i.get("numeric", []), "_z", root)].to_numpy(np.float32)
+    multi_cols = _encoded(items, feats_i.get("multi_hot", []), "_multi", root)
+    multi = np.stack([_multi_matrix(items[c], multi_hot_len) for c in multi_cols], axis=1) \
+        if multi_cols else np.zeros((n_items, 0, 0), dtype=np.int64)
+    count = np.bincount(seq["seq_items"], minlength=n_items).astype(np.float64)
+    has_hist = np.diff(seq["user_offsets"]) > 0
+    hashed = pd.util.hash_pandas_object(users["user_id"].astype(str), index=False).to_numpy()
+    bucket = (hashed % np.uint64(max(user_buckets - 1, 1))).astype(np.int64) + 1
+    if images is not None:
+        consent = users["social_image_consent"].fillna(False).to_numpy(bool) \
+            if "social_image_consent" in users else np.zeros(n_users, dtype=bool)
+        offs = images.user_image_offsets
+        social_count = np.minimum(np.diff(offs), social_len) * consent
+        owner = np.repeat(np.arange(n_users), np.diff(offs))
+        social = images.user_image_features * consent[owner, None]  # no features without consent
+        image, image_mask = images.item_features, images.item_mask
+    else:
+        social_count = np.zeros(n_users, dtype=np.int64)
+        offs = np.zeros(n_users + 1, dtype=np.int64)
+        social = np.zeros((0, 0), dtype=np.float32)
+        image, image_mask = np.zeros((n_items, 0), np.float32), np.zeros(n_items, bool)
+    dim = int(image.shape[1])
+    schema = FeatureSchema(
+        n_users=n_users, n_items=n_items,
+        user_cat_sizes=[_vocab_size(ds, "users", n, ucat[:, i])
+                        for i, n in enumerate(feats_u.get("categorical", []))],
+        user_num=int(unum.shape[1]),
+        item_cat_sizes=[_vocab_size(ds, "items", n, icat[:, i])
+                        for i, n in enumerate(feats_i.get("categorical", []))],
+        item_multi_sizes=[_vocab_size(ds, "items", n, multi[:, i])
+                          for i, n in enumerate(feats_i.get("multi_hot", []))],
+        item_multi_len=int(multi.shape[2]), item_num=int(inum.shape[1]),
+        image_dim=dim, social_dim=dim if images is not None else 0,
+        history_len=history_len, social_len=social_len if images is not None else 0,
+    )
+    return FeatureTables(
+        schema=schema, user_bucket=np.where(has_hist, bucket, 0), user_cat=ucat,
+        user_num=np.nan_to_num(unum), cutoff_days=float(seq["seq_days"].max()),
+        social_features=np.nan_to_num(social), social_start=offs[:-1].astype(np.int64),
+        social_count=social_count.astype(np.int64),
+        item_bucket=np.where(count > 0, np.arange(1, n_items + 1), 0), item_cat=icat,
+        item_multi=multi, item_num=np.nan_to_num(inum), item_image=np.nan_to_num(image),
+        item_image_mask=image_mask, item_count=count, **seq,
+    )
+
+
+def eval_targets(split: pd.DataFrame, n_items: int) -> EvalTargets:
+    """Positives of a validation or test split, grouped by user."""
+    pos = split[split["positive"].astype(bool)] if len(split) else split
+    pos = pos[(pos["item_idx"] >= 0) & (pos["item_idx"] < n_items)]
+    pos = pos.drop_duplicates(["user_idx", "item_idx"]).sort_values(["user_idx", "item_idx"])
+    users, counts = np.unique(pos["user_idx"].to_numpy(np.int64), return_counts=True)
+    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    return EvalTargets(users=users, offsets=offsets, items=pos["item_idx"].to_numpy(np.int64))

@@ -1,0 +1,221 @@
+"""``train(cfg)``: build data, model, system and trainer from the Hydra config, fit and test.
+
+Objects come from ``hydra.utils.instantiate`` over nested ``_target_`` nodes: ``cfg.datamodule``,
+``cfg.model.net`` (towers, pooling and ``cfg.fusion`` as partials), ``cfg.model.loss`` /
+``optimizer`` / ``scheduler`` / ``system``, ``cfg.callbacks``, ``cfg.logger`` and ``cfg.trainer``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.callbacks import LearningRateMonitor
+
+import recsys
+from recsys.errors import ConfigError, DataError, ModelError, RecsysError
+from recsys.models.two_tower import TwoTowerModel
+from recsys.training.checkpoint import check_compatible, make_signature
+from recsys.training.datamodule import RecsysDataModule
+from recsys.training.image_inputs import find_features_dir
+from recsys.training.optim import split_sparse
+from recsys.training.store import FeatureStore
+from recsys.training.system import TwoTowerSystem
+from recsys.training.tables import FeatureTables
+
+log = logging.getLogger(__name__)
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def build(node: Any, **kwargs: Any) -> Any:
+    """``instantiate`` that reports user errors as such: a RecsysError raised by a constructor
+    passes through, a bad argument or target becomes a ConfigError naming the node."""
+    try:
+        return instantiate(node, **kwargs)
+    except InstantiationException as err:
+        cause = err.__cause__
+        while isinstance(cause, InstantiationException) and cause.__cause__ is not None:
+            cause = cause.__cause__
+        if isinstance(cause, RecsysError):
+            raise cause from None
+        target = node.get("_target_") if isinstance(node, DictConfig) else None
+        raise ConfigError(f"cannot build {target}: {err}".replace("\n", " ")) from None
+
+
+def _plain(node: Any) -> dict[str, Any]:
+    value = OmegaConf.to_container(node, resolve=True)
+    if not isinstance(value, dict):
+        raise ConfigError(f"expected a mapping, got {value!r}")
+    return {str(k): v for k, v in value.items()}
+
+
+def _image_features_dir(cfg: DictConfig) -> str | None:
+    value = cfg.datamodule.get("image_features_dir")
+    if value != "auto":
+        return None if value is None else str(value)
+    from recsys.data import load_dataset
+
+    ds = load_dataset(cfg.dataset_dir)
+    encoder = OmegaConf.select(cfg, "image_encoder.name")
+    if encoder is None:
+        raise ConfigError("datamodule.image_features_dir=auto needs an image_encoder config",
+                          column="image_encoder")
+    return str(find_features_dir(Path(cfg.paths.features_dir), ds.path, ds.manifest, encoder))
+
+
+def build_datamodule(cfg: DictConfig) -> RecsysDataModule:
+    """The datamodule, set up (dataset loaded, feature tables built). Relative dataset and
+    feature paths in ``cfg`` are made absolute, so the saved config works from anywhere."""
+    cfg.dataset_dir = str(Path(cfg.dataset_dir).resolve())
+    features = _image_features_dir(cfg)
+    cfg.datamodule.image_features_dir = None if features is None else str(Path(features).resolve())
+    dm: RecsysDataModule = build(cfg.datamodule)
+    dm.setup("fit")
+    assert dm.tables is not None
+    if len(dm.targets["val"].users) == 0:
+        raise DataError("the validation split has no positive interactions; full-ranking "
+                        "validation needs some", file=str(Path(cfg.dataset_dir) / "val.parquet"),
+                        column="positive")
+    return dm
+
+
+def _finetune_encoder(cfg: DictConfig, dm: RecsysDataModule) -> torch.nn.Module | None:
+    """The CNN to fine-tune (``cfg.model.finetune``), with pixel readers set on ``dm``."""
+    ft = cfg.model.get("finetune")
+    if ft is None:
+        return None
+    from recsys.images.encoders import build_encoder
+    from recsys.images.loading import LoadSettings
+    from recsys.images.transforms import build_transform
+
+    if "image_encoder" not in cfg:
+        raise ConfigError("model.finetune needs an image_encoder config", column="image_encoder")
+    encoder = build_encoder(cfg.image_encoder)
+    encoder.set_trainable(str(ft.trainable), int(ft.get("last_n", 0)))
+    readers = dm.pixel_readers(build_transform(cfg.image_encoder, train=True),
+                               build_transform(cfg.image_encoder, train=False),
+                               LoadSettings.from_config(_plain(ft.loading)),
+                               int(cfg.image_encoder.image_size))
+    dm.enable_pixels(*readers)
+    assert dm.tables is not None and dm.dataset is not None
+    t = dm.tables
+    if t.schema.image_dim and t.schema.image_dim != encoder.out_dim:
+        raise ModelError(f"incompatible dimensions: cached image features are "
+                         f"{t.schema.image_dim}-d, the fine-tuned encoder outputs "
+                         f"{encoder.out_dim}-d", column="image_dim")
+    n = t.schema.n_items
+    dm.tables = dataclasses.replace(
+        t, schema=dataclasses.replace(t.schema, image_dim=encoder.out_dim),
+        item_image=np.zeros((n, encoder.out_dim), np.float32),
+        item_image_mask=np.array([r is not None for r in readers[1].paths], dtype=bool))
+    return encoder
+
+
+def build_model(cfg: DictConfig, dm: RecsysDataModule
+                ) -> tuple[TwoTowerModel, FeatureStore, dict[str, Any]]:
+    """Network, feature store and compatibility signature for the datamodule's features."""
+    encoder = _finetune_encoder(cfg, dm)
+    tables: FeatureTables | None = dm.tables
+    assert tables is not None and dm.dataset is not None
+    net: TwoTowerModel = build(cfg.model.net, schema=tables.schema, image_encoder=encoder)
+    dtype = DTYPES.get(str(cfg.model.image_dtype))
+    if dtype is None:
+        raise ConfigError(f"model.image_dtype must be one of {sorted(DTYPES)}",
+                          column="image_dtype")
+    store = FeatureStore(tables, image_dtype=dtype)
+    net_config: Any = OmegaConf.to_container(cfg.model.net, resolve=True)
+    signature = make_signature(tables.schema.to_dict(), net_config,
+                               dm.dataset.manifest.get("data_fingerprint"))
+    return net, store, signature
+
+
+def build_system(cfg: DictConfig, dm: RecsysDataModule) -> TwoTowerSystem:
+    """Model and LightningModule for the datamodule's feature layout."""
+    net, store, signature = build_model(cfg, dm)
+    scheduler = build(cfg.model.scheduler) if cfg.model.get("scheduler") else None
+    run_config = OmegaConf.to_container(cfg, resolve=True)
+    factory = build(cfg.model.system, _partial_=True)  # plain dicts must not be instantiated
+    try:
+        system: TwoTowerSystem = factory(
+            net=net, store=store, loss=build(cfg.model.loss), optimizer=build(cfg.model.optimizer),
+            scheduler=scheduler, signature=signature, run_config=run_config)
+    except TypeError as err:
+        raise ConfigError(f"model.system: {err}") from None
+    return system
+
+
+def _group(node: DictConfig | None) -> list[Any]:
+    if not node:
+        return []
+    return [build(v) for v in node.values() if isinstance(v, DictConfig) and "_target_" in v]
+
+
+def _resume_path(cfg: DictConfig, trainer: pl.Trainer, signature: dict[str, Any]) -> str | None:
+    wanted = cfg.get("ckpt_path")
+    if wanted is None:
+        return None
+    if wanted == "last":
+        ckpt_cb = trainer.checkpoint_callback
+        dirpath = getattr(ckpt_cb, "dirpath", None) or Path(cfg.run_dir) / "checkpoints"
+        path = Path(dirpath) / "last.ckpt"
+        if not path.is_file():
+            raise ModelError("ckpt_path=last but this run has no last checkpoint yet",
+                             file=str(path))
+    else:
+        path = Path(str(wanted))
+    check_compatible(path, signature)
+    return str(path)
+
+
+def _check_sparse_strategy(trainer: pl.Trainer, system: TwoTowerSystem) -> None:
+    """NCCL cannot all-reduce sparse gradients: refuse GPU DDP with sparse embedding tables."""
+    _, sparse = split_sparse(system.net)
+    if sparse and trainer.world_size > 1 and trainer.strategy.root_device.type == "cuda":
+        raise ConfigError("sparse embedding gradients cannot be all-reduced with NCCL; for "
+                          "trainer=ddp on GPUs raise model.net.user_tower.sparse_min_rows above "
+                          "the largest table", column="sparse_min_rows")
+
+
+def _write_metrics(path: Path, metrics: dict[str, float]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps(metrics, indent=2, sort_keys=True))
+    os.replace(tmp, path)
+
+
+def train(cfg: DictConfig, callbacks: list[pl.Callback] | None = None
+          ) -> tuple[dict[str, float], dict[str, Any]]:
+    """Fit (and test) a two-tower model; returns the final metrics and the built objects."""
+    pl.seed_everything(int(cfg.seed), workers=True)
+    if int(cfg.get("torch_threads", 0)) > 0:
+        torch.set_num_threads(int(cfg.torch_threads))
+    dm = build_datamodule(cfg)
+    system = build_system(cfg, dm)
+    loggers = _group(cfg.get("logger"))
+    all_callbacks = _group(cfg.get("callbacks")) + list(callbacks or [])
+    if not loggers:  # Lightning refuses an LR monitor without a logger
+        all_callbacks = [c for c in all_callbacks if not isinstance(c, LearningRateMonitor)]
+    trainer: pl.Trainer = build(cfg.trainer, callbacks=all_callbacks, logger=loggers or False)
+    _check_sparse_strategy(trainer, system)
+    ckpt_path = _resume_path(cfg, trainer, system.hparams["signature"])
+    log.info("training %s (package %s) on %s", cfg.get("name", "two_tower"),
+             recsys.__version__, cfg.dataset_dir)
+    trainer.fit(system, datamodule=dm, ckpt_path=ckpt_path, weights_only=True)
+    metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+    if cfg.get("test"):
+        best = getattr(trainer.checkpoint_callback, "best_model_path", "")
+        trainer.test(system, datamodule=dm, ckpt_path=best or None, weights_only=True)
+        metrics.update({k: float(v) for k, v in trainer.callback_metrics.items()})
+    if trainer.is_global_zero and not getattr(trainer, "fast_dev_run", False):
+        _write_metrics(Path(cfg.run_dir) / "metrics.json", metrics)
+    return metrics, {"trainer": trainer, "system": system, "datamodule": dm, "net": system.net}

@@ -1,0 +1,261 @@
+"""Benchmark of the image feature pipeline (EfficientNet-Lite0, 224 px, conf/features.yaml).
+
+In one process, on the same H&M product JPEGs:
+
+1. our pipeline (hash, decode + resize in DataLoader workers, normalise, CNN) against a raw CNN
+   forward over pre-made, pre-normalised tensors, same backbone, resolution and batch size;
+   rounds are interleaved and the best of each is kept (the machine is shared);
+2. a first run through an empty feature cache against a second, fully cached run;
+3. ``--full-hm``: every H&M image encoded through the persistent cache (``--fresh``: an
+   empty temporary cache, i.e. a real first encode);
+4. on CUDA only: images/s of EfficientNet-Lite0 and ResNet-50 at 224 px in bf16, raw forward and
+   full pipeline, with the GPU utilisation sampled during the pipeline run.
+
+    python scripts/bench_images.py [--images 384] [--rounds 3] [--full-hm [--fresh]]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig, OmegaConf
+
+from recsys.images.cache import FeatureCache
+from recsys.images.encoders import ImageEncoder, build_encoder
+from recsys.images.extract import ExtractSettings, encode_images
+from recsys.images.hm_sample import default_hm_dir, hm_articles
+from recsys.images.loading import load_image
+from recsys.images.transforms import Preprocess, build_transform, preprocess_id
+
+CONF = Path(__file__).resolve().parents[1] / "conf"
+
+
+def load_cfg(overrides: list[str]) -> DictConfig:
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        return compose(config_name="features", overrides=overrides)
+
+
+def settings_of(cfg: DictConfig) -> ExtractSettings:
+    plain = OmegaConf.to_container(cfg, resolve=True)
+    assert isinstance(plain, dict)
+    return ExtractSettings.from_config({str(k): v for k, v in plain.items()})
+
+
+def raw_forward_seconds(
+    encoder: ImageEncoder, batches: list[torch.Tensor], device: str, bf16: bool
+) -> float:
+    """Seconds for the bare CNN over ready tensors (already on ``device``, channels_last)."""
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=bf16)
+    with torch.inference_mode(), autocast:
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        for x in batches:
+            out = encoder(x)
+        out.float().cpu()
+        return time.perf_counter() - start
+
+
+def premade_batches(
+    root: Path, paths: list[str], pre: Preprocess, settings: ExtractSettings
+) -> list[torch.Tensor]:
+    images = [pre(load_image(root, p, settings.load)) for p in paths]
+    return [
+        torch.stack(images[i : i + settings.batch_size])
+        .to(settings.device)
+        .contiguous(memory_format=torch.channels_last)
+        for i in range(0, len(images), settings.batch_size)
+    ]
+
+
+def cpu_vs_raw(root: Path, paths: list[str], cfg: DictConfig, rounds: int) -> None:
+    settings = settings_of(cfg)
+    encoder = build_encoder(cfg.image_encoder)
+    pre = build_transform(cfg.image_encoder, train=False)
+    encoder.to(settings.device).to(memory_format=torch.channels_last)
+    batches = premade_batches(root, paths, pre, settings)
+    threads = settings.torch_threads or torch.get_num_threads()
+    torch.set_num_threads(threads)
+    raw_forward_seconds(encoder, batches[:1], settings.device, False)  # warm-up
+    raw_t, pipe_t = [], []
+    for _ in range(rounds):
+        raw_t.append(raw_forward_seconds(encoder, batches, settings.device, False))
+        start = time.perf_counter()
+        result = encode_images(root, paths, encoder, pre, settings, None)
+        pipe_t.append(time.perf_counter() - start)
+        assert result.ok.all() and result.encoded == len(paths)
+    n = len(paths)
+    raw, ours = n / min(raw_t), n / min(pipe_t)
+    print(
+        f"[1] {cfg.image_encoder.name} {cfg.image_encoder.image_size}px on {settings.device}, "
+        f"{n} images, batch {settings.batch_size}, torch threads {threads}, "
+        f"decode workers {settings.num_workers}, best of {rounds}"
+    )
+    print(f"    raw CNN forward on pre-made tensors : {raw:8.1f} images/s")
+    print(f"    our pipeline (decode+resize+CNN)    : {ours:8.1f} images/s")
+    print(f"    ratio pipeline / raw (best of each) : {ours / raw:8.3f}  (target >= 0.9)")
+    paired = statistics.median(a / b for a, b in zip(raw_t, pipe_t, strict=True))
+    print(f"    median ratio of adjacent rounds     : {paired:8.3f}")
+    print(
+        "    all rounds raw / ours (images/s)    : "
+        + ", ".join(f"{n / a:.1f}/{n / b:.1f}" for a, b in zip(raw_t, pipe_t, strict=True))
+    )
+
+
+def cached_vs_first(root: Path, paths: list[str], cfg: DictConfig) -> None:
+    settings = settings_of(cfg)
+    encoder = build_encoder(cfg.image_encoder)
+    pre = build_transform(cfg.image_encoder, train=False)
+    with tempfile.TemporaryDirectory() as tmp:
+        cache = FeatureCache(Path(tmp), "bench", encoder.out_dim)
+        start = time.perf_counter()
+        first = encode_images(root, paths, encoder, pre, settings, cache)
+        t1 = time.perf_counter() - start
+        start = time.perf_counter()
+        second = encode_images(
+            root, paths, encoder, pre, settings, FeatureCache(Path(tmp), "bench", encoder.out_dim)
+        )
+        t2 = time.perf_counter() - start
+    assert (second.encoded, second.cached) == (0, first.encoded)
+    assert (first.features == second.features).all()
+    print(f"[2] feature cache, {len(paths)} images")
+    print(f"    first run (empty cache)  : {t1:8.3f} s  encoded {first.encoded}")
+    print(f"    second run (all cached)  : {t2:8.3f} s  cached {second.cached}")
+    print(f"    speed-up                 : {t1 / t2:8.1f}x  (target >= 50x)")
+
+
+def full_hm(root: Path, paths: list[str], cfg: DictConfig, fresh: bool) -> None:
+    settings = settings_of(cfg)
+    encoder = build_encoder(cfg.image_encoder)
+    pre = build_transform(cfg.image_encoder, train=False)
+    tmp = Path(tempfile.mkdtemp()) if fresh else None
+    cache_dir = tmp or Path(cfg.cache.dir)
+    prep = preprocess_id(cfg.image_encoder, {"loading": OmegaConf.to_container(cfg.loading)})
+    cache = FeatureCache(cache_dir, f"{encoder.encoder_id}-{prep}", encoder.out_dim)
+    start = time.perf_counter()
+    result = encode_images(root, paths, encoder, pre, settings, cache)
+    seconds = time.perf_counter() - start
+    if tmp is not None:
+        shutil.rmtree(tmp, ignore_errors=True)
+    print(f"[3] whole H&M sample: {len(paths)} images, cache {cache_dir}")
+    print(
+        f"    encoded {result.encoded}, cached {result.cached}, failed {len(result.failures)} "
+        f"in {seconds:.1f} s ({len(paths) / seconds:.1f} images/s) on {settings.device}"
+    )
+
+
+class GpuUtilisation:
+    """Samples GPU utilisation (%) in a thread: torch.cuda.utilization() or nvidia-smi."""
+
+    def __init__(self) -> None:
+        self.samples: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    @staticmethod
+    def read() -> float:
+        try:
+            return float(torch.cuda.utilization())
+        except Exception:  # no NVML binding: ask nvidia-smi
+            try:
+                out = subprocess.run(
+                    ["nvidia-smi", "--query-gpu=utilization.gpu", "--format=csv,noheader,nounits"],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                )
+                return float(out.stdout.split()[0])
+            except (OSError, subprocess.CalledProcessError, ValueError, IndexError):
+                return float("nan")
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            value = self.read()
+            if value == value:  # not NaN
+                self.samples.append(value)
+            time.sleep(0.1)
+
+    def __enter__(self) -> GpuUtilisation:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    @property
+    def mean(self) -> float:
+        return statistics.fmean(self.samples) if self.samples else float("nan")
+
+
+def gpu_section(root: Path, paths: list[str], workers: int) -> None:
+    print(f"[4] CUDA: {torch.cuda.get_device_name()}, bf16 autocast, 224 px, {len(paths)} images")
+    for encoder_name in ("efficientnet_lite0", "resnet50"):
+        cfg = load_cfg(
+            [
+                f"image_encoder={encoder_name}",
+                "device=cuda",
+                "batch_size=256",
+                f"num_workers={workers}",
+                "amp_bf16=true",
+            ]
+        )
+        settings = settings_of(cfg)
+        encoder = build_encoder(cfg.image_encoder).to("cuda").to(memory_format=torch.channels_last)
+        pre = build_transform(cfg.image_encoder, train=False)
+        batches = premade_batches(root, paths[:2048], pre, settings)
+        raw_forward_seconds(encoder, batches[:2], "cuda", True)
+        t_raw = raw_forward_seconds(encoder, batches, "cuda", True)
+        n_raw = sum(len(b) for b in batches)
+        encode_images(root, paths[:512], encoder, pre, settings, None)  # warm-up
+        with GpuUtilisation() as util:
+            start = time.perf_counter()
+            result = encode_images(root, paths, encoder, pre, settings, None)
+            t_pipe = time.perf_counter() - start
+        print(
+            f"    {encoder_name:18s} raw forward {n_raw / t_raw:9.1f} images/s | pipeline "
+            f"{result.encoded / t_pipe:8.1f} images/s ({workers} workers), "
+            f"GPU utilisation {util.mean:5.1f}% (peak {max(util.samples, default=0):.0f}%)"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--images", type=int, default=384, help="images for sections 1-2")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--full-hm", action="store_true", help="encode the whole H&M sample")
+    parser.add_argument("--fresh", action="store_true", help="--full-hm into an empty cache")
+    parser.add_argument("--hm-dir", type=Path, default=default_hm_dir())
+    parser.add_argument("overrides", nargs="*", help="conf/features.yaml overrides")
+    args = parser.parse_args()
+    if not (args.hm_dir / "images").is_dir():
+        sys.exit(f"H&M sample not found at {args.hm_dir} (set RECSYS_HM_DIR)")
+    root = args.hm_dir / "images"
+    paths = list(hm_articles(args.hm_dir)["image_path"])
+    cfg = load_cfg(["device=cpu", *args.overrides])
+    subset = paths[:: max(1, len(paths) // args.images)][: args.images]
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads available")
+    cpu_vs_raw(root, subset, cfg, args.rounds)
+    cached_vs_first(root, subset, cfg)
+    if args.full_hm:
+        full_hm(root, paths, cfg, args.fresh)
+    if torch.cuda.is_available():
+        gpu_section(root, paths, workers=min(12, max(1, len(os.sched_getaffinity(0)) - 2)))
+    else:
+        print("[4] CUDA not available: GPU section skipped")
+
+
+if __name__ == "__main__":
+    main()

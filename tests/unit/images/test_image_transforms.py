@@ -1,0 +1,90 @@
+"""build_transform: per-backbone geometry and normalisation from config."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from imagefixtures import compose_features
+from PIL import Image
+from torchvision.transforms import v2
+
+from recsys.errors import ConfigError
+from recsys.images.config import plain
+from recsys.images.transforms import ResizeCenterCrop, build_transform, preprocess_id
+
+
+def _photo(w: int, h: int, seed: int = 0) -> Image.Image:
+    rng = np.random.default_rng(seed)
+    return Image.fromarray(rng.integers(0, 255, (h, w, 3), dtype=np.uint8))
+
+
+def test_lite0_eval_transform_maps_to_minus_one_one() -> None:
+    cfg = compose_features([]).image_encoder
+    tf = build_transform(cfg, train=False)
+    white = tf(Image.new("RGB", (128, 192), (255, 255, 255)))
+    black = tf(Image.new("RGB", (128, 192), (0, 0, 0)))
+    assert white.shape == (3, 224, 224) and white.dtype == torch.float32
+    assert torch.allclose(white, torch.ones_like(white))
+    assert torch.allclose(black, -torch.ones_like(black))
+
+
+def test_imagenet_normalisation_for_torchvision_backbones() -> None:
+    cfg = compose_features(["image_encoder=resnet18"]).image_encoder
+    x = build_transform(cfg, train=False)(Image.new("RGB", (50, 40), (124, 116, 104)))
+    # (124/255 - 0.485) / 0.229 ~ 0.0034 : ImageNet mean colour maps to ~0
+    assert x.abs().max() < 0.02
+
+
+@pytest.mark.parametrize(("w", "h"), [(128, 192), (300, 200), (97, 131), (256, 256)])
+def test_single_resample_matches_resize_then_center_crop(w: int, h: int) -> None:
+    img = _photo(w, h)
+    ours = np.asarray(ResizeCenterCrop(256, 224, Image.Resampling.BICUBIC)(img), dtype=int)
+    ref = v2.Compose(
+        [v2.Resize(256, interpolation=v2.InterpolationMode.BICUBIC), v2.CenterCrop(224)]
+    )(img)
+    assert ours.shape == (224, 224, 3)
+    assert np.abs(ours - np.asarray(ref, dtype=int)).max() <= 1
+
+
+def test_train_transform_is_random_and_sized() -> None:
+    cfg = compose_features(["image_encoder.image_size=32"]).image_encoder
+    tf = build_transform(cfg, train=True)
+    img = _photo(60, 90, seed=3)
+    torch.manual_seed(0)
+    a, b = tf(img), tf(img)
+    assert a.shape == b.shape == (3, 32, 32)
+    assert not torch.equal(a, b)
+
+
+def test_batches_normalise_to_channels_last() -> None:
+    cfg = compose_features([]).image_encoder
+    tf = build_transform(cfg, train=False)
+    pixels = torch.stack([tf.pixels(_photo(40, 60, s)) for s in range(3)])
+    x = tf.normalize(pixels)
+    assert pixels.dtype == torch.uint8 and pixels.shape == (3, 224, 224, 3)
+    assert x.shape == (3, 3, 224, 224) and x.is_contiguous(memory_format=torch.channels_last)
+    assert torch.allclose(x[1], tf(_photo(40, 60, 1)))
+
+
+@pytest.mark.parametrize(
+    ("override", "column"),
+    [
+        ("image_encoder.resize_size=100", "resize_size"),
+        ("image_encoder.interpolation=lanczos9", "interpolation"),
+        ("image_encoder.std=[0.5,0.0,0.5]", "std"),
+    ],
+)
+def test_bad_transform_config_is_a_config_error(override: str, column: str) -> None:
+    cfg = compose_features([override]).image_encoder
+    with pytest.raises(ConfigError) as err:
+        build_transform(cfg, train=False)
+    assert err.value.column == column
+
+
+def test_preprocess_id_tracks_pixel_settings() -> None:
+    base = plain(compose_features([]).image_encoder)
+    same = preprocess_id(dict(base, hflip=0.0), {})
+    assert preprocess_id(base, {}) == same
+    assert preprocess_id(dict(base, mean=[0.4, 0.5, 0.5]), {}) != same
+    assert preprocess_id(base, {"loading": {"max_pixels": 1}}) != same

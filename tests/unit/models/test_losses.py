@@ -1,0 +1,88 @@
+"""Losses against hand computations (plain Python loops over floats)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from recsys.models.losses import BPRLoss, SampledSoftmaxLoss, log_expected_count
+
+
+def _vectors(seed: int, rows: int, dim: int = 4) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return torch.nn.functional.normalize(torch.randn(rows, dim, generator=g), dim=-1)
+
+
+def _hand_softmax(u: torch.Tensor, cands: torch.Tensor, cand_ids: list[int], pos_ids: list[int],
+                  tau: float, logq: list[float]) -> float:
+    """Mean over rows of -log softmax of the positive, accidental hits left out, logQ applied."""
+    total = 0.0
+    for i, pid in enumerate(pos_ids):
+        logits = []
+        for j, cid in enumerate(cand_ids):
+            if j != i and cid == pid:
+                continue  # accidental hit
+            s = sum(float(a) * float(b) for a, b in zip(u[i], cands[j], strict=True))
+            logits.append((j, s / tau - logq[j]))
+        top = max(v for _, v in logits)
+        log_z = top + math.log(sum(math.exp(v - top) for _, v in logits))
+        total += log_z - dict(logits)[i]
+    return total / len(pos_ids)
+
+
+def test_logq_corrected_softmax_equals_hand_computation() -> None:
+    u, v = _vectors(0, 4), _vectors(1, 4)
+    ids = torch.tensor([3, 7, 3, 1])  # item 3 twice: an accidental hit for rows 0 and 2
+    freq = torch.tensor([0.0, 0.1, 0.0, 0.5, 0.0, 0.0, 0.0, 0.4])
+    logq = log_expected_count(freq[ids], None, batch_size=4, num_negatives=0)
+    assert torch.allclose(logq, torch.log(4 * freq[ids]))
+    loss = SampledSoftmaxLoss()(u, v, ids, torch.tensor(0.1), logq)
+    expected = _hand_softmax(u, v, ids.tolist(), ids.tolist(), 0.1, logq.tolist())
+    assert loss.item() == pytest.approx(expected, rel=1e-5)
+
+
+def test_mixed_negatives_use_expected_counts_of_both_samplers() -> None:
+    u, v, neg = _vectors(2, 3), _vectors(3, 3), _vectors(4, 2)
+    ids, neg_ids = torch.tensor([0, 1, 2]), torch.tensor([2, 4])  # negative 2 hits row 2
+    freq = torch.tensor([0.5, 0.3, 0.2, 0.0, 0.0])
+    uniform = torch.full((5,), 0.2)
+    cand = torch.cat([ids, neg_ids])
+    logq = log_expected_count(freq[cand], uniform[cand], batch_size=3, num_negatives=2)
+    hand = [math.log(3 * float(freq[c]) + 2 * 0.2) for c in cand.tolist()]
+    assert logq.tolist() == pytest.approx(hand, abs=1e-6)
+    loss = SampledSoftmaxLoss()(u, v, ids, torch.tensor(0.2), logq, neg, neg_ids)
+    expected = _hand_softmax(u, torch.cat([v, neg]), cand.tolist(), ids.tolist(), 0.2, hand)
+    assert loss.item() == pytest.approx(expected, rel=1e-5)
+
+
+def test_accidental_hits_change_the_loss_only_when_removed() -> None:
+    u, v = _vectors(5, 3), _vectors(6, 3)
+    v[2] = v[0]  # the same item twice in the batch
+    ids = torch.tensor([9, 4, 9])
+    kept = SampledSoftmaxLoss(logq_correction=False, remove_accidental_hits=False)
+    removed = SampledSoftmaxLoss(logq_correction=False, remove_accidental_hits=True)
+    tau = torch.tensor(0.5)
+    zeros = [0.0, 0.0, 0.0]
+    assert kept(u, v, ids, tau).item() == pytest.approx(
+        _hand_softmax(u, v, [0, 1, 2], [0, 1, 2], 0.5, zeros), rel=1e-5)  # ids all distinct
+    assert removed(u, v, ids, tau).item() == pytest.approx(
+        _hand_softmax(u, v, ids.tolist(), ids.tolist(), 0.5, zeros), rel=1e-5)
+    assert removed(u, v, ids, tau).item() < kept(u, v, ids, tau).item()
+
+
+def test_bpr_equals_mean_softplus_over_valid_pairs() -> None:
+    u, v = _vectors(7, 3), _vectors(8, 3)
+    ids = torch.tensor([1, 2, 1])
+    loss = BPRLoss()(u, v, ids, torch.tensor(1.0))
+    s = (u @ v.T).tolist()
+    terms = [math.log1p(math.exp(s[i][j] - s[i][i]))
+             for i in range(3) for j in range(3) if j != i and ids[j] != ids[i]]
+    assert loss.item() == pytest.approx(sum(terms) / len(terms), rel=1e-5)
+
+
+def test_logq_correction_requires_counts() -> None:
+    with pytest.raises(ValueError, match="candidate_logq"):
+        SampledSoftmaxLoss()(_vectors(0, 2), _vectors(1, 2), torch.tensor([0, 1]),
+                             torch.tensor(0.1))

@@ -1,0 +1,158 @@
+"""Towers, pooling, fusion and the two-tower model on random inputs."""
+
+from __future__ import annotations
+
+import functools
+
+import pytest
+import torch
+from torch import nn
+
+from recsys.errors import ModelError
+from recsys.models.embeddings import CategoricalEmbedding, IdEmbedding, MultiHotEmbedding
+from recsys.models.fusion import ConcatMLPFusion, GatedFusion
+from recsys.models.inputs import FeatureSchema, ItemInputs, UserInputs
+from recsys.models.pooling import AttentionPooling, MeanPooling
+from recsys.models.towers import ItemTower, UserTower
+from recsys.models.two_tower import TwoTowerModel
+
+SCHEMA = FeatureSchema(n_users=10, n_items=12, user_cat_sizes=[3, 4], user_num=1,
+                       item_cat_sizes=[5], item_multi_sizes=[6], item_multi_len=3, item_num=1,
+                       image_dim=8, social_dim=8, history_len=5, social_len=3)
+
+
+def _user_tower(fusion: type[nn.Module] = ConcatMLPFusion, dim: int = 16,
+                social: bool = True, sparse_min_rows: int = 10**9) -> UserTower:
+    return UserTower(SCHEMA, functools.partial(fusion, hidden=[16], dropout=0.0), dim=dim,
+                     id_buckets=7, id_dim=4, id_dropout=0.0, cat_dim=3, use_demographics=True,
+                     history_dim=6, history_pooling=functools.partial(AttentionPooling),
+                     social_dim=5,
+                     social_pooling=functools.partial(MeanPooling) if social else None,
+                     sparse_min_rows=sparse_min_rows)
+
+
+def _item_tower(dim: int = 16, use_image: bool = True) -> ItemTower:
+    return ItemTower(SCHEMA, functools.partial(GatedFusion, hidden=[8], dropout=0.0), dim=dim,
+                     id_dim=4, id_dropout=0.0, cat_dim=3, use_attributes=True, image_dim=5,
+                     use_image=use_image, sparse_min_rows=10**9)
+
+
+def _users(b: int = 4, seed: int = 0) -> UserInputs:
+    g = torch.Generator().manual_seed(seed)
+    hist = torch.randint(0, SCHEMA.n_items + 1, (b, SCHEMA.history_len), generator=g)
+    return UserInputs(torch.randint(0, 7, (b,), generator=g),
+                      torch.stack([torch.randint(0, 3, (b,), generator=g),
+                                   torch.randint(0, 4, (b,), generator=g)], 1),
+                      torch.randn(b, 1, generator=g), hist,
+                      torch.rand(b, SCHEMA.history_len, generator=g) * 3,
+                      torch.randn(b, 3, 8, generator=g),
+                      torch.rand(b, 3, generator=g) > 0.3)
+
+
+def _items(b: int = 4, seed: int = 1) -> ItemInputs:
+    g = torch.Generator().manual_seed(seed)
+    return ItemInputs(torch.randint(0, 13, (b,), generator=g),
+                      torch.randint(0, 5, (b, 1), generator=g),
+                      torch.randint(0, 6, (b, 1, 3), generator=g), torch.randn(b, 1, generator=g),
+                      torch.randn(b, 8, generator=g), torch.rand(b, generator=g) > 0.5)
+
+
+def test_towers_output_unit_vectors_of_the_configured_size() -> None:
+    user, item = _user_tower().eval(), _item_tower().eval()
+    u, v = user(*_users()), item(*_items())
+    assert u.shape == (4, 16) and v.shape == (4, 16)
+    assert torch.allclose(u.norm(dim=-1), torch.ones(4), atol=1e-5)
+    assert torch.allclose(v.norm(dim=-1), torch.ones(4), atol=1e-5)
+    assert user.block_names == ["id", "demographics", "demographics_numeric", "behaviour",
+                                "social_image"]
+
+
+def test_padding_and_masked_images_do_not_change_the_user_vector() -> None:
+    tower = _user_tower().eval()
+    users = _users(b=2)
+    hist = users.hist_items.clone()
+    hist[:, 3:] = 0  # padding
+    base = users._replace(hist_items=hist)
+    noisy_pad = base._replace(hist_age=base.hist_age + (hist == 0) * 50.0,
+                              social=base.social + (~base.social_mask).unsqueeze(-1) * 9.0)
+    assert torch.allclose(tower(*base), tower(*noisy_pad), atol=1e-6)
+    changed = base._replace(social=base.social + base.social_mask.unsqueeze(-1) * 9.0)
+    if base.social_mask.any():
+        assert not torch.allclose(tower(*base), tower(*changed), atol=1e-4)
+
+
+def test_attention_pooling_uses_recency_and_ignores_empty_sets() -> None:
+    pool = AttentionPooling(dim=4, recency=True)
+    with torch.no_grad():
+        pool.age_weight.fill_(1.0)
+    x = torch.randn(2, 3, 4)
+    mask = torch.tensor([[True, True, True], [False, False, False]])
+    young, old = torch.zeros(2, 3), torch.tensor([[0.0, 5.0, 0.0], [0.0, 0.0, 0.0]])
+    out = pool(x, mask, young)
+    assert torch.equal(out[1], torch.zeros(4))
+    assert not torch.allclose(out[0], pool(x, mask, old)[0])
+    assert torch.allclose(MeanPooling(4)(x, mask, young)[0], x[0].mean(0))
+
+
+def test_cold_dropout_replaces_ids_with_the_cold_row_only_in_training() -> None:
+    emb = IdEmbedding(num_rows=5, dim=3, dropout=1.0, sparse=False)
+    ids = torch.tensor([1, 2, 4])
+    cold = emb.table.weight[0].expand(3, 3)
+    assert torch.equal(emb.train()(ids), cold)
+    assert torch.equal(emb.eval()(ids), emb.table.weight[ids])
+
+
+def test_categorical_fields_use_separate_rows_and_multi_hot_averages_values() -> None:
+    cat = CategoricalEmbedding([3, 4], dim=2)
+    out = cat(torch.tensor([[0, 0]]))
+    assert not torch.allclose(out[0, :2], out[0, 2:])  # index 0 of each field is its own row
+    multi = MultiHotEmbedding([6], dim=2)
+    w = multi.table.weight
+    got = multi(torch.tensor([[[2, 5, 0]]]))
+    assert torch.allclose(got[0], (w[2] + w[5]) / 2)
+
+
+def test_gated_and_concat_fusion_are_interchangeable() -> None:
+    for fusion in (ConcatMLPFusion, GatedFusion):
+        tower = _user_tower(fusion=fusion).eval()
+        assert tower(*_users()).shape == (4, 16)
+
+
+def test_user_tower_scripts_and_matches_eager() -> None:
+    tower = _user_tower().eval()
+    scripted = torch.jit.script(tower)
+    users = _users()
+    assert torch.allclose(scripted(*users), tower(*users), atol=1e-6)
+
+
+def test_large_tables_get_sparse_gradients() -> None:
+    tower = _user_tower(sparse_min_rows=7)  # id table has 7 rows, history 13
+    assert tower.ids.table.sparse and tower.hist_emb is not None and tower.hist_emb.sparse
+    tower.train()(*_users()).sum().backward()
+    assert tower.ids.table.weight.grad is not None and tower.ids.table.weight.grad.is_sparse
+
+
+def test_model_scores_and_learnable_temperature() -> None:
+    model = TwoTowerModel(SCHEMA, lambda schema: _user_tower(), lambda schema: _item_tower(),
+                          temperature=0.1, learn_temperature=True)
+    scores = model.eval()(_users(), _items())
+    assert scores.shape == (4,) and scores.abs().max() <= 1 / 0.1 + 1e-4
+    assert isinstance(model.log_inv_temperature, nn.Parameter)
+    fixed = TwoTowerModel(SCHEMA, lambda schema: _user_tower(), lambda schema: _item_tower(),
+                          temperature=0.1, learn_temperature=False)
+    assert "log_inv_temperature" not in dict(fixed.named_parameters())
+    assert fixed.temperature.item() == pytest.approx(0.1)
+
+
+def test_mismatched_tower_dimensions_are_refused() -> None:
+    with pytest.raises(ModelError, match=r"incompatible dimensions.*32.*16"):
+        TwoTowerModel(SCHEMA, lambda schema: _user_tower(dim=32), lambda schema: _item_tower(),
+                      temperature=0.1, learn_temperature=True)
+
+
+def test_image_encoder_of_another_width_is_refused() -> None:
+    encoder = nn.Linear(2, 2)
+    encoder.out_dim = 99  # type: ignore[assignment]
+    with pytest.raises(ModelError, match="99-d"):
+        TwoTowerModel(SCHEMA, lambda schema: _user_tower(), lambda schema: _item_tower(),
+                      temperature=0.1, learn_temperature=True, image_encoder=encoder)

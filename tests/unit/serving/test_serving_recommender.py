@@ -1,0 +1,160 @@
+"""Recommender: known users, new users from features, unknown ids, k checks, candidates."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from serving_fixtures import ToyModel
+
+from recsys.errors import ConfigError, DataError
+from recsys.evaluation.eval_data import prepare_eval_data
+from recsys.evaluation.evaluator import rank_users
+from recsys.evaluation.rankers import EmbeddingRanker
+from recsys.evaluation.toy import ToyDataset
+from recsys.retrieval.similarity import prepare
+from recsys.serving import Recommender
+from recsys.serving.recommender import SIGNALS
+
+
+@pytest.fixture(scope="module")
+def rec(bundle_dir: Path, toy_model: ToyModel) -> Recommender:
+    return Recommender.load(bundle_dir, contributions=toy_model.signal_contributions)
+
+
+def brute(query: np.ndarray, items: np.ndarray, k: int, drop: list[int]) -> list[int]:
+    scores = prepare(items, "cosine") @ prepare(query[None], "cosine")[0]
+    scores[drop] = -np.inf
+    return [int(i) for i in np.argsort(-scores, kind="stable")[:k]]
+
+
+def purchased(ds: ToyDataset, user_idx: int) -> list[int]:
+    frames = pd.concat([ds.train, ds.val, ds.test])
+    pos = frames[frames["positive"] & (frames["user_idx"] == user_idx)]
+    return sorted(set(pos["item_idx"]))
+
+
+def test_known_user_matches_brute_force_and_excludes_purchases(
+    rec: Recommender, toy_ds: ToyDataset, toy_model: ToyModel
+) -> None:
+    user = toy_ds.users.iloc[7]
+    bought = purchased(toy_ds, 7)
+    out = rec.recommend(user["user_id"], k=10)
+    query = toy_model.user_embeddings(np.array([7]))[0]
+    assert out["item_idx"].tolist() == brute(query, toy_model.items, 10, bought)
+    assert out["rank"].tolist() == list(range(1, 11))
+    assert (np.diff(out["score"].to_numpy()) <= 1e-6).all()
+    assert {"item_id", "category", "colour", "price"} <= set(out.columns)
+    assert out["item_id"].tolist() == toy_ds.items["item_id"].to_numpy()[out["item_idx"]].tolist()
+    kept = rec.recommend(user["user_id"], k=10, exclude_purchased=False)
+    assert kept["item_idx"].tolist() == brute(query, toy_model.items, 10, [])
+
+
+def test_new_user_from_features_goes_through_the_tower(
+    rec: Recommender, toy_ds: ToyDataset, toy_model: ToyModel
+) -> None:
+    first = toy_ds.items["item_id"].iloc[3]
+    features = {"gender": "m", "region": "south", "age": 41, "history": [(first, 2.0)]}
+    out = rec.recommend(features, k=6)
+    with torch.no_grad():
+        vec = toy_model.tower(
+            torch.tensor([0]), torch.tensor([[2, 2]]),
+            torch.tensor([[(41 - np.nanmean(toy_ds.users["age"])) / np.nanstd(toy_ds.users["age"])]],
+                         dtype=torch.float32),
+            torch.tensor([[4, 0, 0, 0]]), torch.zeros((1, 4)), torch.zeros((1, 0, 0)),
+            torch.zeros((1, 0), dtype=torch.bool)).numpy()[0]
+    assert out["item_idx"].tolist() == brute(vec, toy_model.items, 6, [3])
+    assert 3 not in out["item_idx"].tolist()
+
+
+def test_bad_features_are_named(rec: Recommender) -> None:
+    with pytest.raises(DataError, match="unknown user features \\['shoe_size'\\]"):
+        rec.recommend({"shoe_size": 44}, k=3)
+    with pytest.raises(DataError, match="column 'age'"):
+        rec.recommend({"age": "old"}, k=3)
+    with pytest.raises(DataError, match="unknown item id 'nope'"):
+        rec.recommend({"history": ["nope"]}, k=3)
+
+
+def test_encoder_recovers_the_datasets_standardisation(rec: Recommender,
+                                                        toy_ds: ToyDataset) -> None:
+    assert rec.encoder is not None
+    users = toy_ds.users.dropna(subset=["age"]).head(10)
+    records = [{"age": a, "gender": g, "region": r} for a, g, r in
+               users[["age", "gender", "region"]].itertuples(index=False)]
+    _, cat, num, hist, _, social, mask = rec.encoder.encode(records)
+    np.testing.assert_allclose(num[:, 0].numpy(), users["age_z"].to_numpy(), atol=1e-5)
+    np.testing.assert_array_equal(cat.numpy(), users[["gender_idx", "region_idx"]].to_numpy())
+    assert hist.shape == (10, 4) and social.shape == (10, 0, 0) and not mask.any()
+    assert rec.encoder.encode([{"age": None, "gender": "x"}])[2][0, 0] == 0.0
+
+
+def test_unknown_user_by_flag(rec: Recommender, bundle_dir: Path) -> None:
+    with pytest.raises(DataError, match="unknown user id 'ghost'"):
+        rec.recommend("ghost", k=3)
+    cold = rec.recommend("ghost", k=3, unknown_user="cold")
+    assert len(cold) == 3
+    assert cold["item_idx"].tolist() == rec.recommend({}, k=3)["item_idx"].tolist()
+    lenient = Recommender.load(bundle_dir, unknown_user="cold")
+    assert lenient.recommend("ghost", k=3)["item_idx"].tolist() == cold["item_idx"].tolist()
+    with pytest.raises(ConfigError, match="unknown_user"):
+        Recommender.load(bundle_dir, unknown_user="maybe")
+
+
+@pytest.mark.parametrize("k", [0, -3, 81])
+def test_k_out_of_range_is_a_clear_error(rec: Recommender, toy_ds: ToyDataset, k: int) -> None:
+    with pytest.raises(ConfigError, match="between 1 and the catalogue size 80"):
+        rec.recommend(toy_ds.users["user_id"].iloc[0], k=k)
+
+
+def test_candidates_frame_for_the_rules_layer(rec: Recommender, toy_ds: ToyDataset) -> None:
+    ids = toy_ds.users["user_id"].iloc[[2, 5]].tolist()
+    frame = rec.candidates([*ids, "ghost"], k=4, unknown_user="cold")
+    assert {"user_idx", "item_idx", "score", "rank", "behaviour_score", "image_score",
+            "social_score"} <= set(frame.columns)
+    assert frame["user_idx"].tolist() == [2] * 4 + [5] * 4 + [-1] * 4
+    assert frame["rank"].tolist() == [1, 2, 3, 4] * 3
+    known = frame[frame["user_idx"] >= 0]
+    np.testing.assert_allclose(known["behaviour_score"], known["user_idx"] * 0.01, rtol=1e-6)
+    np.testing.assert_allclose(known["image_score"], known["item_idx"] * 0.001, rtol=1e-5)
+    assert (frame["social_score"] == 0).all()
+    assert (frame.loc[frame["user_idx"] < 0, [f"{s}_score" for s in SIGNALS]] == 0).all().all()
+
+
+def test_recommender_is_a_ranker_for_the_evaluator(rec: Recommender, toy_ds: ToyDataset,
+                                                   toy_model: ToyModel) -> None:
+    data = prepare_eval_data(toy_ds, "test")
+    exact = EmbeddingRanker(toy_model.user_embeddings(np.arange(60)), toy_model.items, "cosine")
+    np.testing.assert_array_equal(rank_users(rec, data, 10, True),
+                                  rank_users(exact, data, 10, True))
+
+
+def test_encoder_fits_log_scaled_and_derived_numeric_features() -> None:
+    from recsys.serving.user_features import fit_encoder
+
+    rng = np.random.default_rng(0)
+    spend = rng.uniform(0, 500, 50)
+    age = rng.uniform(18, 80, 50)
+    z_age = (age - age.mean()) / age.std()
+    log_spend = np.log1p(spend)
+    z_spend = (log_spend - log_spend.mean()) / log_spend.std()
+    pca = 0.6 * z_age - 0.8 * z_spend
+    missing = np.zeros(50, dtype=bool)
+    missing[[3, 7]] = True
+    age[missing] = 31.0  # the dataset imputes missing ages and flags them
+    z_age = (age - age.mean()) / age.std()
+    pca = 0.6 * z_age - 0.8 * z_spend
+    users = pd.DataFrame({"age": age, "spend": spend, "age_z": z_age, "spend_z": z_spend,
+                          "pca0_z": (pca - pca.mean()) / pca.std(), "age_missing": missing})
+    enc = fit_encoder(users, {}, {"users": {"numeric": ["age", "spend", "pca0"]}}, [], {})
+    assert enc.numeric["spend"].log1p and not enc.numeric["age"].log1p
+    assert enc.numeric["pca0"].derived and enc.known == ["age", "spend"]
+    num = enc.encode([{"age": a, "spend": s} for a, s in zip(age[:5], spend[:5], strict=True)])[2]
+    np.testing.assert_allclose(num.numpy(), users[["age_z", "spend_z", "pca0_z"]].to_numpy()[:5],
+                               atol=1e-4)
+    assert enc.numeric["age"].fill == 31.0 and enc.numeric["spend"].fill is None
+    no_age = enc.encode([{"spend": spend[3]}])[2].numpy()[0]
+    np.testing.assert_allclose(no_age[:2], [z_age[3], z_spend[3]], atol=1e-4)

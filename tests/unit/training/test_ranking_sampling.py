@@ -1,0 +1,87 @@
+"""Ranking metrics, batch sampling and the dense + sparse optimizer."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from recsys.training.optim import DenseSparseAdam, build_optimizer, warmup_cosine
+from recsys.training.ranking import RankingMetrics, recall_ndcg, seen_matrix, target_matrix
+from recsys.training.sampling import EpochBatchSampler, sample_negatives
+
+
+def test_recall_and_ndcg_match_hand_values() -> None:
+    scores = torch.tensor([[0.9, 0.8, 0.1, 0.7, 0.0], [0.1, 0.2, 0.3, 0.4, 0.5]])
+    targets = target_matrix(torch.tensor([0, 0, 1]), torch.tensor([1, 2, 0]), 2, 5)
+    recall, ndcg, has = recall_ndcg(scores, targets, k=3)
+    # row 0: top3 = [0, 1, 3]; hits at rank 2 only; 2 targets
+    assert recall.tolist() == pytest.approx([0.5, 0.0])
+    idcg = 1 + 1 / math.log2(3)
+    assert ndcg[0].item() == pytest.approx((1 / math.log2(3)) / idcg)
+    assert has.tolist() == [True, True]
+    metric = RankingMetrics(k=3)
+    metric.update(scores, targets)
+    metric.update(scores[:1], torch.zeros_like(targets[:1]))  # a user without targets: skipped
+    out = metric.compute()
+    assert out["recall"].item() == pytest.approx(0.25) and out["users"].item() == 2
+
+
+def test_seen_matrix_gathers_each_users_items() -> None:
+    offsets = torch.tensor([0, 2, 2, 5])
+    items = torch.tensor([4, 1, 0, 3, 3])
+    seen = seen_matrix(torch.tensor([2, 0, 1]), offsets, items, 6)
+    assert seen.nonzero().tolist() == [[0, 0], [0, 3], [1, 1], [1, 4]]
+
+
+def test_batches_cover_each_index_once_and_shard_across_ranks() -> None:
+    shards = [list(EpochBatchSampler(103, 10, shuffle=True, seed=1, drop_last=True, rank=r,
+                                     world_size=2)) for r in (0, 1)]
+    assert len(shards[0]) == len(shards[1]) == 5
+    flat = [np.concatenate(s) for s in shards]
+    assert not set(flat[0]) & set(flat[1])
+    full = EpochBatchSampler(103, 10, shuffle=True, seed=1, drop_last=False)
+    assert sorted(np.concatenate(list(full)).tolist()) == list(range(103))
+    assert len(full) == 11
+    first = np.concatenate(list(full))
+    full.set_epoch(1)
+    assert not np.array_equal(first, np.concatenate(list(full)))
+
+
+def test_popularity_negatives_follow_the_item_frequencies() -> None:
+    prob = torch.tensor([0.7, 0.0, 0.3])
+    ids, probs = sample_negatives(5000, "popularity", prob, 3, torch.Generator().manual_seed(0))
+    counts = torch.bincount(ids, minlength=3).float() / 5000
+    assert counts[1] == 0 and abs(counts[0].item() - 0.7) < 0.03
+    assert torch.equal(probs, prob)
+    _, uniform = sample_negatives(10, "uniform", prob, 3, None)
+    assert torch.allclose(uniform, torch.full((3,), 1 / 3))
+
+
+def test_dense_sparse_optimizer_steps_both_and_round_trips() -> None:
+    model = nn.Sequential(nn.Embedding(50, 4, sparse=True), nn.Linear(4, 1))
+    opt = build_optimizer(model, lr=0.1, weight_decay=0.0)
+    assert isinstance(opt, DenseSparseAdam)
+    sched = warmup_cosine(opt, total_steps=10, warmup_fraction=0.2, min_factor=0.1)
+    # warm-up of 2 steps: half the rate for both the dense and the sparse optimizer
+    assert [g["lr"] for g in opt.dense.param_groups + opt.sparse.param_groups] == [0.05, 0.05]
+    before = [p.detach().clone() for p in model.parameters()]
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad()
+        loss = model(torch.tensor([3, 7])).sum()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    sched.step()
+    after = list(model.parameters())
+    assert not torch.equal(before[0][3], after[0][3]) and torch.equal(before[0][5], after[0][5])
+    assert not torch.equal(before[1], after[1])
+    assert [g["lr"] for g in opt.dense.param_groups + opt.sparse.param_groups] == [0.1, 0.1]
+    clone = build_optimizer(model, lr=0.1, weight_decay=0.0)
+    clone.load_state_dict(opt.state_dict())
+    assert clone.state_dict()["sparse"]["state"][0]["step"] == 1

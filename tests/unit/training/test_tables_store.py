@@ -1,0 +1,108 @@
+"""Feature tables and the device-side feature store: history without leakage, consent."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from tiny_world import FEATURE_DIM, write_dataset
+
+from recsys.data import load_dataset
+from recsys.errors import DataError
+from recsys.training.image_inputs import find_features_dir, load_image_arrays
+from recsys.training.store import FeatureStore
+from recsys.training.tables import FeatureTables, build_tables, eval_targets
+
+
+def _tables(dataset: Path, features: Path | None, history: int = 4) -> FeatureTables:
+    ds = load_dataset(dataset)
+    images = load_image_arrays(features, len(ds.users), len(ds.items)) if features else None
+    return build_tables(ds, images, history_len=history, social_len=3, user_buckets=101,
+                        multi_hot_len=4)
+
+
+def test_training_history_holds_only_earlier_baskets(tiny_dataset: Path) -> None:
+    tables = _tables(tiny_dataset, None)
+    store = FeatureStore(tables)
+    train = load_dataset(tiny_dataset).train
+    assert int(train["positive"].sum()) == tables.n_train
+    users, items = store.train_inputs(torch.arange(tables.n_train))
+    assert items.tolist() == tables.seq_items.tolist()
+    days, seq_users, seq_items = tables.seq_days, tables.seq_users, tables.seq_items
+    for p in np.random.default_rng(0).choice(tables.n_train, 60, replace=False):
+        earlier = np.flatnonzero((seq_users == seq_users[p]) & (days < days[p]))
+        recent = earlier[np.argsort(-days[earlier], kind="stable")][:4]
+        got = users.hist_items[p]
+        assert int((got > 0).sum()) == len(recent)  # at most history_len, none from the basket
+        got_items = sorted(int(i) - 1 for i in got if i > 0)
+        if len(earlier) <= 4:
+            assert got_items == sorted(seq_items[earlier].tolist())
+        ages = users.hist_age[p][got > 0]
+        expected = np.log1p(days[p] - days[recent])
+        assert sorted(ages.tolist()) == pytest.approx(sorted(expected.tolist()), abs=1e-4)
+
+
+def test_evaluation_history_is_the_whole_training_history(tiny_dataset: Path) -> None:
+    tables = _tables(tiny_dataset, None, history=50)
+    store = FeatureStore(tables)
+    inputs = store.user_inputs(torch.arange(5))
+    for u in range(5):
+        lo, hi = tables.user_offsets[u], tables.user_offsets[u + 1]
+        got = sorted(int(i) - 1 for i in inputs.hist_items[u] if i > 0)
+        assert got == sorted(tables.seq_items[lo:hi].tolist())
+
+
+def test_social_images_only_for_consenting_users(tiny_dataset: Path, tiny_features: Path) -> None:
+    tables = _tables(tiny_dataset, tiny_features)
+    users = load_dataset(tiny_dataset).users.sort_values("user_idx")
+    consent = users["social_image_consent"].to_numpy()
+    offsets = np.load(tiny_features / "user_image_offsets.npy")
+    has_images = np.diff(offsets) > 0
+    assert (has_images & ~consent).any() and (has_images & consent).any()
+    store = FeatureStore(tables)
+    inputs = store.user_inputs(torch.arange(len(users)))
+    visible = inputs.social_mask.any(1).numpy()
+    assert not visible[~consent].any()
+    assert np.array_equal(visible, has_images & consent)
+    assert torch.all(inputs.social[torch.as_tensor(~consent)] == 0)
+    assert inputs.social.shape[-1] == FEATURE_DIM
+
+
+def test_cold_items_and_users_get_the_cold_bucket(tiny_dataset: Path) -> None:
+    tables = _tables(tiny_dataset, None)
+    ds = load_dataset(tiny_dataset)
+    trained = set(ds.train.loc[ds.train["positive"], "item_idx"])
+    cold = np.array([i not in trained for i in range(len(ds.items))])
+    assert cold.any()
+    assert np.array_equal(tables.cold_items, cold)
+    assert np.array_equal(tables.item_bucket == 0, cold)
+    targets = eval_targets(ds.val, len(ds.items))
+    assert np.isin(targets.items, np.flatnonzero(cold)).any()  # val has cold targets
+
+
+def test_empty_training_split_is_a_data_error(tmp_path: Path) -> None:
+    data = write_dataset(tmp_path, with_images=False, empty_train=True)
+    with pytest.raises(DataError, match=r"train\.parquet.*no positive interactions"):
+        _tables(data, None)
+
+
+def test_features_of_another_dataset_are_refused(tiny_dataset: Path, tiny_features: Path) -> None:
+    ds = load_dataset(tiny_dataset)
+    with pytest.raises(DataError, match=r"item_features has shape"):
+        load_image_arrays(tiny_features, len(ds.users), len(ds.items) + 1)
+
+
+def test_auto_features_dir_picks_this_dataset_and_encoder(tmp_path: Path,
+                                                          tiny_features: Path) -> None:
+    manifest = {"name": "shop", "data_fingerprint": "abcdef0123456789"}
+    base = tmp_path / "shop-abcdef012345"
+    for variant, encoder in (("a", "resnet18"), ("b", "efficientnet_lite0")):
+        (base / variant).mkdir(parents=True)
+        (base / variant / "report.json").write_text(f'{{"encoder": "{encoder}"}}')
+    assert find_features_dir(tmp_path, tmp_path / "ds", manifest, "efficientnet_lite0").name == "b"
+    with pytest.raises(DataError, match="run recsys-features"):
+        find_features_dir(tmp_path, tmp_path / "ds", manifest, "resnet50")
+    assert pd.api.types.is_bool_dtype(np.load(tiny_features / "item_mask.npy"))

@@ -1,0 +1,66 @@
+"""Every experiment composes from the real configs and runs fast_dev_run on CPU; a short run
+learns; option variants (gated fusion, BPR, mixed negatives, sparse grads, TensorBoard) run."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from omegaconf import DictConfig
+
+from recsys.training.ranking import popularity_baseline
+from recsys.training.train import train
+
+Make = Callable[..., DictConfig]
+EXTRA = {
+    "id_only": [],
+    "images": [],
+    "images_social": [],
+    "finetune_cnn": ["image_encoder.image_size=32", "image_encoder.resize_size=32",
+                     "datamodule.batch_size=16", "datamodule.eval_batch_size=64",
+                     "datamodule.num_workers=0"],
+}
+
+
+@pytest.mark.parametrize("experiment", list(EXTRA))
+def test_every_experiment_runs_fast_dev_run(make_cfg: Make, tiny_features: Path,
+                                            experiment: str) -> None:
+    cfg = make_cfg(f"experiment={experiment}", "debug=fast_dev_run",
+                   f"datamodule.image_features_dir={tiny_features}"
+                   if experiment.startswith("images") else "datamodule.image_features_dir=null",
+                   *EXTRA[experiment])
+    metrics, objects = train(cfg)
+    assert math.isfinite(metrics["train/loss"])
+    assert 0.0 <= metrics["val/recall@20"] <= 1.0 and "test/recall@20_cold" in metrics
+    user_blocks = objects["net"].user_tower.block_names
+    item_blocks = objects["net"].item_tower.block_names
+    assert ("product_image" in item_blocks) == (experiment != "id_only")
+    assert ("social_image" in user_blocks) == (experiment == "images_social")
+    assert ("attributes" in item_blocks) == (experiment != "id_only")
+    assert (objects["net"].image_encoder is not None) == (experiment == "finetune_cnn")
+
+
+def test_option_variants_run_and_write_checkpoints_and_logs(make_cfg: Make, tmp_path: Path
+                                                            ) -> None:
+    cfg = make_cfg("debug=limit_batches", "fusion=gated", "model/loss=bpr",
+                   "model.system.num_negatives=16", "model.system.negative_distribution=popularity",
+                   "model.net.user_tower.sparse_min_rows=50", "logger=tensorboard",
+                   "model.net.learn_temperature=false")
+    metrics, objects = train(cfg)
+    run = Path(cfg.run_dir)
+    assert (run / "checkpoints" / "last.ckpt").is_file() and (run / "metrics.json").is_file()
+    assert any((run / "tensorboard").rglob("events.out.tfevents.*"))
+    assert type(objects["system"].optimizers().optimizer).__name__ == "DenseSparseAdam"
+    assert type(objects["net"].user_tower.fusion).__name__ == "GatedFusion"
+    assert metrics["train/temperature"] == pytest.approx(0.05)
+
+
+def test_short_run_learns_well_above_popularity(make_cfg: Make) -> None:
+    cfg = make_cfg("experiment=id_only", "trainer.max_epochs=12", "model.system.k=10",
+                   "~callbacks.early_stopping", "model.optimizer.lr=0.01", "test=false")
+    metrics, objects = train(cfg)
+    dm = objects["datamodule"]
+    popular = popularity_baseline(dm.tables, dm.targets["val"], k=10)
+    assert metrics["val/recall@10"] > 1.5 * popular["recall"], (metrics, popular)

@@ -1,0 +1,110 @@
+"""Resuming from ``last.ckpt`` and reloading a trained model for retrieval and export."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+import pytorch_lightning as pl
+import torch
+from omegaconf import DictConfig
+
+from recsys.errors import ModelError
+from recsys.training.export import load_trained
+from recsys.training.train import train
+
+Make = Callable[..., DictConfig]
+SHORT = ("trainer.limit_train_batches=3", "trainer.limit_val_batches=1", "test=false")
+
+
+class _FirstWeights(pl.Callback):
+    def __init__(self) -> None:
+        self.weights: dict[str, torch.Tensor] = {}
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.weights = {k: v.clone() for k, v in pl_module.state_dict().items()}
+
+
+def test_resume_continues_from_the_last_checkpoint(make_cfg: Make) -> None:
+    train(make_cfg("trainer.max_epochs=1", *SHORT))
+    cfg = make_cfg("trainer.max_epochs=2", "ckpt_path=last", *SHORT)
+    last = Path(cfg.run_dir) / "checkpoints" / "last.ckpt"
+    saved = torch.load(last, weights_only=True)
+    assert saved["epoch"] == 0 and saved["global_step"] == 3
+    seen = _FirstWeights()
+    _, objects = train(cfg, callbacks=[seen])
+    trainer = objects["trainer"]
+    assert trainer.current_epoch == 2 and trainer.global_step == 6  # one more epoch, not two
+    for key, value in saved["state_dict"].items():
+        assert torch.equal(seen.weights[key], value), key
+    after = torch.load(last, weights_only=True)  # rewritten each epoch, improved or not
+    assert after["epoch"] == 1 and after["global_step"] == 6
+
+
+def test_load_trained_reproduces_the_trained_vectors(make_cfg: Make, tiny_features: Path) -> None:
+    cfg = make_cfg("experiment=images_social", f"datamodule.image_features_dir={tiny_features}",
+                   "trainer.max_epochs=2", *SHORT)
+    _, objects = train(cfg)
+    ckpt = Path(objects["trainer"].checkpoint_callback.best_model_path)
+    trained = load_trained(ckpt)
+    items = trained.item_embeddings(batch_size=7)
+    assert items.shape == (48, 16) and items.dtype == np.float32
+    assert np.allclose(np.linalg.norm(items, axis=1), 1.0, atol=1e-5)
+    assert trained.similarity == "cosine" and trained.dataset_dir == Path(cfg.dataset_dir)
+    assert trained.config["name"] == "images_social"
+
+    state = torch.load(ckpt, weights_only=True)["state_dict"]
+    net = objects["net"]
+    net.load_state_dict({k[4:]: v for k, v in state.items() if k.startswith("net.")})
+    store = objects["system"].store
+    net.eval()
+    users = np.array([0, 5, 17, 79])
+    with torch.no_grad():
+        expected = net.user(store.user_inputs(torch.as_tensor(users))).numpy()
+        expected_items = net.item(store.item_inputs(torch.arange(48))).numpy()
+    assert np.allclose(trained.user_embeddings(users), expected, atol=1e-5)
+    assert np.allclose(items, expected_items, atol=1e-5)
+
+    scripted = torch.jit.script(trained.user_tower_for_export())
+    feats = trained.encode_user_features(users)
+    assert list(feats) == ["ids", "cat", "num", "hist_items", "hist_age", "social", "social_mask"]
+    assert np.allclose(scripted(*feats.values()).numpy(), expected, atol=1e-5)
+
+    parts = trained.signal_contributions(users, np.array([1, 2, 3, 4]))
+    assert set(parts) == {"score", "behaviour", "product_image", "social_image"}
+    assert np.allclose(parts["score"], (expected * expected_items[[1, 2, 3, 4]]).sum(1), atol=1e-5)
+    with pytest.raises(ModelError, match="user_idx"):
+        trained.user_embeddings(np.array([80]))
+
+
+def test_load_trained_refuses_a_changed_dataset(make_cfg: Make, tmp_path: Path,
+                                                tiny_dataset: Path) -> None:
+    copy = tmp_path / "copy"
+    shutil.copytree(tiny_dataset, copy)
+    cfg = make_cfg("trainer.max_epochs=1", *SHORT, dataset=copy)
+    train(cfg)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    manifest["data_fingerprint"] = "changed"
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ModelError, match="changed since this checkpoint"):
+        load_trained(Path(cfg.run_dir) / "checkpoints" / "last.ckpt")
+
+
+def test_load_trained_encodes_the_catalogue_with_the_fine_tuned_cnn(make_cfg: Make) -> None:
+    cfg = make_cfg("experiment=finetune_cnn", "image_encoder.image_size=32",
+                   "image_encoder.resize_size=32", "datamodule.batch_size=16",
+                   "datamodule.eval_batch_size=64", "datamodule.num_workers=0",
+                   "trainer.max_epochs=1", "trainer.limit_train_batches=1",
+                   "trainer.limit_val_batches=1", "test=false")
+    _, objects = train(cfg)
+    system = objects["system"].eval()
+    trained = load_trained(Path(cfg.run_dir) / "checkpoints" / "last.ckpt")
+    assert trained.net.image_encoder is not None
+    with torch.no_grad():
+        expected = system.encode_catalogue().numpy()  # CNN features of every product image
+    assert np.allclose(trained.item_embeddings(), expected, atol=1e-4)
+    assert trained.store.item_image_mask.all()
