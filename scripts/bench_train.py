@@ -10,7 +10,7 @@ GPU utilisation sampled during the run.
     python scripts/bench_train.py [--dataset-dir DIR] [--epochs 3] [--batch 1024] [--threads 1]
                                   [--repeat 2]
 
-Without ``--dataset-dir`` a synthetic world (no images) is generated into a temporary directory.
+Without ``--dataset-dir`` a synthetic world is generated into a temporary directory.
 """
 
 from __future__ import annotations
@@ -39,14 +39,13 @@ CONF = Path(__file__).resolve().parents[1] / "conf"
 
 
 def synthetic_dataset(work: Path, users: int, items: int) -> Path:
-    """The synthetic world of conf/data/synthetic.yaml, smaller and without images."""
+    """The synthetic world of conf/data/synthetic.yaml with tiny images (training reads none)."""
     from recsys.data.pipeline import build_dataset
 
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         cfg = compose("data", overrides=[
             "data=synthetic", f"paths.output_dir={work}", f"data.generator.n_users={users}",
-            f"data.generator.n_items={items}", "data.generator.images=false",
-            "data.generator.social_images=false"])
+            f"data.generator.n_items={items}", "data.generator.image_size=32"])
     return Path(build_dataset(cfg))
 
 

@@ -26,7 +26,8 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises several types for foreign or corrupt files
-        raise ModelError(f"not a readable checkpoint ({type(err).__name__}: {err})",
+        first = (str(err).strip().splitlines() or [""])[0][:160]
+        raise ModelError(f"not a readable checkpoint ({type(err).__name__}: {first})",
                          file=str(path)) from None
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
         raise ModelError("not a Lightning checkpoint (no state_dict)", file=str(path))

@@ -1,5 +1,5 @@
-"""``recsys-train trainer=ddp`` on CPU: two processes on gloo train, validate, checkpoint and
-test the tiny world end to end through the command line."""
+"""``recsys-train trainer=ddp`` on CPU: two processes on gloo train (with the sparse user-id
+table), validate, checkpoint and test the tiny world end to end through the command line."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ def test_ddp_two_processes_on_gloo(tmp_path: Path) -> None:
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "recsys.cli.train", "trainer=ddp", "trainer.accelerator=cpu",
            "trainer.devices=2", f"dataset_dir={data}", f"paths.output_dir={out}",
-           "debug=limit_batches", "torch_threads=1", "model.net.user_tower.id_buckets=101",
+           "debug=limit_batches", "torch_threads=1",  # default id buckets: sparse gradients
            "datamodule.batch_size=32", "~callbacks.progress_bar", "name=ddp"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
