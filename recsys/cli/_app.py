@@ -35,7 +35,8 @@ def _precheck(config_name: str, overrides: list[str]) -> None:
             cfg = compose(config_name=config_name, overrides=overrides)
             OmegaConf.resolve(cfg) if _resolvable(cfg) else None
     except (HydraException, OmegaConfBaseException) as err:
-        raise ConfigError(f"{config_name}.yaml with overrides {overrides}: {err}") from None
+        message = " ".join(str(err).split())
+        raise ConfigError(f"{config_name}.yaml with overrides {overrides}: {message}") from None
     finally:
         GlobalHydra.instance().clear()
 

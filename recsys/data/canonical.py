@@ -28,6 +28,7 @@ def load_canonical(spec: TableSpec, report: QualityReport) -> pd.DataFrame:
         encoding=spec.encoding,
         string_columns=id_raw + spec.categorical + list(spec.multi_hot),
         required=list(dict.fromkeys(required_raw + spec.raw_columns)),
+        allow_empty=spec.name == "user_images",  # optional: a world without social images
     )
     out = pd.DataFrame({ROW: np.arange(1, len(raw) + 1, dtype=np.int64)})
     for col in schema.columns:

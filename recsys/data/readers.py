@@ -20,6 +20,7 @@ def read_table(
     encoding: str = "utf-8",
     string_columns: list[str] | None = None,
     required: list[str] | None = None,
+    allow_empty: bool = False,
 ) -> pd.DataFrame:
     """Read one raw table; ``string_columns`` keep their text (ids with leading zeros).
 
@@ -37,7 +38,7 @@ def read_table(
         raise DataError(f"unknown format {fmt!r} (expected csv or parquet)", file=str(path))
     if required:
         _check_columns(df, path, required, delimiter if fmt == "csv" else None)
-    if len(df) == 0:
+    if len(df) == 0 and not allow_empty:
         raise DataError("table is empty (no data rows)", file=str(path))
     return df
 
