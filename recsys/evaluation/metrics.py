@@ -1,8 +1,9 @@
 """Ranking metrics as pure numpy functions (a leaf module: training's validation imports it).
 
 Conventions: ``top_k`` is an int array ``[n_users, K]`` of item indices, best first, padded with
-``-1`` where fewer than ``K`` items were ranked; ``truth`` is a CSR matrix ``[n_users, n_items]``
-whose non-zeros are the relevant items of each row (binary relevance). Per-user metrics are
+``-1`` where fewer than ``K`` items were ranked; ``truth`` is a sparse matrix ``[n_users, n_items]``
+whose non-zero entries are the relevant items of each row (binary relevance; stored zeros are
+ignored). Per-user metrics are
 averaged over the users that have at least one relevant item.
 
 * Recall@K = hits in the top K / number of relevant items.
@@ -26,9 +27,18 @@ import scipy.sparse as sp
 METRIC_NAMES: tuple[str, ...] = ("recall", "ndcg", "hitrate", "mrr", "map")
 
 
+def binary_truth(truth: sp.spmatrix) -> sp.csr_matrix:
+    """CSR copy of ``truth`` whose stored non-zero entries are the relevant items."""
+    out = sp.csr_matrix(truth, copy=True)
+    out.eliminate_zeros()
+    out.sort_indices()
+    return out
+
+
 def hit_matrix(top_k: np.ndarray, truth: sp.csr_matrix) -> np.ndarray:
     """Boolean ``[n_users, K]``: whether ``top_k[u, j]`` is a relevant item of row ``u``."""
     top_k = np.asarray(top_k, dtype=np.int64)
+    truth = binary_truth(truth)
     if top_k.ndim != 2 or top_k.shape[0] != truth.shape[0]:
         raise ValueError(f"top_k shape {top_k.shape} does not match truth rows {truth.shape[0]}")
     n_items = np.int64(truth.shape[1])
@@ -44,8 +54,8 @@ def hit_matrix(top_k: np.ndarray, truth: sp.csr_matrix) -> np.ndarray:
 
 
 def relevant_counts(truth: sp.csr_matrix) -> np.ndarray:
-    """Number of relevant items per row."""
-    return np.diff(truth.indptr).astype(np.int64)
+    """Number of relevant items (non-zero entries) per row."""
+    return np.diff(binary_truth(truth).indptr).astype(np.int64)
 
 
 def recall_at_k(hits: np.ndarray, n_relevant: np.ndarray, k: int) -> np.ndarray:
@@ -91,6 +101,7 @@ def per_user_metrics(
     top_k: np.ndarray, truth: sp.csr_matrix, ks: Sequence[int]
 ) -> dict[str, np.ndarray]:
     """Per-user values ``{"recall@k": [n_users], ...}`` for every ``k`` in ``ks``."""
+    truth = binary_truth(truth)
     hits = hit_matrix(top_k, truth)
     n_rel = relevant_counts(truth)
     out: dict[str, np.ndarray] = {}
@@ -109,6 +120,7 @@ def ranking_metrics(
     top_k: np.ndarray, truth: sp.csr_matrix, ks: Sequence[int]
 ) -> dict[str, float]:
     """Mean of :func:`per_user_metrics` over users with at least one relevant item."""
+    truth = binary_truth(truth)
     mask = relevant_counts(truth) > 0
     if not mask.any():
         return {}

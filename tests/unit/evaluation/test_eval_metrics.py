@@ -48,6 +48,15 @@ def test_hand_computed_case() -> None:
     assert M.novelty(top, counts, 4) == pytest.approx(expected)
 
 
+def test_stored_zeros_are_not_relevant() -> None:
+    truth = sp.csr_matrix((np.array([1.0, 0.0]), (np.array([0, 0]), np.array([2, 3]))),
+                          shape=(1, 5))
+    assert truth.nnz == 2
+    top = np.array([[3, 2]])
+    assert M.hit_matrix(top, truth).tolist() == [[False, True]]
+    assert M.ranking_metrics(top, truth, [2])["recall@2"] == 1.0
+
+
 def test_users_without_relevant_items_are_not_averaged() -> None:
     top = np.array([[0, 1], [0, 1]])
     truth = truth_of([[0], []], 3)
