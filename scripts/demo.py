@@ -36,7 +36,7 @@ def run(console: Console, title: str, app: str, args: list[str]) -> float:
 def metrics_table(path: Path) -> Table:
     """One row per method: the headline full-ranking metrics at K=12."""
     metrics = json.loads(path.read_text())
-    cols = ["recall@12", "ndcg@12", "hitrate@12", "mrr", "coverage@12"]
+    cols = ["recall@12", "ndcg@12", "hitrate@12", "mrr@12", "map@12", "coverage@12"]
     table = Table(title=f"{metrics['data']} / {metrics['split']}: full ranking over the catalogue")
     table.add_column("method")
     for c in cols:
@@ -50,7 +50,7 @@ def main() -> int:
     cfg = OmegaConf.load(ROOT / "conf" / "demo.yaml")
     console = Console()
     t0 = time.perf_counter()
-    timings = {s.title.split(":")[0]: run(console, s.title, s.app, list(s.args)) for s in cfg.stages}
+    timings = {s.title.split(" -> ")[0][:40]: run(console, s.title, s.app, list(s.args)) for s in cfg.stages}
     test = pd.read_parquet(ROOT / "outputs" / "data" / cfg.data_name / "test.parquet")
     users = test.loc[test["positive"], "user_id"].astype(str).drop_duplicates().head(int(cfg.users_to_show))
     for user in users:
@@ -59,7 +59,7 @@ def main() -> int:
     console.rule("[bold]results")
     console.print(metrics_table(ROOT / cfg.metrics_path))
     for name, seconds in timings.items():
-        console.print(f"  {name:<28}{seconds:7.1f}s")
+        console.print(f"  {name:<42}{seconds:7.1f}s")
     console.print(f"[bold]demo finished in {time.perf_counter() - t0:.1f}s")
     return 0
 

@@ -1,4 +1,4 @@
-"""``recsys-campaign candidates_path=...``: a per-user campaign plan from retrieval candidates."""
+"""``recsys-campaign bundle_dir=...`` (or ``candidates_path=...``): a per-user campaign plan."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from recsys.cli._app import run_app
+from recsys.errors import ConfigError
 from recsys.rules.campaign import CampaignSettings, run_campaign
 from recsys.rules.config import RulesConfig, load_rules, rules_from_cfg
 
@@ -21,13 +22,26 @@ def rules_of(cfg: DictConfig) -> RulesConfig:
     return rules_from_cfg(cfg.rules, f"conf/rules/{choice or 'default'}.yaml")
 
 
+def candidates_of(cfg: DictConfig) -> Path:
+    """``candidates_path`` if set, else candidates retrieved from the bundle at ``bundle_dir``."""
+    if cfg.get("candidates_path"):
+        return Path(cfg.candidates_path)
+    if not cfg.get("bundle_dir"):
+        raise ConfigError("campaign: set candidates_path=<parquet> or bundle_dir=<serving bundle>")
+    from recsys.serving.candidates import write_candidates
+
+    c = cfg.candidates
+    target = Path(cfg.output_dir).parent / f"{cfg.campaign_id}_candidates.parquet"
+    return write_candidates(Path(cfg.bundle_dir), Path(cfg.dataset_dir), int(c.k), bool(c.exclude_purchased), target)
+
+
 def settings(cfg: DictConfig) -> CampaignSettings:
     c, e = cfg.context, cfg.evaluation
     aliases = OmegaConf.to_container(cfg.mining.columns, resolve=True)
     assert isinstance(aliases, dict)
     return CampaignSettings(
         campaign_id=str(cfg.campaign_id),
-        candidates_path=Path(cfg.candidates_path),
+        candidates_path=candidates_of(cfg),
         dataset_dir=Path(cfg.dataset_dir),
         mining_dir=Path(cfg.mining_dir),
         output_dir=Path(cfg.output_dir),
