@@ -106,7 +106,7 @@ def best_of(fn: Callable[[], object], repeat: int) -> tuple[float, float]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--users", type=int, default=60_000)
+    ap.add_argument("--users", type=int, default=64_000)
     ap.add_argument("--items", type=int, default=20_000)
     ap.add_argument("--sessions", type=float, default=5.0)
     ap.add_argument("--repeat", type=int, default=3)

@@ -20,7 +20,7 @@ def deduplicate(df: pd.DataFrame, table: str, mode: str, report: QualityReport) 
     key = list(SCHEMAS[table].key)
     if not key:
         cols = [c for c in df.columns if c != ROW]
-        dup = df.duplicated(subset=cols, keep="first")
+        dup = _duplicated(df, cols)
         if mode == "error":
             df = report.reject(table, df, dup, "duplicate row", cols[0], policy="error")
         elif mode == "aggregate" and "quantity" in df.columns and dup.any():
@@ -38,6 +38,16 @@ def deduplicate(df: pd.DataFrame, table: str, mode: str, report: QualityReport) 
         df = report.reject(table, df, dup, f"duplicate {key[0]} (first occurrence kept)", key[0])
     report.step(table, "deduplicate", n, len(df), mode=mode)
     return df
+
+
+def _duplicated(df: pd.DataFrame, cols: list[str]) -> pd.Series:
+    """Exact ``DataFrame.duplicated`` computed only on rows whose row hash repeats (fast on 1M rows)."""
+    hashes = pd.util.hash_pandas_object(df[cols], index=False)
+    candidates = hashes.duplicated(keep=False).to_numpy()
+    dup = pd.Series(False, index=df.index)
+    if candidates.any():
+        dup[candidates] = df.loc[candidates, cols].duplicated(keep="first").to_numpy()
+    return dup
 
 
 def check_ranges(
