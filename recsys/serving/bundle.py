@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
 
+from recsys.data.fingerprint import file_sha256
 from recsys.errors import BundleError
 
 FORMAT = "recsys-bundle"
@@ -23,18 +23,9 @@ USER_ENCODER = "user_encoder.json"
 REQUIRED = (INDEX, ITEMS, USERS, USER_EMBEDDINGS, HISTORY, POPULARITY)
 
 
-def sha256(path: Path, chunk: int = 1 << 20) -> str:
-    """Hex SHA-256 of a file."""
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def checksums(root: Path, names: list[str]) -> dict[str, dict[str, Any]]:
     """``{name: {"sha256": ..., "bytes": ...}}`` for files under ``root``."""
-    return {n: {"sha256": sha256(root / n), "bytes": (root / n).stat().st_size} for n in names}
+    return {n: {"sha256": file_sha256(root / n), "bytes": (root / n).stat().st_size} for n in names}
 
 
 def compatible(bundle_version: str, package_version: str) -> bool:
@@ -90,7 +81,7 @@ def verify(root: Path, package_version: str) -> dict[str, Any]:
         path = root / name
         if not path.is_file():
             raise BundleError("bundle file missing", file=str(path))
-        if sha256(path) != meta.get("sha256"):
+        if file_sha256(path) != meta.get("sha256"):
             raise BundleError("checksum mismatch: the file was modified or corrupted",
                               file=str(path))
     return manifest

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from serving_fixtures import ToyModel, export_settings
 
+from recsys.data.fingerprint import file_sha256
 from recsys.errors import BundleError, ConfigError, ModelError
 from recsys.evaluation.toy import ToyDataset
 from recsys.retrieval.index_spec import load_spec
@@ -34,7 +35,7 @@ def test_manifest_records_everything(bundle_dir: Path) -> None:
     on_disk = {p.name for p in bundle_dir.iterdir()} - {B.MANIFEST}
     assert listed == on_disk and B.USER_TOWER in listed and B.USER_ENCODER in listed
     for name, meta in manifest["files"].items():
-        assert meta["sha256"] == B.sha256(bundle_dir / name)
+        assert meta["sha256"] == file_sha256(bundle_dir / name)
     assert [p.name for p in bundle_dir.parent.iterdir()] == [bundle_dir.name]
 
 
