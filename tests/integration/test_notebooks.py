@@ -14,6 +14,16 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 # Small settings so each notebook runs in seconds; the notebooks read them from the environment.
 SMALL = {
     "01_data.ipynb": "data.generator.n_users=300 data.generator.n_items=150 data.generator.image_size=32",
+    # "<config>:<override>" goes to that config only (notebooks 02-04 compose several configs).
+    "02_images_and_training.ipynb": "data:data.generator.n_users=300 data:data.generator.n_items=150 "
+    "data:data.generator.image_size=32 features:image_encoder.image_size=64 "
+    "features:image_encoder.resize_size=73 features:torch_threads=1 features:num_workers=0 "
+    "train:trainer.max_epochs=2 train:torch_threads=1",
+    "03_retrieval_and_evaluation.ipynb": "data:data.generator.n_users=300 "
+    "data:data.generator.n_items=150 data:data.generator.image_size=32 "
+    "train:trainer.max_epochs=2 train:torch_threads=1",
+    "04_marketing.ipynb": "data:data.generator.n_users=300 data:data.generator.n_items=150 "
+    "data:data.generator.image_size=32",
 }
 
 
