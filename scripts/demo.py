@@ -36,9 +36,9 @@ def run(console: Console, title: str, app: str, args: list[str]) -> float:
 def metrics_table(path: Path) -> Table:
     """One row per method: the headline full-ranking metrics at K=12."""
     metrics = json.loads(path.read_text())
-    cols = ["recall@12", "ndcg@12", "hitrate@12", "mrr@12", "map@12", "coverage@12"]
+    cols = ["recall@12", "ndcg@12", "hitrate@12", "mrr@12", "map@12"]
     table = Table(title=f"{metrics['data']} / {metrics['split']}: full ranking over the catalogue")
-    table.add_column("method")
+    table.add_column("method", no_wrap=True)
     for c in cols:
         table.add_column(c, justify="right")
     for name, values in metrics["methods"].items():
@@ -48,7 +48,7 @@ def metrics_table(path: Path) -> Table:
 
 def main() -> int:
     cfg = OmegaConf.load(ROOT / "conf" / "demo.yaml")
-    console = Console()
+    console = Console(width=max(Console().width, 110))
     t0 = time.perf_counter()
     timings = {s.title.split(" -> ")[0][:40]: run(console, s.title, s.app, list(s.args)) for s in cfg.stages}
     test = pd.read_parquet(ROOT / "outputs" / "data" / cfg.data_name / "test.parquet")
