@@ -1,8 +1,8 @@
 """Recommendation quality on a processed dataset: every method side by side, with the goals.
 
 Runs the offline evaluation (``conf/evaluate.yaml``) on the test split twice: with the training
-split as history (what the two-tower models saw) and with train + validation as history (the
-baselines' usual setting), and prints Recall@12 / NDCG@12 per method, the ratio to the best
+split as history and with train + validation as history; every method, the two-tower user
+vectors included, reads the same history in each run. It prints Recall@12 / NDCG@12 per method, the ratio to the best
 baseline, cold-item recall, and the goal checks (image two-tower >= 1.2x the best baseline;
 image towers beat ID-only on cold test items).
 

@@ -92,7 +92,7 @@ def _build(
                            regularization=float(spec["regularization"]),
                            iterations=int(spec["iterations"]), seed=seed, threads=threads)
         if kind == "checkpoint":
-            model = load_embedding_model(spec["path"], str(spec["device"]))
+            model = load_embedding_model(spec["path"], str(spec["device"]), data.history_splits)
             return embedding_ranker(model, data.users, batch_size)
         base = str(spec.get("base"))
         if base not in built:

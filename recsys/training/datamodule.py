@@ -7,6 +7,7 @@ trivially cheap. Only CNN fine-tuning reads pixels, in worker processes.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -92,6 +93,7 @@ class RecsysDataModule(pl.LightningDataModule):
         seed: int,
         drop_last: bool = True,
         image_features_dir: str | None = None,
+        eval_history: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
         super().__init__()
         self.dataset_dir = Path(dataset_dir)
@@ -101,6 +103,7 @@ class RecsysDataModule(pl.LightningDataModule):
         self.history_len, self.social_len = history_len, social_len
         self.user_buckets, self.multi_hot_len = user_buckets, multi_hot_len
         self.seed, self.drop_last = seed, drop_last
+        self.eval_history = eval_history
         self.dataset: ProcessedDataset | None = None
         self.images: ImageArrays | None = None
         self.tables: FeatureTables | None = None
@@ -116,7 +119,7 @@ class RecsysDataModule(pl.LightningDataModule):
         if self.image_features_dir is not None:
             self.images = load_image_arrays(self.image_features_dir, len(ds.users), len(ds.items))
         self.tables = build_tables(ds, self.images, self.history_len, self.social_len,
-                                   self.user_buckets, self.multi_hot_len)
+                                   self.user_buckets, self.multi_hot_len, self.eval_history)
         for split in ("val", "test"):
             self.targets[split] = eval_targets(ds.split(split), len(ds.items))
 

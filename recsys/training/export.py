@@ -8,7 +8,7 @@ dot product of the returned vectors).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -54,7 +54,7 @@ class TrainedModel:
 
     @torch.no_grad()
     def user_embeddings(self, user_idx: np.ndarray, batch_size: int = 8192) -> np.ndarray:
-        """Vectors of ``user_idx`` users (history = their whole training history)."""
+        """Vectors of ``user_idx`` users (history: see :func:`load_trained`)."""
         chunks = self._chunks(np.asarray(user_idx), batch_size)
         for idx in chunks:
             self._check_users(idx)
@@ -119,8 +119,11 @@ class TrainedModel:
             raise ModelError(f"user_idx must be in 0..{n - 1}")
 
 
-def load_trained(ckpt_path: Path | str, device: str = "cpu") -> TrainedModel:
-    """Rebuild a trained model from a checkpoint written by ``recsys-train``."""
+def load_trained(ckpt_path: Path | str, device: str = "cpu",
+                 history_splits: Sequence[str] | None = None) -> TrainedModel:
+    """Rebuild a trained model from a checkpoint written by ``recsys-train``. User vectors read
+    the history of the checkpoint's ``datamodule.eval_history.test`` (train + val by default),
+    or the positives of ``history_splits`` when given (an evaluation's history)."""
     from recsys.training.train import build_datamodule, build_model
 
     path = Path(ckpt_path)
@@ -130,6 +133,9 @@ def load_trained(ckpt_path: Path | str, device: str = "cpu") -> TrainedModel:
     if not isinstance(config, dict):
         raise ModelError("checkpoint lacks its training config", file=str(path))
     cfg = OmegaConf.create(config)
+    if history_splits is not None:
+        history = dict(cfg.datamodule.get("eval_history") or {})
+        cfg.datamodule.eval_history = {**history, "test": list(history_splits)}
     dm: RecsysDataModule = build_datamodule(cfg)
     net, store, now = build_model(cfg, dm)
     if now != signature:

@@ -67,14 +67,32 @@ class FeatureStore(nn.Module):
                              persistent=False)
         self.register_buffer("steps", torch.arange(max(self.history_len, self.social_len, 1)),
                              persistent=False)
+        self.eval_cutoff: dict[str, float] = {}
+        for split, hist in tables.eval_history.items():
+            for part, value in (("items", hist.items), ("days", hist.days.astype(np.float32)),
+                                ("offsets", hist.offsets)):
+                self.register_buffer(f"{split}_hist_{part}", torch.tensor(np.asarray(value)),
+                                     persistent=False)
+            self.eval_cutoff[split] = hist.cutoff_days
 
-    def _history(self, users: Tensor, end: Tensor, ref_days: Tensor) -> tuple[Tensor, Tensor]:
+    def history_arrays(self, split: str) -> tuple[Tensor, Tensor, Tensor]:
+        """(items, days, offsets) of the history users of ``split`` (val / test) read."""
+        if split not in self.eval_cutoff:
+            raise KeyError(f"no evaluation history for split {split!r}")
+        return (getattr(self, f"{split}_hist_items"), getattr(self, f"{split}_hist_days"),
+                getattr(self, f"{split}_hist_offsets"))
+
+    def _history(self, users: Tensor, end: Tensor, ref_days: Tensor,
+                 seq: tuple[Tensor, Tensor, Tensor] | None = None) -> tuple[Tensor, Tensor]:
+        items_seq, days_seq, offsets = seq or (self.seq_items, self.seq_days, self.user_offsets)
         steps = self.steps[: self.history_len]
         idx = end.unsqueeze(1) - 1 - steps  # most recent first
-        valid = idx >= self.user_offsets[users].unsqueeze(1)
-        idx = idx.clamp(min=0)
-        items = torch.where(valid, self.seq_items[idx] + 1, 0)
-        age = (ref_days.unsqueeze(1) - self.seq_days[idx]).clamp(min=0.0)
+        valid = idx >= offsets[users].unsqueeze(1)
+        idx = idx.clamp(min=0, max=max(len(items_seq) - 1, 0))
+        if len(items_seq) == 0:
+            return torch.zeros_like(idx), torch.zeros_like(idx, dtype=torch.float32)
+        items = torch.where(valid, items_seq[idx] + 1, 0)
+        age = (ref_days.unsqueeze(1) - days_seq[idx]).clamp(min=0.0)
         return items, torch.log1p(age) * valid
 
     def _social(self, users: Tensor) -> tuple[Tensor, Tensor]:
@@ -85,17 +103,20 @@ class FeatureStore(nn.Module):
         feats = self.social_features[idx] * valid.unsqueeze(-1).to(self.social_features.dtype)
         return feats.float(), valid
 
-    def _users(self, users: Tensor, end: Tensor, ref_days: Tensor) -> UserInputs:
-        hist, age = self._history(users, end, ref_days)
+    def _users(self, users: Tensor, end: Tensor, ref_days: Tensor,
+               seq: tuple[Tensor, Tensor, Tensor] | None = None) -> UserInputs:
+        hist, age = self._history(users, end, ref_days, seq)
         social, social_mask = self._social(users)
         return UserInputs(self.user_bucket[users], self.user_cat[users], self.user_num[users],
                           hist, age, social, social_mask)
 
-    def user_inputs(self, users: Tensor) -> UserInputs:
-        """Features of users at the end of the training period (whole training history)."""
-        end = self.user_offsets[users + 1]
-        ref = torch.full_like(users, 0, dtype=torch.float32) + self.cutoff_days
-        return self._users(users, end, ref)
+    def user_inputs(self, users: Tensor, split: str = "test") -> UserInputs:
+        """Features of users evaluated on ``split`` (val / test): their history is every
+        positive of that split's history splits, as of the end of that history."""
+        seq = self.history_arrays(split)
+        end = seq[2][users + 1]
+        ref = torch.full_like(users, 0, dtype=torch.float32) + self.eval_cutoff[split]
+        return self._users(users, end, ref, seq)
 
     def train_inputs(self, pos: Tensor) -> tuple[UserInputs, Tensor]:
         """For training positions ``pos``: user features as of that basket, and the item idx."""

@@ -152,10 +152,11 @@ class TwoTowerSystem(pl.LightningModule):
     def _eval_step(self, batch: dict[str, Tensor], split: str) -> None:
         assert self._catalogue is not None
         users = batch["users"]
-        u = self.net.user(self.store.user_inputs(users)).float()
+        u = self.net.user(self.store.user_inputs(users, split)).float()
         scores = u @ self._catalogue.T
         n_items = self.store.n_items
-        seen = seen_matrix(users, self.store.user_offsets, self.store.seq_items, n_items)
+        hist_items, _, hist_offsets = self.store.history_arrays(split)
+        seen = seen_matrix(users, hist_offsets, hist_items, n_items)
         scores = scores.masked_fill(seen, float("-inf"))
         targets = target_matrix(batch["target_rows"], batch["target_items"], len(users), n_items)
         self._metric(f"{split}_all").update(scores, targets)

@@ -3,22 +3,38 @@
 Training positives are the rows of train.parquet with ``positive``; they are sorted by user and
 time into one sequence, so a training example is just a position ``p`` in it: its user, item,
 time and the purchase history *before its basket* (no leakage of the target or later baskets).
-Evaluation users read the whole training sequence as history, at the end of the training period.
+Evaluated users read a separate history per evaluated split (``eval_history``): by default the
+training positives for validation and train + validation positives for the test split, i.e. every
+purchase before that split's period (as the repurchase baseline sees them), never the split itself.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from recsys.data import ProcessedDataset
-from recsys.errors import DataError
+from recsys.errors import ConfigError, DataError
 from recsys.models.inputs import FeatureSchema
 from recsys.training.image_inputs import ImageArrays
 
 DAY_NS = 86_400 * 10**9
+SPLITS = ("train", "val", "test")
+DEFAULT_EVAL_HISTORY: dict[str, tuple[str, ...]] = {"val": ("train",), "test": ("train", "val")}
+
+
+@dataclass(frozen=True)
+class HistorySeq:
+    """Positives of some splits sorted by user and time (CSR over user_idx), for evaluation."""
+
+    splits: tuple[str, ...]
+    items: np.ndarray  # [N] item_idx
+    days: np.ndarray  # [N] days since the first training positive
+    offsets: np.ndarray  # [n_users + 1]
+    cutoff_days: float  # end of the history period (same origin as ``days``)
 
 
 @dataclass(frozen=True)
@@ -54,6 +70,7 @@ class FeatureTables:
     item_image: np.ndarray
     item_image_mask: np.ndarray
     item_count: np.ndarray
+    eval_history: dict[str, HistorySeq] = field(default_factory=dict)
 
     @property
     def n_train(self) -> int:
@@ -115,6 +132,41 @@ def _sequence(train: pd.DataFrame, n_users: int, source: str) -> dict[str, np.nd
     }
 
 
+def check_eval_history(eval_history: Mapping[str, Sequence[str]] | None
+                       ) -> dict[str, tuple[str, ...]]:
+    """``{evaluated split: history splits}``, refusing any history that is not strictly earlier
+    than the evaluated split (that would leak its targets)."""
+    out = dict(DEFAULT_EVAL_HISTORY)
+    for split, names in (eval_history or {}).items():
+        hist = tuple(str(n) for n in names)
+        if split not in ("val", "test"):
+            raise ConfigError(f"datamodule.eval_history: unknown split {split!r} (val or test)",
+                              column="eval_history")
+        later = [n for n in hist if n not in SPLITS or SPLITS.index(n) >= SPLITS.index(split)]
+        if not hist or later:
+            raise ConfigError(f"datamodule.eval_history.{split} must list splits before "
+                              f"{split!r}, got {list(hist)}", column="eval_history")
+        out[split] = hist
+    return out
+
+
+def history_seq(ds: ProcessedDataset, splits: tuple[str, ...], n_users: int, origin_ns: int
+                ) -> HistorySeq:
+    """Positives of ``splits`` per user in time order; days count from ``origin_ns``."""
+    frames = [ds.split(name) for name in splits]
+    frames = [f[f["positive"].astype(bool)] for f in frames if len(f)]
+    pos = pd.concat(frames, ignore_index=True) if frames else ds.train.iloc[:0]
+    pos = pos.sort_values(["user_idx", "timestamp"], kind="stable")
+    users = pos["user_idx"].to_numpy(np.int64)
+    ts = pd.to_datetime(pos["timestamp"]).to_numpy("datetime64[ns]").astype(np.int64)
+    days = (ts - origin_ns) / DAY_NS
+    offsets = np.zeros(n_users + 1, dtype=np.int64)
+    np.add.at(offsets, users + 1, 1)
+    return HistorySeq(splits=splits, items=pos["item_idx"].to_numpy(np.int64), days=days,
+                      offsets=np.cumsum(offsets),
+                      cutoff_days=float(days.max()) if len(days) else 0.0)
+
+
 def build_tables(
     ds: ProcessedDataset,
     images: ImageArrays | None,
@@ -122,12 +174,23 @@ def build_tables(
     social_len: int,
     user_buckets: int,
     multi_hot_len: int,
+    eval_history: Mapping[str, Sequence[str]] | None = None,
 ) -> FeatureTables:
-    """All dense tables of ``ds``; ``images`` adds product and (consented) social images."""
+    """All dense tables of ``ds``; ``images`` adds product and (consented) social images;
+    ``eval_history`` names the splits evaluated users read as history (see the module doc)."""
     users, items = ds.users.sort_values("user_idx"), ds.items.sort_values("item_idx")
     n_users, n_items = len(users), len(items)
     root = str(ds.path)
     seq = _sequence(ds.train, n_users, f"{root}/train.parquet")
+    train_pos = ds.train[ds.train["positive"].astype(bool)]
+    origin = int(pd.to_datetime(train_pos["timestamp"]).to_numpy("datetime64[ns]")
+                 .astype(np.int64).min())
+    histories = {split: history_seq(ds, names, n_users, origin)
+                 for split, names in check_eval_history(eval_history).items()}
+    for hist in histories.values():
+        if len(hist.items) and (hist.items.min() < 0 or hist.items.max() >= n_items):
+            raise DataError("item_idx outside items.parquet",
+                            file=f"{root}/{hist.splits[-1]}.parquet", column="item_idx")
     if seq["seq_items"].max() >= n_items:
         raise DataError("item_idx outside items.parquet", file=f"{root}/train.parquet",
                         column="item_idx")
@@ -177,7 +240,7 @@ def build_tables(
         social_count=social_count.astype(np.int64),
         item_bucket=np.where(count > 0, np.arange(1, n_items + 1), 0), item_cat=icat,
         item_multi=multi, item_num=np.nan_to_num(inum), item_image=np.nan_to_num(image),
-        item_image_mask=image_mask, item_count=count, **seq,
+        item_image_mask=image_mask, item_count=count, eval_history=histories, **seq,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -22,9 +23,11 @@ def resolve_device(device: str) -> str:
     return device
 
 
-def load_embedding_model(checkpoint: str | Path, device: str) -> EmbeddingModel:
+def load_embedding_model(checkpoint: str | Path, device: str,
+                         history_splits: Sequence[str] | None = None) -> EmbeddingModel:
     """The trained model behind ``checkpoint`` (``recsys.training.export.load_trained``) on
-    ``device`` (auto, cpu or cuda): embeddings are computed there in batches."""
+    ``device`` (auto, cpu or cuda): embeddings are computed there in batches. User vectors read
+    the positives of ``history_splits`` as history (the evaluation's, like every baseline)."""
     path = Path(checkpoint)
     if not path.exists():
         raise ModelError("checkpoint not found", file=str(path))
@@ -32,7 +35,8 @@ def load_embedding_model(checkpoint: str | Path, device: str) -> EmbeddingModel:
         from recsys.training.export import load_trained
     except ImportError as err:
         raise ConfigError(f"two-tower methods need recsys.training.export: {err}") from None
-    model: EmbeddingModel = load_trained(path, device=resolve_device(device))
+    model: EmbeddingModel = load_trained(path, device=resolve_device(device),
+                                         history_splits=history_splits)
     return model
 
 

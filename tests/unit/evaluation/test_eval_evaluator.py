@@ -143,8 +143,9 @@ def test_checkpoint_methods_rank_with_the_models_vectors(toy: ToyDataset,
     model = StaticEmbeddings(rng.normal(size=(80, 4)), rng.normal(size=(60, 4)), "cosine")
     seen: list[tuple[str, str]] = []
 
-    def fake_load(path: str, device: str) -> StaticEmbeddings:
+    def fake_load(path: str, device: str, history_splits: tuple[str, ...]) -> StaticEmbeddings:
         seen.append((str(path), device))
+        assert tuple(history_splits) == data.history_splits  # the baselines' history
         return model
 
     monkeypatch.setattr(registry, "load_embedding_model", fake_load)

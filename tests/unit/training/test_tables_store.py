@@ -10,8 +10,8 @@ import pytest
 import torch
 from tiny_world import FEATURE_DIM, write_dataset
 
-from recsys.data import load_dataset
-from recsys.errors import DataError
+from recsys.data import ProcessedDataset, load_dataset
+from recsys.errors import ConfigError, DataError
 from recsys.training.image_inputs import find_features_dir, load_image_arrays
 from recsys.training.store import FeatureStore
 from recsys.training.tables import FeatureTables, build_tables, eval_targets
@@ -45,14 +45,48 @@ def test_training_history_holds_only_earlier_baskets(tiny_dataset: Path) -> None
         assert sorted(ages.tolist()) == pytest.approx(sorted(expected.tolist()), abs=1e-4)
 
 
-def test_evaluation_history_is_the_whole_training_history(tiny_dataset: Path) -> None:
+def _positives(ds: ProcessedDataset, splits: tuple[str, ...], user: int) -> list[int]:
+    frames = [ds.split(s) for s in splits]
+    rows = pd.concat([f[f["positive"].astype(bool) & (f["user_idx"] == user)] for f in frames])
+    return sorted(rows["item_idx"].astype(int).tolist())
+
+
+def test_validation_history_is_the_whole_training_history_only(tiny_dataset: Path) -> None:
     tables = _tables(tiny_dataset, None, history=50)
-    store = FeatureStore(tables)
-    inputs = store.user_inputs(torch.arange(5))
-    for u in range(5):
+    ds = load_dataset(tiny_dataset)
+    inputs = FeatureStore(tables).user_inputs(torch.arange(len(ds.users)), "val")
+    for u in range(len(ds.users)):
         lo, hi = tables.user_offsets[u], tables.user_offsets[u + 1]
         got = sorted(int(i) - 1 for i in inputs.hist_items[u] if i > 0)
-        assert got == sorted(tables.seq_items[lo:hi].tolist())
+        assert got == sorted(tables.seq_items[lo:hi].tolist()) == _positives(ds, ("train",), u)
+
+
+def test_test_history_adds_validation_purchases(tiny_dataset: Path) -> None:
+    tables = _tables(tiny_dataset, None, history=50)
+    ds = load_dataset(tiny_dataset)
+    store = FeatureStore(tables)
+    users = torch.arange(len(ds.users))
+    test_in, val_in = store.user_inputs(users, "test"), store.user_inputs(users, "val")
+    val_buyers = set(ds.val.loc[ds.val["positive"].astype(bool), "user_idx"].astype(int))
+    assert val_buyers
+    for u in range(len(ds.users)):
+        got = sorted(int(i) - 1 for i in test_in.hist_items[u] if i > 0)
+        assert got == _positives(ds, ("train", "val"), u)
+        if u in val_buyers:  # the most recent history entry is a validation purchase
+            assert not torch.equal(test_in.hist_items[u], val_in.hist_items[u])
+            last_val = ds.val[(ds.val["user_idx"] == u) & ds.val["positive"].astype(bool)]
+            assert int(test_in.hist_items[u, 0]) - 1 in set(last_val["item_idx"].astype(int))
+    # ages are measured from the end of the validation period, not the training one
+    assert store.eval_cutoff["test"] > store.eval_cutoff["val"] == tables.cutoff_days
+
+
+def test_an_evaluation_history_must_precede_its_split(tiny_dataset: Path) -> None:
+    ds = load_dataset(tiny_dataset)
+    for bad in ({"val": ["train", "val"]}, {"test": ["train", "test"]}, {"val": []},
+                {"train": ["train"]}):
+        with pytest.raises(ConfigError, match="eval_history"):
+            build_tables(ds, None, history_len=4, social_len=3, user_buckets=101,
+                         multi_hot_len=4, eval_history=bad)
 
 
 def test_social_images_only_for_consenting_users(tiny_dataset: Path, tiny_features: Path) -> None:

@@ -13,6 +13,7 @@ import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig
 
+from recsys.data import load_dataset
 from recsys.errors import ModelError
 from recsys.training.export import load_trained
 from recsys.training.train import train
@@ -68,6 +69,15 @@ def test_load_trained_reproduces_the_trained_vectors(make_cfg: Make, tiny_featur
         expected_items = net.item(store.item_inputs(torch.arange(48))).numpy()
     assert np.allclose(trained.user_embeddings(users), expected, atol=1e-5)
     assert np.allclose(items, expected_items, atol=1e-5)
+    # test-time vectors read validation purchases; an evaluation of val reads train only
+    before_val = load_trained(ckpt, history_splits=["train"]).user_embeddings(users)
+    with torch.no_grad():
+        val_vectors = net.user(store.user_inputs(torch.as_tensor(users), "val")).numpy()
+    assert np.allclose(before_val, val_vectors, atol=1e-5)
+    val = load_dataset(Path(cfg.dataset_dir)).val
+    bought = np.isin(users, val.loc[val["positive"].astype(bool), "user_idx"].to_numpy())
+    assert bought.any()
+    assert not np.allclose(before_val[bought], expected[bought], atol=1e-4)
 
     scripted = torch.jit.script(trained.user_tower_for_export())
     feats = trained.encode_user_features(users)
