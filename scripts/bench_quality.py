@@ -9,7 +9,7 @@ image towers beat ID-only on cold test items).
     python scripts/bench_quality.py data=hm [two_tower_id=CKPT] [two_tower_image=CKPT] \
         [any recsys-evaluate override, e.g. eval.exclude_purchased=true]
 
-Checkpoints default to ``<runs_dir>/<data>/{id_only,images}/checkpoints/best.ckpt`` when they
+Checkpoints default to ``<runs_dir>/<data>/{id_only,hm_images|images}/checkpoints/best.ckpt`` when they
 exist; without them only the baselines run.
 """
 
@@ -26,7 +26,8 @@ from recsys.evaluation.evaluator import EvalResult
 from recsys.evaluation.stage import run_evaluation
 
 BASELINES = ("popularity", "recent_popularity", "repurchase", "als", "bpr")
-TOWERS = {"two_tower_id": "id_only", "two_tower_image": "images"}
+# Runs searched, in order, under <runs_dir>/<data>/ when no checkpoint is given.
+TOWERS = {"two_tower_id": ("id_only",), "two_tower_image": ("hm_images", "images")}
 COMBOS = {
     "als_repurchase": "{kind: history_first, base: als, half_life_days: 30}",
     "two_tower_id_repurchase": "{kind: history_first, base: two_tower_id, half_life_days: 30}",
@@ -54,10 +55,12 @@ def config(overrides: list[str]) -> DictConfig:
 
 def checkpoints(cfg: DictConfig, data: str, given: dict[str, str]) -> dict[str, str]:
     found = {}
-    for method, run in TOWERS.items():
-        path = given.get(method) or str(Path(cfg.paths.runs_dir) / data / run / "checkpoints"
-                                        / "best.ckpt")
-        if Path(path).is_file():
+    for method, runs in TOWERS.items():
+        paths = [given[method]] if method in given else [
+            str(Path(cfg.paths.runs_dir) / data / run / "checkpoints" / "best.ckpt") for run in runs
+        ]
+        path = next((p for p in paths if Path(p).is_file()), None)
+        if path is not None:
             found[method] = path
     return found
 
