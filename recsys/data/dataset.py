@@ -10,10 +10,8 @@ from typing import Any
 
 import pandas as pd
 
-from recsys.data.readers import read_table
 from recsys.errors import DataError
 
-TABLE_FILES = ("train", "val", "test", "users", "items", "user_images")
 _REQUIRED = {
     "train": ["user_idx", "item_idx", "timestamp", "positive"],
     "users": ["user_idx", "user_id"],
@@ -102,4 +100,4 @@ def load_dataset(path: Path | str) -> ProcessedDataset:
     return ProcessedDataset(path=path, manifest=manifest, vocabs=vocabs, features=features)
 
 
-__all__ = ["TABLE_FILES", "ProcessedDataset", "load_dataset", "read_table"]
+__all__ = ["ProcessedDataset", "load_dataset"]

@@ -51,19 +51,9 @@ class CategoricalEmbedding(nn.Module):
         return emb.flatten(1)
 
 
-class MultiHotEmbedding(nn.Module):
-    """Several multi-valued fields; each field is the mean of its values' embeddings (0 = none)."""
-
-    offsets: Tensor
-
-    def __init__(self, vocab_sizes: list[int], dim: int) -> None:
-        super().__init__()
-        sizes = [max(1, int(s)) for s in vocab_sizes]
-        offsets = torch.tensor([0, *sizes[:-1]], dtype=torch.long).cumsum(0) if sizes else None
-        self.register_buffer("offsets", offsets if offsets is not None else torch.zeros(0).long())
-        self.table = nn.Embedding(max(1, sum(sizes)), dim)
-        nn.init.normal_(self.table.weight, std=dim**-0.5)
-        self.out_dim = dim * len(sizes)
+class MultiHotEmbedding(CategoricalEmbedding):
+    """Several multi-valued fields; each field is the mean of its values' embeddings (0 = none).
+    Same table layout as :class:`CategoricalEmbedding` (so the same state-dict keys)."""
 
     def forward(self, idx: Tensor) -> Tensor:
         """idx: [B, F, L] per-field value indices, 0 = padding -> [B, F * dim]."""

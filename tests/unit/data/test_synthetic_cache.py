@@ -8,24 +8,15 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from omegaconf import OmegaConf
+from synthfixtures import tiny_config
 
 import recsys.data.synthetic.world as world_module
 from recsys.data.synthetic import generate
 from recsys.errors import DataError
 
-YAML = Path(__file__).resolve().parents[3] / "conf" / "data" / "synthetic.yaml"
 
-
-def tiny_config(**overrides: Any) -> dict[str, Any]:
-    cfg = OmegaConf.load(YAML).generator
-    base = {"n_users": 120, "n_items": 60, "image_size": 32, "image_workers": 1,
-            "users.max_images": 2}
-    for key, value in {**base, **overrides}.items():
-        OmegaConf.update(cfg, key, value)
-    data = OmegaConf.to_container(cfg)
-    assert isinstance(data, dict)
-    return data  # type: ignore[return-value]
+def small_config(**overrides: Any) -> dict[str, Any]:
+    return tiny_config(**{"n_users": 120, "n_items": 60, "users.max_images": 2, **overrides})
 
 
 def _files(root: Path) -> dict[str, bytes]:
@@ -37,32 +28,32 @@ def _files(root: Path) -> dict[str, bytes]:
 
 
 def test_same_config_gives_identical_files_with_or_without_a_pool(tmp_path: Path) -> None:
-    a = generate(tiny_config(), tmp_path / "a")
-    b = generate(tiny_config(image_workers=2, parallel_min_images=0), tmp_path / "b")
+    a = generate(small_config(), tmp_path / "a")
+    b = generate(small_config(image_workers=2, parallel_min_images=0), tmp_path / "b")
     fa, fb = _files(a), _files(b)
     assert len(fa) > 100 and fa.keys() == fb.keys()
     assert all(fa[k] == fb[k] for k in fa)
-    c = generate(tiny_config(seed=7, images=False), tmp_path / "c")
+    c = generate(small_config(seed=7, images=False), tmp_path / "c")
     assert _files(c)["interactions.parquet"] != fa["interactions.parquet"]
 
 
 def test_second_call_is_a_cache_hit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    root = generate(tiny_config(images=False), tmp_path / "w")
+    root = generate(small_config(images=False), tmp_path / "w")
     stamps = {p: p.stat().st_mtime_ns for p in root.rglob("*")}
 
     def no_rebuild(*_: Any) -> None:
         raise AssertionError("the world was rebuilt")
 
     monkeypatch.setattr(world_module, "build_world", no_rebuild)
-    assert generate(tiny_config(images=False, image_workers=3), root) == root
+    assert generate(small_config(images=False, image_workers=3), root) == root
     assert {p: p.stat().st_mtime_ns for p in root.rglob("*")} == stamps
 
 
 def test_changed_config_replaces_the_world_atomically(tmp_path: Path) -> None:
     root = tmp_path / "w"
-    generate(tiny_config(images=False), root)
+    generate(small_config(images=False), root)
     old_hash = json.loads((root / "world.json").read_text())["config_hash"]
-    generate(tiny_config(images=False, n_users=80), root)
+    generate(small_config(images=False, n_users=80), root)
     meta = json.loads((root / "world.json").read_text())
     assert meta["config_hash"] != old_hash and meta["row_counts"]["users"] == 80
     assert len(pd.read_parquet(root / "users.parquet")) == 80
@@ -75,7 +66,7 @@ def test_failed_build_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyP
 
     monkeypatch.setattr(world_module, "write_table", broken)
     with pytest.raises(OSError, match="disk full"):
-        generate(tiny_config(images=False), tmp_path / "w")
+        generate(small_config(images=False), tmp_path / "w")
     assert list(tmp_path.iterdir()) == []
 
 
@@ -84,13 +75,13 @@ def test_refuses_to_overwrite_a_foreign_directory(tmp_path: Path) -> None:
     root.mkdir()
     (root / "notes.txt").write_text("keep me")
     with pytest.raises(DataError, match=r"mine.*refusing to overwrite"):
-        generate(tiny_config(images=False), root)
+        generate(small_config(images=False), root)
     assert (root / "notes.txt").read_text() == "keep me"
 
 
 def test_images_off_changes_only_the_image_columns(tmp_path: Path) -> None:
-    on = generate(tiny_config(), tmp_path / "on")
-    off = generate(tiny_config(images=False), tmp_path / "off")
+    on = generate(small_config(), tmp_path / "on")
+    off = generate(small_config(images=False), tmp_path / "off")
     assert not (off / "images").exists()
     items = pd.read_parquet(off / "items.parquet")
     assert items["image_path"].isna().all()

@@ -10,27 +10,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from omegaconf import OmegaConf
 from PIL import Image
+from synthfixtures import tiny_config
 
 from recsys.data.synthetic import generate
 
-YAML = Path(__file__).resolve().parents[3] / "conf" / "data" / "synthetic.yaml"
 
-
-def tiny_config(**overrides: Any) -> dict[str, Any]:
-    cfg = OmegaConf.load(YAML).generator
-    base = {"n_users": 150, "n_items": 120, "image_size": 32, "image_workers": 1}
-    for key, value in {**base, **overrides}.items():
-        OmegaConf.update(cfg, key, value)
-    data = OmegaConf.to_container(cfg)
-    assert isinstance(data, dict)
-    return data  # type: ignore[return-value]
+def small_config(**overrides: Any) -> dict[str, Any]:
+    return tiny_config(**{"n_users": 150, "n_items": 120, **overrides})
 
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    root = generate(tiny_config(), tmp_path_factory.mktemp("synthetic_images") / "world")
+    root = generate(small_config(), tmp_path_factory.mktemp("synthetic_images") / "world")
     meta = json.loads((root / "world.json").read_text())
     colours = meta["config"]["items"]["colours"]
     palette = np.array([[int(h[i:i + 2], 16) for i in (1, 3, 5)] for h in colours.values()])

@@ -3,28 +3,15 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
-from omegaconf import OmegaConf
+from synthfixtures import tiny_config
 
 from recsys.data.schema import EVENTS
 from recsys.data.synthetic import generate
-
-YAML = Path(__file__).resolve().parents[3] / "conf" / "data" / "synthetic.yaml"
-
-
-def tiny_config(**overrides: Any) -> dict[str, Any]:
-    cfg = OmegaConf.load(YAML).generator
-    base = {"n_users": 200, "n_items": 100, "image_size": 32, "image_workers": 1}
-    for key, value in {**base, **overrides}.items():
-        OmegaConf.update(cfg, key, value)
-    data = OmegaConf.to_container(cfg)
-    assert isinstance(data, dict)
-    return data  # type: ignore[return-value]
 
 
 @pytest.fixture(scope="module")
