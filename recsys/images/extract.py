@@ -54,13 +54,16 @@ class ExtractSettings:
                 f"on_bad_image must be one of {BAD_IMAGE_MODES}, got {mode!r}",
                 column="on_bad_image",
             )
-        if int(cfg["batch_size"]) < 1 or int(cfg["num_workers"]) < 0:
+        device = resolve_device(str(cfg["device"]))
+        torch_threads = int(cfg["torch_threads"])
+        workers = resolve_workers(cfg["num_workers"], device, torch_threads)
+        if int(cfg["batch_size"]) < 1 or workers < 0:
             raise ConfigError("batch_size must be >= 1 and num_workers >= 0", column="batch_size")
         return cls(
             batch_size=int(cfg["batch_size"]),
-            num_workers=int(cfg["num_workers"]),
-            device=resolve_device(str(cfg["device"])),
-            torch_threads=int(cfg["torch_threads"]),
+            num_workers=workers,
+            device=device,
+            torch_threads=torch_threads,
             amp_bf16=bool(cfg["amp_bf16"]),
             channels_last=bool(cfg["channels_last"]),
             on_bad_image=mode,
@@ -68,6 +71,21 @@ class ExtractSettings:
             shard_size=max(1, int(cfg["cache"]["shard_size"])),
             load=LoadSettings.from_config(cfg["loading"]),
         )
+
+
+def resolve_workers(value: Any, device: str, torch_threads: int) -> int:
+    """``auto``: on CUDA, all cores but one (at most 8) decode; on CPU, only the cores the CNN
+    threads leave free (at most 4), since a worker on a core the CNN uses slows both down."""
+    if str(value) != "auto":
+        try:
+            return int(value)
+        except ValueError:
+            raise ConfigError(f"num_workers must be auto or an integer, got {value!r}", column="num_workers") from None
+    cores = len(os.sched_getaffinity(0))
+    if device.startswith("cuda"):
+        return max(1, min(8, cores - 1))
+    cnn = torch_threads if torch_threads > 0 else cores
+    return max(0, min(4, cores - cnn))
 
 
 def resolve_device(device: str) -> str:

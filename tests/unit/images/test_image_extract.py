@@ -156,3 +156,28 @@ def test_cuda_bf16_features_match_cpu(image_root: Path) -> None:
     a, b = cpu.features, gpu.features
     cos = (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
     assert cos.min() > 0.98
+
+
+def test_auto_workers_leave_the_cnn_its_cores(monkeypatch: pytest.MonkeyPatch) -> None:
+    from recsys.errors import ConfigError
+    from recsys.images.extract import resolve_workers
+
+    monkeypatch.setattr("os.sched_getaffinity", lambda _: set(range(16)))
+    assert resolve_workers("auto", "cpu", 0) == 0  # the CNN takes every core: decode inline
+    assert resolve_workers("auto", "cpu", 14) == 2
+    assert resolve_workers("auto", "cpu", 4) == 4  # capped
+    assert resolve_workers("auto", "cuda", 0) == 8
+    assert resolve_workers(3, "cpu", 0) == 3
+    with pytest.raises(ConfigError, match="num_workers"):
+        resolve_workers("many", "cpu", 0)
+
+
+def test_normalizer_leaves_its_input_untouched() -> None:
+    pre = Pipeline().preprocess
+    pixels = torch.full((2, 4, 4, 3), 255, dtype=torch.uint8)
+    out = pre.normalize(pixels)
+    assert out.dtype == torch.float32 and out.shape == (2, 3, 4, 4)
+    assert out.is_contiguous(memory_format=torch.channels_last)
+    mean, std = torch.tensor([0.485, 0.456, 0.406]), torch.tensor([0.229, 0.224, 0.225])
+    expected = ((1 - mean) / std).view(1, 3, 1, 1).expand_as(out)
+    assert torch.allclose(out, expected, atol=1e-5) and int(pixels.max()) == 255
