@@ -25,6 +25,7 @@ from omegaconf import OmegaConf
 
 from recsys.data.pipeline import build_dataset
 from recsys.data.synthetic import generate
+from recsys.runtime import apply_runtime, default_runtime
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 
@@ -105,6 +106,7 @@ def best_of(fn: Callable[[], object], repeat: int) -> tuple[float, float]:
 
 
 def main() -> None:
+    apply_runtime(default_runtime())  # the apps' process settings (conf/runtime), both sides alike
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--users", type=int, default=64_000)
     ap.add_argument("--items", type=int, default=20_000)

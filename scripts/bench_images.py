@@ -38,6 +38,7 @@ from recsys.images.extract import ExtractSettings, encode_images
 from recsys.images.hm_sample import default_hm_dir, hm_articles
 from recsys.images.loading import load_image
 from recsys.images.transforms import Preprocess, build_transform, preprocess_id
+from recsys.runtime import apply_runtime, default_runtime
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 
@@ -232,9 +233,10 @@ def gpu_section(root: Path, paths: list[str], workers: int) -> None:
 
 
 def main() -> None:
+    apply_runtime(default_runtime())  # the apps' process settings (conf/runtime), both sides alike
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--images", type=int, default=384, help="images for sections 1-2")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--full-hm", action="store_true", help="encode the whole H&M sample")
     parser.add_argument("--fresh", action="store_true", help="--full-hm into an empty cache")
     parser.add_argument("--hm-dir", type=Path, default=default_hm_dir())

@@ -26,6 +26,7 @@ import torch
 from recsys.retrieval.index import ItemIndex
 from recsys.retrieval.index_spec import IndexSpec, load_spec
 from recsys.retrieval.tuning import ExactTruth
+from recsys.runtime import apply_runtime, default_runtime
 
 ROOT = Path(__file__).resolve().parents[1]
 K = 10
@@ -182,6 +183,7 @@ def bench_eval(data_dir: Path, rounds: int) -> None:
 
 
 def main() -> None:
+    apply_runtime(default_runtime())  # the apps' process settings (conf/runtime), both sides alike
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", type=int, default=1_000_000)
     parser.add_argument("--dim", type=int, default=64)

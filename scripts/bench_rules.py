@@ -26,6 +26,7 @@ from recsys.rules import RuleContext, apply_rules, parse_rules
 from recsys.rules.config import RulesConfig
 from recsys.rules.context import ITEM_DEFAULTS, USER_DEFAULTS, item_signals, with_defaults
 from recsys.rules.reference import compare, reference_apply
+from recsys.runtime import apply_runtime, default_runtime
 
 ROOT = Path(__file__).resolve().parents[1]
 T = TypeVar("T")
@@ -131,6 +132,7 @@ def best_of(n: int, run: Callable[[], T]) -> tuple[T, float]:
 
 
 def main() -> None:
+    apply_runtime(default_runtime())  # the apps' process settings (conf/runtime), both sides alike
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--rows", type=int, default=1_000_000)
     p.add_argument("--ref-rows", type=int, default=100_000)

@@ -32,6 +32,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
 from recsys.models.losses import log_expected_count
+from recsys.runtime import apply_runtime, default_runtime
 from recsys.training.optim import build_optimizer
 from recsys.training.train import build, build_datamodule, build_system
 
@@ -209,6 +210,7 @@ def _best(a: tuple[float, float], b: tuple[float, float]) -> tuple[float, float]
 
 
 def main() -> None:
+    apply_runtime(default_runtime())  # the apps' process settings (conf/runtime), both sides alike
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dataset-dir", type=Path, default=None)
     ap.add_argument("--users", type=int, default=4000)

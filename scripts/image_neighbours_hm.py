@@ -28,6 +28,7 @@ from recsys.images.encoders import build_encoder
 from recsys.images.extract import ExtractSettings, encode_images
 from recsys.images.hm_sample import default_hm_dir, hm_articles
 from recsys.images.transforms import build_transform, preprocess_id
+from recsys.runtime import apply_runtime, default_runtime
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 ATTRIBUTES = ("product_type_name", "product_group_name", "colour_group_name")
@@ -55,6 +56,7 @@ def chance_rate(labels: np.ndarray) -> float:
 
 
 def main() -> None:
+    apply_runtime(default_runtime())  # the apps' process settings (conf/runtime), both sides alike
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--limit", type=int, default=0, help="first N articles only (0 = all)")

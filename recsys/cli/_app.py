@@ -19,6 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from recsys.errors import ConfigError, RecsysError
+from recsys.runtime import apply_runtime
 
 CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "conf")
 log = logging.getLogger("recsys")
@@ -56,6 +57,7 @@ def run_app(config_name: str, task: Callable[[DictConfig], Any]) -> None:
         @hydra.main(config_path=CONFIG_DIR, config_name=config_name, version_base="1.3")
         def _main(cfg: DictConfig) -> Any:
             try:
+                apply_runtime(cfg.get("runtime"))
                 return task(cfg)
             except OmegaConfBaseException as err:
                 _exit(ConfigError(str(err)))

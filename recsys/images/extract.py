@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -196,6 +196,8 @@ def hash_files(
         except BadImageError as err:
             return err
 
+    if settings.hash_threads == 1:  # local disks: threads only add GIL hand-offs
+        return [one(rel) for rel in paths]
     with ThreadPoolExecutor(settings.hash_threads) as pool:
         return list(pool.map(one, paths))
 
@@ -279,8 +281,9 @@ def _run(
     cuda = settings.device.startswith("cuda")
     fmt = torch.channels_last if settings.channels_last else torch.contiguous_format
     encoder.eval().to(settings.device).to(memory_format=fmt)
-    loader = DataLoader(
-        _DecodeDataset(root, paths, preprocess, settings.load),
+    dataset = _DecodeDataset(root, paths, preprocess, settings.load)
+    loader: Iterable[_Batch] = _threaded_batches(dataset, settings) if not settings.num_workers else DataLoader(
+        dataset,
         batch_size=settings.batch_size,
         num_workers=settings.num_workers,
         collate_fn=_collate,
@@ -313,6 +316,15 @@ def _run(
         if cache is not None:
             _flush(cache, pending)
     return out, failures, decoded
+
+
+def _threaded_batches(dataset: _DecodeDataset, settings: ExtractSettings) -> Iterator[_Batch]:
+    """Inline decoding (``num_workers=0``), each batch spread over a thread per core: PIL decodes
+    and resizes without the GIL, so the cores the CNN uses in turn also share the decoding."""
+    n, size = len(dataset), settings.batch_size
+    with ThreadPoolExecutor(len(os.sched_getaffinity(0))) as pool:
+        for start in range(0, n, size):
+            yield _collate(list(pool.map(dataset.__getitem__, range(start, min(start + size, n)))))
 
 
 def _flush(cache: FeatureCache, pending: list[tuple[str, np.ndarray]]) -> None:

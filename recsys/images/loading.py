@@ -6,6 +6,7 @@ machine-readable ``reason`` (one of :data:`REASONS`) so callers can count failur
 
 from __future__ import annotations
 
+import functools
 import io
 import warnings
 from collections.abc import Mapping, Sequence
@@ -55,9 +56,14 @@ class LoadSettings:
         )
 
 
+@functools.lru_cache(maxsize=64)
+def _resolved(root: Path) -> Path:
+    return root.resolve()
+
+
 def resolve_path(root: Path, rel: str) -> Path:
     """``root / rel`` after resolving links; refuse anything that leaves ``root``."""
-    root = root.resolve()
+    root = _resolved(root)
     path = (root / rel).resolve()
     if not path.is_relative_to(root):
         raise BadImageError("outside_root", f"path escapes the image root {root}", file=rel)
