@@ -61,21 +61,23 @@ def main() -> None:
     print(f"{len(truth)} test users, {len(targets)} test purchases (train+val history)")
     print(f"  bought before by the same user (repurchase) : {rep:6.1%}")
     print(f"  new colour of a product the user bought     : {sib:6.1%}")
-    print(f"  never bought by anyone before the test      : {cold:6.1%}")
+    print(f"  never bought by anyone before the test      : {cold:6.1%} "
+          f"(on {len(set(test['item_idx']) - seen)} of the {len(code)} catalogue items)")
     ranked = ranked_history(hist, 30.0)
     popular = hist["item_idx"].value_counts().index.tolist()
     last_first = {int(u): list(dict.fromkeys(g.tolist()[::-1]))
                   for u, g in hist.groupby("user_idx")["item_idx"]}
     print(f"Recall@{K}:")
-    print(f"  repurchase, then popularity                          : "
-          f"{recall({u: fill(ranked.get(u, []), popular) for u in truth}, truth):.4f}")
+    label = "repurchase, then popularity"
+    print(f"  {label:50s}: {recall({u: fill(ranked.get(u, []), popular) for u in truth}, truth):.4f}")
     for n in (3, 5, 8, 10):
         recs = {}
         for u in truth:
             sibs = [s for b in last_first.get(u, []) for s in siblings[code[b]]
                     if s not in bought.get(u, set())]
             recs[u] = fill(ranked.get(u, [])[:n], sibs, ranked.get(u, []), popular)
-        print(f"  top-{n:<2d} history, new colours of recent buys, rest: {recall(recs, truth):.4f}")
+        label = f"top-{n} history, then new colours of recent buys"
+        print(f"  {label:50s}: {recall(recs, truth):.4f}")
 
 
 if __name__ == "__main__":
