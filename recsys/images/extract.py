@@ -281,16 +281,7 @@ def _run(
     cuda = settings.device.startswith("cuda")
     fmt = torch.channels_last if settings.channels_last else torch.contiguous_format
     encoder.eval().to(settings.device).to(memory_format=fmt)
-    dataset = _DecodeDataset(root, paths, preprocess, settings.load)
-    loader: Iterable[_Batch] = _threaded_batches(dataset, settings) if not settings.num_workers else DataLoader(
-        dataset,
-        batch_size=settings.batch_size,
-        num_workers=settings.num_workers,
-        collate_fn=_collate,
-        worker_init_fn=_worker_init if settings.num_workers else None,
-        pin_memory=cuda,
-        prefetch_factor=4 if settings.num_workers else None,
-    )
+    loader = _batches(_DecodeDataset(root, paths, preprocess, settings.load), settings, cuda)
     pending: list[tuple[str, np.ndarray]] = []
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda and settings.amp_bf16)
     try:
@@ -316,6 +307,15 @@ def _run(
         if cache is not None:
             _flush(cache, pending)
     return out, failures, decoded
+
+
+def _batches(dataset: _DecodeDataset, settings: ExtractSettings, cuda: bool) -> Iterable[_Batch]:
+    """Decoded batches: DataLoader worker processes, or inline threads when ``num_workers=0``."""
+    if not settings.num_workers:
+        return _threaded_batches(dataset, settings)
+    return DataLoader(dataset, batch_size=settings.batch_size, num_workers=settings.num_workers,
+                      collate_fn=_collate, worker_init_fn=_worker_init, pin_memory=cuda,
+                      prefetch_factor=4)
 
 
 def _threaded_batches(dataset: _DecodeDataset, settings: ExtractSettings) -> Iterator[_Batch]:
