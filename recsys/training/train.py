@@ -24,7 +24,6 @@ from pytorch_lightning.callbacks import LearningRateMonitor
 
 import recsys
 from recsys.errors import ConfigError, DataError, ModelError, RecsysError
-from recsys.models.content_init import init_from_features
 from recsys.models.two_tower import TwoTowerModel
 from recsys.training.checkpoint import check_compatible, make_signature
 from recsys.training.datamodule import RecsysDataModule
@@ -36,7 +35,6 @@ from recsys.training.tables import FeatureTables
 
 log = logging.getLogger(__name__)
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-HISTORY_INITS = ("random", "image")
 
 
 def build(node: Any, **kwargs: Any) -> Any:
@@ -130,7 +128,6 @@ def build_model(cfg: DictConfig, dm: RecsysDataModule
     tables: FeatureTables | None = dm.tables
     assert tables is not None and dm.dataset is not None
     net: TwoTowerModel = build(cfg.model.net, schema=tables.schema, image_encoder=encoder)
-    _init_history(str(cfg.model.get("history_init", "random")), net, tables, int(cfg.seed))
     dtype = DTYPES.get(str(cfg.model.image_dtype))
     if dtype is None:
         raise ConfigError(f"model.image_dtype must be one of {sorted(DTYPES)}",
@@ -140,22 +137,6 @@ def build_model(cfg: DictConfig, dm: RecsysDataModule
     signature = make_signature(tables.schema.to_dict(), net_config,
                                dm.dataset.manifest.get("data_fingerprint"))
     return net, store, signature
-
-
-def _init_history(mode: str, net: TwoTowerModel, tables: FeatureTables, seed: int) -> None:
-    """``model.history_init``: ``random`` keeps the default; ``image`` starts the user tower's
-    purchase-history table from a PCA of the items' product-image features."""
-    if mode not in HISTORY_INITS:
-        raise ConfigError(f"model.history_init must be one of {HISTORY_INITS}, got {mode!r}",
-                          column="history_init")
-    table = net.user_tower.hist_emb
-    if mode == "random" or table is None:
-        return
-    if not tables.schema.image_dim or not tables.item_image_mask.any():
-        raise ConfigError("model.history_init=image needs product-image features "
-                          "(datamodule.image_features_dir)", column="history_init")
-    set_rows = init_from_features(table, tables.item_image, tables.item_image_mask, seed=seed)
-    log.info("history embeddings of %d items started from image features", set_rows)
 
 
 def build_system(cfg: DictConfig, dm: RecsysDataModule) -> TwoTowerSystem:

@@ -109,10 +109,3 @@ def test_checkpoint_of_another_config_or_dataset_is_refused(make_cfg: Make, tmp_
 def test_resume_without_a_last_checkpoint_is_refused(make_cfg: Make) -> None:
     with pytest.raises(ModelError, match="no last checkpoint"):
         train(make_cfg(*SHORT, "ckpt_path=last"))
-
-
-def test_history_init_mode_and_its_features_are_checked(make_cfg: Make) -> None:
-    with pytest.raises(ConfigError, match="history_init must be one of"):
-        train(make_cfg("model.history_init=pca", *SHORT))
-    with pytest.raises(ConfigError, match="history_init=image needs product-image features"):
-        train(make_cfg("model.history_init=image", "datamodule.image_features_dir=null", *SHORT))

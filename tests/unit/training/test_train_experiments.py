@@ -42,16 +42,6 @@ def test_every_experiment_runs_fast_dev_run(make_cfg: Make, tiny_features: Path,
     assert (objects["net"].image_encoder is not None) == (experiment == "finetune_cnn")
 
 
-def test_history_table_can_start_from_image_features(make_cfg: Make, tiny_features: Path) -> None:
-    cfg = make_cfg("experiment=images", "debug=fast_dev_run", "model.history_init=image",
-                   f"datamodule.image_features_dir={tiny_features}")
-    _, objects = train(cfg)
-    rows = objects["net"].user_tower.hist_emb.weight.detach()[1:]
-    mask = objects["datamodule"].tables.item_image_mask
-    norms = rows[mask].norm(dim=1)  # one optimiser step after a unit-norm start
-    assert mask.any() and float((norms - 1).abs().max()) < 0.2
-
-
 def test_option_variants_run_and_write_checkpoints_and_logs(make_cfg: Make, tmp_path: Path
                                                             ) -> None:
     cfg = make_cfg("debug=limit_batches", "fusion=gated", "model/loss=bpr",
