@@ -17,7 +17,6 @@ In one process, on the same H&M product JPEGs:
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import statistics
 import subprocess
@@ -34,7 +33,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from recsys.images.cache import FeatureCache
 from recsys.images.encoders import ImageEncoder, build_encoder
-from recsys.images.extract import ExtractSettings, encode_images
+from recsys.images.extract import ExtractSettings, encode_images, usable_cores
 from recsys.images.hm_sample import default_hm_dir, hm_articles
 from recsys.images.loading import load_image
 from recsys.images.transforms import Preprocess, build_transform, preprocess_id
@@ -254,7 +253,7 @@ def main() -> None:
     if args.full_hm:
         full_hm(root, paths, cfg, args.fresh)
     if torch.cuda.is_available():
-        gpu_section(root, paths, workers=min(12, max(1, len(os.sched_getaffinity(0)) - 2)))
+        gpu_section(root, paths, workers=min(12, max(1, usable_cores() - 2)))
     else:
         print("[4] CUDA not available: GPU section skipped")
 

@@ -81,11 +81,21 @@ def resolve_workers(value: Any, device: str, torch_threads: int) -> int:
             return int(value)
         except ValueError:
             raise ConfigError(f"num_workers must be auto or an integer, got {value!r}", column="num_workers") from None
-    cores = len(os.sched_getaffinity(0))
+    cores = usable_cores()
     if device.startswith("cuda"):
         return max(1, min(8, cores - 1))
-    cnn = torch_threads if torch_threads > 0 else cores
-    return max(0, min(4, cores - cnn))
+    return max(0, min(4, cores - cnn_threads(torch_threads)))
+
+
+def usable_cores() -> int:
+    """Cores this process may run on (its CPU affinity where the OS has one)."""
+    affinity = getattr(os, "sched_getaffinity", None)
+    return len(affinity(0)) if affinity is not None else os.cpu_count() or 1
+
+
+def cnn_threads(torch_threads: int) -> int:
+    """Threads of the CNN forward on CPU: ``torch_threads``, or every usable core when 0."""
+    return torch_threads if torch_threads > 0 else usable_cores()
 
 
 def resolve_device(device: str) -> str:
@@ -205,7 +215,7 @@ def hash_files(
 @contextlib.contextmanager
 def _torch_threads(n: int) -> Iterator[None]:
     previous = torch.get_num_threads()
-    torch.set_num_threads(n if n > 0 else len(os.sched_getaffinity(0)))
+    torch.set_num_threads(cnn_threads(n))
     try:
         yield
     finally:
@@ -322,7 +332,7 @@ def _threaded_batches(dataset: _DecodeDataset, settings: ExtractSettings) -> Ite
     """Inline decoding (``num_workers=0``), each batch spread over a thread per core: PIL decodes
     and resizes without the GIL, so the cores the CNN uses in turn also share the decoding."""
     n, size = len(dataset), settings.batch_size
-    with ThreadPoolExecutor(len(os.sched_getaffinity(0))) as pool:
+    with ThreadPoolExecutor(usable_cores()) as pool:
         for start in range(0, n, size):
             yield _collate(list(pool.map(dataset.__getitem__, range(start, min(start + size, n)))))
 

@@ -171,13 +171,3 @@ def test_auto_workers_leave_the_cnn_its_cores(monkeypatch: pytest.MonkeyPatch) -
     with pytest.raises(ConfigError, match="num_workers"):
         resolve_workers("many", "cpu", 0)
 
-
-def test_normalizer_leaves_its_input_untouched() -> None:
-    pre = Pipeline().preprocess
-    pixels = torch.full((2, 4, 4, 3), 255, dtype=torch.uint8)
-    out = pre.normalize(pixels)
-    assert out.dtype == torch.float32 and out.shape == (2, 3, 4, 4)
-    assert out.is_contiguous(memory_format=torch.channels_last)
-    mean, std = torch.tensor([0.485, 0.456, 0.406]), torch.tensor([0.229, 0.224, 0.225])
-    expected = ((1 - mean) / std).view(1, 3, 1, 1).expand_as(out)
-    assert torch.allclose(out, expected, atol=1e-5) and int(pixels.max()) == 255

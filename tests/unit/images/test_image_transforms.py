@@ -88,3 +88,17 @@ def test_preprocess_id_tracks_pixel_settings() -> None:
     assert preprocess_id(base, {}) == same
     assert preprocess_id(dict(base, mean=[0.4, 0.5, 0.5]), {}) != same
     assert preprocess_id(base, {"loading": {"max_pixels": 1}}) != same
+
+
+def test_normalizer_scales_per_channel_and_leaves_its_input_untouched() -> None:
+    normalize = build_transform({"image_size": 4, "interpolation": "bilinear",
+                                 "mean": [0.5, 0.25, 0.0], "std": [0.5, 0.25, 1.0]},
+                                train=False).normalize
+    for dtype in (torch.uint8, torch.float32):  # a float input must not be normalised in place
+        pixels = torch.full((2, 4, 4, 3), 255, dtype=dtype)
+        out = normalize(pixels)
+        assert out.dtype == torch.float32 and out.shape == (2, 3, 4, 4)
+        assert out.is_contiguous(memory_format=torch.channels_last)
+        expected = torch.tensor([1.0, 3.0, 1.0]).view(1, 3, 1, 1).expand_as(out)
+        assert torch.allclose(out, expected, atol=1e-6)
+        assert bool((pixels == 255).all())
