@@ -17,6 +17,7 @@ from recsys.retrieval.similarity import metric_for, prepare
 from recsys.retrieval.topk import (
     EMPTY,
     check_k,
+    chunk_rows,
     exact_top_k,
     exclusion_rows,
     mask_scores,
@@ -46,11 +47,14 @@ class ScoreRanker(ABC):
         k = check_k(k, self.n_items)
         user_idx = np.asarray(user_idx, dtype=np.int64)
         out = np.empty((len(user_idx), k), dtype=np.int64)
+        excluded = exclusion_rows(exclude, user_idx)
+        chunk = chunk_rows(self.batch_size, self.n_items, len(user_idx))
         with torch.inference_mode():
-            for s in range(0, len(user_idx), self.batch_size):
-                rows = user_idx[s : s + self.batch_size]
-                scores = self.scores(rows).clone()
-                mask_scores(scores, exclusion_rows(exclude, rows))
+            buffer = torch.empty((chunk, self.n_items), dtype=torch.float32)
+            for s in range(0, len(user_idx), chunk):
+                rows = user_idx[s : s + chunk]
+                scores = buffer[: len(rows)].copy_(self.scores(rows))
+                mask_scores(scores, excluded, s)
                 out[s : s + len(rows)] = select_top_k(scores, k)[1]
         return out
 
@@ -184,14 +188,22 @@ class HistoryFirstRanker:
         return np.take_along_axis(merged, order, axis=1)[:, :k]
 
 
+def rank_stored(weights: sp.csr_matrix, tie: np.ndarray | None = None
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Stored entries of each row ranked by value, ties by ``tie[col]`` (higher first), then
+    by column: ``(rows, cols, rank)``, sorted by row then rank."""
+    coo = weights.tocoo()
+    tie_key = -np.asarray(tie)[coo.col] if tie is not None else np.zeros(coo.nnz)
+    order = np.lexsort((coo.col, tie_key, -coo.data, coo.row))
+    rows, cols = coo.row[order].astype(np.int64), coo.col[order].astype(np.int64)
+    starts = np.searchsorted(rows, np.arange(weights.shape[0]))
+    return rows, cols, np.arange(len(rows)) - starts[rows]
+
+
 def _top_of_sparse(weights: sp.csr_matrix, k: int) -> np.ndarray:
     """Per row, the columns of the ``k`` largest stored values (``EMPTY`` padded)."""
     out = np.full((weights.shape[0], k), EMPTY, dtype=np.int64)
-    coo = weights.tocoo()
-    order = np.lexsort((coo.col, -coo.data, coo.row))
-    rows, cols = coo.row[order].astype(np.int64), coo.col[order].astype(np.int64)
-    starts = np.searchsorted(rows, np.arange(weights.shape[0]))
-    rank = np.arange(len(rows)) - starts[rows]
+    rows, cols, rank = rank_stored(weights)
     keep = rank < k
     out[rows[keep], rank[keep]] = cols[keep]
     return out

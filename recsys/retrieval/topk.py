@@ -57,6 +57,12 @@ def select_top_k(scores: torch.Tensor, k: int) -> tuple[np.ndarray, np.ndarray]:
     return vals, ids
 
 
+def chunk_rows(batch_size: int, n_items: int, n: int) -> int:
+    """Queries scored at once: at most ``batch_size`` and :data:`SCORE_CHUNK_FLOATS` scores, so
+    the score block stays cache-sized and one buffer serves every chunk (never below one row)."""
+    return max(1, min(batch_size, SCORE_CHUNK_FLOATS // max(1, n_items), n))
+
+
 def exact_top_k(
     queries: np.ndarray,
     items: np.ndarray,
@@ -78,7 +84,7 @@ def exact_top_k(
     item_t = torch.from_numpy(np.ascontiguousarray(items, dtype=np.float32))
     item_sq = (item_t * item_t).sum(1) if metric == "l2" else None
     n, n_items = queries.shape[0], item_t.shape[0]
-    chunk = max(1, min(batch_size, SCORE_CHUNK_FLOATS // max(1, n_items), n))
+    chunk = chunk_rows(batch_size, n_items, n)
     out_s = np.empty((n, k), dtype=np.float32)
     out_i = np.empty((n, k), dtype=np.int64)
     with torch.inference_mode():

@@ -7,7 +7,7 @@ import pandas as pd
 import scipy.sparse as sp
 import torch
 
-from recsys.evaluation.rankers import ScoreRanker
+from recsys.evaluation.rankers import ScoreRanker, rank_stored
 
 
 def history_weights(
@@ -36,14 +36,17 @@ class RepurchaseRanker(ScoreRanker):
     def __init__(self, history: sp.csr_matrix, fallback: np.ndarray) -> None:
         super().__init__(history.shape[1])
         self.history = history.tocsr()
-        self.fallback = torch.as_tensor(np.asarray(fallback, dtype=np.float32))
+        self.fallback_np = np.asarray(fallback, dtype=np.float64)
+        self.fallback = torch.as_tensor(self.fallback_np, dtype=torch.float32)
 
     def scores(self, user_idx: np.ndarray) -> torch.Tensor:
         out = self.fallback.expand(len(user_idx), -1).clone()
-        own = self.history[user_idx].tocoo()
+        own = self.history[user_idx]
         if own.nnz:
-            rows = torch.from_numpy(own.row.astype(np.int64))
-            cols = torch.from_numpy(own.col.astype(np.int64))
-            boost = torch.from_numpy((2.0 + own.data).astype(np.float32))
-            out[rows, cols] = boost + 1e-3 * out[rows, cols]  # ties follow the fallback
+            # exact order of (weight, fallback) as scores in (2, 3]: float32 sums of nearly
+            # equal weights would merge or reorder them
+            rows, cols, rank = rank_stored(own, self.fallback_np)
+            step = 1.0 / (int(np.diff(own.indptr).max()) + 1)
+            out[torch.from_numpy(rows), torch.from_numpy(cols)] = torch.from_numpy(
+                (3.0 - rank * step).astype(np.float32))
         return out

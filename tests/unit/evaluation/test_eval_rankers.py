@@ -121,6 +121,28 @@ def test_repurchase_ranks_own_history_by_recency_then_fallback() -> None:
     assert decayed.top_k(np.array([1]), 2)[0].tolist() == [2, 4]
 
 
+def test_repurchase_keeps_nearly_equal_weights_apart_and_breaks_ties_by_fallback() -> None:
+    # weights 1 + 1e-6 vs 1: float32 scores of 2 + w merged them; 0.9991 vs 0.999 stay apart
+    # although the fallback difference (x 1e-3) used to outweigh their gap
+    w = sp.csr_matrix(([1.0, 1.0 + 1e-6, 0.999, 0.9991, 0.5, 0.5], ([0] * 6, [0, 1, 2, 3, 4, 5])),
+                      shape=(1, 8))
+    fallback = np.array([0.9, 0.1, 0.8, 0.0, 0.2, 0.3, 0.99, 0.5])
+    top = RepurchaseRanker(w, fallback).top_k(np.array([0]), 8)[0].tolist()
+    assert top == [1, 0, 3, 2, 5, 4, 6, 7]
+
+
+def test_score_rankers_chunk_by_catalogue_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    from recsys.retrieval import topk
+
+    hist = frame([(u, i, "2024-01-01") for u in range(6) for i in range(u % 4, 9, 2)])
+    ranker = RepurchaseRanker(history_weights(hist, 6, 12), popularity_scores(hist, 12))
+    exclude = sp.csr_matrix(([1.0, 1.0], ([1, 4], [3, 11])), shape=(6, 12))
+    users = np.array([5, 1, 4, 0, 3])
+    whole = ranker.top_k(users, 12, exclude)
+    monkeypatch.setattr(topk, "SCORE_CHUNK_FLOATS", 24)  # two users per chunk
+    np.testing.assert_array_equal(ranker.top_k(users, 12, exclude), whole)
+    assert 3 not in whole[1] and 11 not in whole[2] and (whole[1] == -1).sum() == 1
+
 def test_index_ranker_tunes_its_search_parameter_on_user_vectors() -> None:
     rng = np.random.default_rng(3)
     centres = rng.normal(size=(10, 8))

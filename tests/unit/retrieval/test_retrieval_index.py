@@ -148,3 +148,19 @@ def test_exact_top_k_l2_and_exclusion_match_numpy() -> None:
     scores = queries @ items.T
     scores[mask.toarray()] = -np.inf
     np.testing.assert_array_equal(ids, np.argsort(-scores, axis=1, kind="stable")[:, :8])
+
+
+
+def test_exact_top_k_chunks_by_score_budget_with_l2_and_exclusion(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from recsys.retrieval import topk
+
+    items, queries = clustered(50, 4, 12), clustered(9, 4, 13)
+    mask = sp.csr_matrix(np.random.default_rng(1).random((9, 50)) < 0.2)
+    monkeypatch.setattr(topk, "SCORE_CHUNK_FLOATS", 100)  # 2 queries per chunk, 5 chunks
+    assert topk.chunk_rows(1024, 50, 9) == 2
+    _, ids = exact_top_k(queries, items, 6, excluded=mask, metric="l2")
+    d2 = ((queries[:, None, :] - items[None]) ** 2).sum(-1)
+    d2[mask.toarray()] = np.inf
+    np.testing.assert_array_equal(ids, np.argsort(d2, axis=1, kind="stable")[:, :6])
