@@ -1,7 +1,7 @@
 """What the H&M leave-last-day test purchases leave to learn: shares of repurchases, new colours
 of products already bought (same product code, the first 7 digits of ``article_id``) and items
-never bought before the test, and Recall@12 of heuristics that use them, from the same
-train + validation history as ``scripts/bench_quality.py``.
+never bought before the test, and Recall@12 of heuristics that use them. Data, history (train +
+val) and the repurchase baseline are those of ``recsys-evaluate`` / ``scripts/bench_quality.py``.
 
     python scripts/hm_headroom.py [--data outputs/data/hm]
 """
@@ -12,72 +12,76 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
+from omegaconf import OmegaConf
+
+from recsys.data import load_dataset
+from recsys.evaluation.eval_data import EvalData, prepare_eval_data
+from recsys.evaluation.methods import build_methods
+from recsys.evaluation.metrics import ranking_metrics
+from recsys.evaluation.rankers import rank_stored
+from recsys.retrieval.topk import EMPTY
 
 ROOT = Path(__file__).resolve().parents[1]
 K = 12
 
 
-def ranked_history(hist: pd.DataFrame, half_life_days: float) -> dict[int, list[int]]:
-    """Each user's items by recency-weighted purchase count (the repurchase baseline's order)."""
-    age = (hist.groupby("user_idx")["timestamp"].transform("max") - hist["timestamp"]).dt.days
-    w = hist.assign(w=np.exp2(-age / half_life_days)).groupby(["user_idx", "item_idx"])["w"].sum()
-    w = w.reset_index().sort_values(["user_idx", "w"], ascending=[True, False])
-    return {int(u): g["item_idx"].tolist() for u, g in w.groupby("user_idx")}
+def recall(top: np.ndarray, data: EvalData) -> float:
+    return ranking_metrics(top, data.truth[data.users], [K])[f"recall@{K}"]
 
 
-def recall(recs: dict[int, list[int]], truth: dict[int, set[int]]) -> float:
-    return float(np.mean([len(set(recs.get(u, [])[:K]) & t) / len(t) for u, t in truth.items()]))
-
-
-def fill(first: list[int], *more: list[int]) -> list[int]:
-    out = list(dict.fromkeys(first))
-    for source in more:
-        for i in source:
-            if len(out) >= K:
-                return out
-            if i not in out:
-                out.append(i)
-    return out[:K]
+def sibling_lists(data: EvalData, code: np.ndarray) -> list[list[int]]:
+    """Per evaluated user: items sharing a product code with their purchases, most recent
+    purchase first, never an item they bought."""
+    by_code: dict[str, list[int]] = {}
+    for item, c in enumerate(code):
+        by_code.setdefault(c, []).append(item)
+    hist = data.history_frame.sort_values("timestamp", ascending=False, kind="stable")
+    recent = hist.groupby("user_idx", sort=False)["item_idx"].apply(lambda s: list(dict.fromkeys(s)))
+    out = []
+    for u in data.users:
+        bought = set(data.history[u].indices)
+        sibs = (s for b in recent.get(u, []) for s in by_code[code[b]] if s not in bought)
+        out.append(list(dict.fromkeys(sibs)))
+    return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=ROOT / "outputs" / "data" / "hm")
     args = parser.parse_args()
-    read = lambda name: pd.read_parquet(args.data / f"{name}.parquet")  # noqa: E731
-    hist = pd.concat([read("train"), read("val")]).sort_values("timestamp")
-    test, items = read("test"), read("items")
-    truth = {int(u): set(g) for u, g in test.groupby("user_idx")["item_idx"]}
-    code = items.sort_values("item_idx")["item_id"].str[:7].to_numpy()
-    siblings = pd.Series(np.arange(len(code))).groupby(code).apply(list).to_dict()
-    bought = {int(u): set(g) for u, g in hist.groupby("user_idx")["item_idx"]}
-    seen = set(hist["item_idx"])
-    targets = [(u, t) for u, ts in truth.items() for t in ts]
-    rep = np.mean([t in bought.get(u, set()) for u, t in targets])
-    sib = np.mean([t not in bought.get(u, set()) and any(code[t] == code[b] for b in bought.get(u, ()))
-                   for u, t in targets])
-    cold = np.mean([t not in seen for u, t in targets])
-    print(f"{len(truth)} test users, {len(targets)} test purchases (train+val history)")
-    print(f"  bought before by the same user (repurchase) : {rep:6.1%}")
-    print(f"  new colour of a product the user bought     : {sib:6.1%}")
-    print(f"  never bought by anyone before the test      : {cold:6.1%} "
-          f"(on {len(set(test['item_idx']) - seen)} of the {len(code)} catalogue items)")
-    ranked = ranked_history(hist, 30.0)
-    popular = hist["item_idx"].value_counts().index.tolist()
-    last_first = {int(u): list(dict.fromkeys(g.tolist()[::-1]))
-                  for u, g in hist.groupby("user_idx")["item_idx"]}
+    ds = load_dataset(args.data)
+    data = prepare_eval_data(ds, "test")
+    spec = OmegaConf.to_container(OmegaConf.load(ROOT / "conf" / "eval" / "default.yaml"))
+    assert isinstance(spec, dict)
+    repurchase = build_methods({"repurchase": spec["methods"]["repurchase"]}, data,
+                               batch_size=1024, seed=0, threads=1)["repurchase"]
+    code = ds.items.sort_values("item_idx")["item_id"].astype(str).str[:7].to_numpy()
+
+    truth = data.truth[data.users].tocoo()
+    users, items = data.users[truth.row], truth.col
+    bought = np.asarray(data.history[users, items]).ravel() > 0
+    seen = np.diff(data.history.tocsc().indptr) > 0
+    sibs = sibling_lists(data, code)
+    user_codes = [{code[i] for i in data.history[u].indices} for u in data.users]
+    new_colour = np.array([not b and code[i] in user_codes[r]
+                           for r, i, b in zip(truth.row, items, bought, strict=True)])
+    print(f"{len(data.users)} test users, {truth.nnz} test purchases (train+val history)")
+    print(f"  bought before by the same user (repurchase) : {bought.mean():6.1%}")
+    print(f"  new colour of a product the user bought     : {new_colour.mean():6.1%}")
+    print(f"  never bought by anyone before the test      : {(~seen[items]).mean():6.1%} "
+          f"(on {len(set(items[~seen[items]]))} of the {data.n_items} catalogue items)")
+
+    base = repurchase.top_k(data.users, K)  # own history by weight, then recent popularity
     print(f"Recall@{K}:")
-    label = "repurchase, then popularity"
-    print(f"  {label:50s}: {recall({u: fill(ranked.get(u, []), popular) for u in truth}, truth):.4f}")
+    print(f"  {'repurchase baseline (conf/eval)':50s}: {recall(base, data):.4f}")
+    rows, cols, rank = rank_stored(repurchase.history[data.users], repurchase.fallback_np)
     for n in (3, 5, 8, 10):
-        recs = {}
-        for u in truth:
-            sibs = [s for b in last_first.get(u, []) for s in siblings[code[b]]
-                    if s not in bought.get(u, set())]
-            recs[u] = fill(ranked.get(u, [])[:n], sibs, ranked.get(u, []), popular)
-        label = f"top-{n} history, then new colours of recent buys"
-        print(f"  {label:50s}: {recall(recs, truth):.4f}")
+        top = np.full((len(data.users), K), EMPTY, dtype=np.int64)
+        for r in range(len(data.users)):
+            head = cols[(rows == r) & (rank < n)].tolist()
+            ranked = list(dict.fromkeys([*head, *sibs[r], *base[r].tolist()]))[:K]
+            top[r, : len(ranked)] = ranked
+        print(f"  {f'top-{n} history, then new colours of recent buys':50s}: {recall(top, data):.4f}")
 
 
 if __name__ == "__main__":
