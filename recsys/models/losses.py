@@ -35,19 +35,19 @@ def candidate_logits(
     neg_ids: Tensor | None,
     remove_accidental_hits: bool,
 ) -> tuple[Tensor, Tensor]:
-    """Logits [B, B + M] of every user against every candidate, and the mask of valid negatives
-    (False on the diagonal, on accidental hits and nowhere else)."""
+    """Logits [B, B + M] of every user against every candidate (the positive of row ``i`` in
+    column ``i``), and the mask of accidental hits: other candidates equal to row ``i``'s
+    positive (all False unless ``remove_accidental_hits``)."""
     items, ids = pos, pos_ids
     if neg is not None and neg_ids is not None:
         items, ids = torch.cat([pos, neg]), torch.cat([pos_ids, neg_ids])
     logits = (user @ items.T).float() / temperature.float()
-    batch = user.shape[0]
-    valid = torch.ones_like(logits, dtype=torch.bool)
-    diag = torch.arange(batch, device=logits.device)
-    if remove_accidental_hits:
-        valid = ids.unsqueeze(0) != pos_ids.unsqueeze(1)
-    valid[diag, diag] = False
-    return logits, valid
+    if not remove_accidental_hits:
+        return logits, torch.zeros_like(logits, dtype=torch.bool)
+    hits = ids.unsqueeze(0) == pos_ids.unsqueeze(1)
+    diag = torch.arange(user.shape[0], device=logits.device)
+    hits[diag, diag] = False
+    return logits, hits
 
 
 class SampledSoftmaxLoss(nn.Module):
@@ -69,18 +69,15 @@ class SampledSoftmaxLoss(nn.Module):
         neg_ids: Tensor | None = None,
     ) -> Tensor:
         """``candidate_logq`` [B + M]: log expected count of each candidate (see module doc)."""
-        logits, valid = candidate_logits(
+        logits, hits = candidate_logits(
             user, pos, pos_ids, temperature, neg, neg_ids, self.remove_accidental_hits
         )
         if self.logq_correction:
             if candidate_logq is None:
                 raise ValueError("logQ correction needs candidate_logq")
             logits = logits - candidate_logq.float().unsqueeze(0)
-        diag = torch.arange(user.shape[0], device=logits.device)
-        keep = valid.clone()
-        keep[diag, diag] = True
-        logits = logits.masked_fill(~keep, float("-inf"))
-        return F.cross_entropy(logits, diag)
+        logits = logits.masked_fill(hits, float("-inf"))
+        return F.cross_entropy(logits, torch.arange(user.shape[0], device=logits.device))
 
 
 class BPRLoss(nn.Module):
@@ -100,10 +97,12 @@ class BPRLoss(nn.Module):
         neg: Tensor | None = None,
         neg_ids: Tensor | None = None,
     ) -> Tensor:
-        logits, valid = candidate_logits(
+        logits, hits = candidate_logits(
             user, pos, pos_ids, temperature, neg, neg_ids, self.remove_accidental_hits
         )
         diag = torch.arange(user.shape[0], device=logits.device)
         margin = F.softplus(logits - logits[diag, diag].unsqueeze(1))
+        valid = ~hits
+        valid[diag, diag] = False  # the positive is not its own negative
         weight = valid.to(margin.dtype)
         return (margin * weight).sum() / weight.sum().clamp(min=1.0)

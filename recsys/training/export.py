@@ -24,9 +24,7 @@ from recsys.models.two_tower import TwoTowerModel
 from recsys.training.checkpoint import read_checkpoint, stored_signature
 from recsys.training.datamodule import RecsysDataModule
 from recsys.training.pixels import encode_item_images
-from recsys.training.store import FeatureStore
-
-SIGNALS = ("behaviour", "product_image", "social_image")
+from recsys.training.store import FeatureStore, encode_items
 
 
 @dataclass
@@ -48,9 +46,7 @@ class TrainedModel:
     @torch.no_grad()
     def item_embeddings(self, batch_size: int = 8192) -> np.ndarray:
         """Vectors of every item, float32 [n_items, dim], rows aligned to item_idx."""
-        out = [self.net.item(self.store.item_inputs(idx)).float().cpu()
-               for idx in self._chunks(np.arange(self.store.n_items), batch_size)]
-        return torch.cat(out).numpy()
+        return encode_items(self.net, self.store, batch_size).cpu().numpy()
 
     @torch.no_grad()
     def user_embeddings(self, user_idx: np.ndarray, batch_size: int = 8192) -> np.ndarray:

@@ -11,6 +11,7 @@ import torch
 from torch import Tensor, nn
 
 from recsys.models.inputs import ItemInputs, UserInputs
+from recsys.models.two_tower import TwoTowerModel
 from recsys.training.tables import FeatureTables
 
 
@@ -129,3 +130,13 @@ class FeatureStore(nn.Module):
         return ItemInputs(self.item_bucket[items], self.item_cat[items], self.item_multi[items],
                           self.item_num[items], self.item_image[items].float(),
                           self.item_image_mask[items])
+
+
+@torch.no_grad()
+def encode_items(net: TwoTowerModel, store: FeatureStore, batch_size: int = 8192) -> Tensor:
+    """Vectors of every item, float32 ``[n_items, dim]`` on the store's device, in batches."""
+    device = store.item_bucket.device
+    parts = [net.item(store.item_inputs(torch.arange(s, min(s + batch_size, store.n_items),
+                                                      device=device))).float()
+             for s in range(0, store.n_items, batch_size)]
+    return torch.cat(parts)

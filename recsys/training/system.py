@@ -18,7 +18,7 @@ from recsys.models.two_tower import TwoTowerModel
 from recsys.training.pixels import encode_item_images
 from recsys.training.ranking import RankingMetrics, seen_matrix, target_matrix
 from recsys.training.sampling import sample_negatives
-from recsys.training.store import FeatureStore
+from recsys.training.store import FeatureStore, encode_items
 
 SchedulerFactory = Callable[..., Any]
 
@@ -122,12 +122,7 @@ class TwoTowerSystem(pl.LightningModule):
         """Vectors of every item [n_items, dim] (image features from the CNN if fine-tuning)."""
         if self.net.image_encoder is not None:
             self._encode_catalogue_images()
-        parts = []
-        for start in range(0, self.store.n_items, batch_size):
-            idx = torch.arange(start, min(start + batch_size, self.store.n_items),
-                               device=self.device)
-            parts.append(self.net.item(self.store.item_inputs(idx)).float())
-        return torch.cat(parts)
+        return encode_items(self.net, self.store, batch_size)
 
     def _encode_catalogue_images(self) -> None:
         datamodule: Any = getattr(self.trainer, "datamodule", None)
