@@ -10,14 +10,26 @@ from typing import Any
 
 import pandas as pd
 
+from recsys.data.schema import SPLITS
 from recsys.errors import DataError
 
+_SPLIT_COLUMNS = ["user_idx", "item_idx", "timestamp", "positive"]
 _REQUIRED = {
-    "train": ["user_idx", "item_idx", "timestamp", "positive"],
+    **dict.fromkeys(SPLITS, _SPLIT_COLUMNS),
     "users": ["user_idx", "user_id"],
     "items": ["item_idx", "item_id"],
     "user_images": ["user_idx", "image_path"],
 }
+
+
+def _lazy(name: str) -> cached_property[pd.DataFrame]:
+    """A table read (and schema-checked) on first access, then kept."""
+
+    def load(self: ProcessedDataset) -> pd.DataFrame:
+        return self._table(name)
+
+    load.__name__ = load.__qualname__ = name
+    return cached_property(load)
 
 
 @dataclass(frozen=True)
@@ -42,29 +54,12 @@ class ProcessedDataset:
             raise DataError(f"processed table lacks columns {missing}", file=str(path), column=missing[0])
         return df
 
-    @cached_property
-    def train(self) -> pd.DataFrame:
-        return self._table("train")
-
-    @cached_property
-    def val(self) -> pd.DataFrame:
-        return self._table("val")
-
-    @cached_property
-    def test(self) -> pd.DataFrame:
-        return self._table("test")
-
-    @cached_property
-    def users(self) -> pd.DataFrame:
-        return self._table("users")
-
-    @cached_property
-    def items(self) -> pd.DataFrame:
-        return self._table("items")
-
-    @cached_property
-    def user_images(self) -> pd.DataFrame:
-        return self._table("user_images")
+    train = _lazy("train")
+    val = _lazy("val")
+    test = _lazy("test")
+    users = _lazy("users")
+    items = _lazy("items")
+    user_images = _lazy("user_images")
 
     @property
     def image_root(self) -> Path:
@@ -80,9 +75,10 @@ class ProcessedDataset:
 
     def split(self, name: str) -> pd.DataFrame:
         """One of ``train``, ``val``, ``test``."""
-        if name not in ("train", "val", "test"):
-            raise DataError(f"unknown split {name!r} (train, val, test)")
-        return getattr(self, name)
+        if name not in SPLITS:
+            raise DataError(f"unknown split {name!r} ({', '.join(SPLITS)})")
+        frame: pd.DataFrame = getattr(self, name)
+        return frame
 
 
 def load_dataset(path: Path | str) -> ProcessedDataset:

@@ -44,8 +44,7 @@ def build_dataset(cfg: DictConfig) -> Path:
     tables = preprocess(tables, source, pre, report)
     frames, split_info = split_interactions(tables["interactions"], split_cfg)
     out = Path(str(cfg.output_dir))
-    full_cfg = as_dict(cfg)
-    cfg_hash = config_hash({k: full_cfg[k] for k in ("data", "preprocess", "split")})
+    cfg_hash = config_hash({"data": as_dict(cfg.data, "data"), "preprocess": pre, "split": split_cfg})
     write_dataset(out, tables, frames, split_info, source, pre, report, cfg_hash)
     log.info("wrote %s in %.1fs", out, time.perf_counter() - t0)
     return out
@@ -176,7 +175,7 @@ def write_dataset(
     out_frames["user_images"] = uimg.sort_values(["user_idx", "posted_at"], kind="stable").reset_index(drop=True)
     out_frames["users"] = encoded["users"].drop(columns=[ROW])
     out_frames["items"] = encoded["items"].drop(columns=[ROW])
-    fingerprint = frame_fingerprint({k: v for k, v in tables.items()})
+    fingerprint = frame_fingerprint(tables)
     with atomic_directory(out) as tmp:
         for name, df in out_frames.items():
             df.to_parquet(tmp / f"{name}.parquet", index=False)

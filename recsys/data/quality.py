@@ -91,7 +91,7 @@ class QualityReport:
             "files": self.files,
             "steps": [s.__dict__ for s in self.steps],
             "dropped": self.dropped,
-            "quarantined": {t: len(f) for t, f in self.quarantine_frames().items()},
+            "quarantined": {t: sum(len(x) for x in f) for t, f in self.quarantined.items() if f},
             "null_rates": self.null_rates,
         }
 

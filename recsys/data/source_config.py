@@ -7,8 +7,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
+from recsys.config import as_dict
 from recsys.data.schema import SCHEMAS, TABLES
 from recsys.errors import ConfigError
 
@@ -66,8 +67,7 @@ class SourceConfig:
 
 def parse_source_config(cfg: DictConfig | Mapping[str, Any]) -> SourceConfig:
     """Validate the `data` config group; unknown keys and sources raise :class:`ConfigError`."""
-    raw = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
-    assert isinstance(raw, dict)
+    raw = as_dict(cfg, "data")
     name = str(raw.get("name", "?"))
     source = raw.get("source")
     if source not in SOURCES:

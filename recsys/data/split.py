@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from recsys.data.schema import SPLITS
 from recsys.errors import ConfigError, DataError
 
 SplitFrames = dict[str, pd.DataFrame]
@@ -24,7 +25,7 @@ def split_interactions(inter: pd.DataFrame, cfg: Mapping[str, Any]) -> tuple[Spl
         labels, info = _random(inter, cfg)
     else:
         raise ConfigError(f"split.kind: unknown {kind!r} (temporal, leave_last_basket, random)")
-    frames = {name: inter[labels == name] for name in ("train", "val", "test")}
+    frames = {name: inter[labels == name] for name in SPLITS}
     if len(frames["train"]) == 0:
         raise DataError(f"split {kind!r} leaves the training split empty; check the split settings")
     info = {"kind": kind, **info, **{f"{k}_rows": len(v) for k, v in frames.items()}}
@@ -51,8 +52,9 @@ def _leave_last(inter: pd.DataFrame, cfg: Mapping[str, Any]) -> tuple[np.ndarray
     else:
         raise ConfigError(f"split.basket: unknown {basket!r} (day, timestamp)")
     frame = pd.DataFrame({"u": inter["user_id"].to_numpy(), "k": key.to_numpy()})
-    rank = frame.groupby("u")["k"].rank(method="dense", ascending=False).to_numpy()
-    n_baskets = frame.groupby("u")["k"].transform("nunique").to_numpy()
+    by_user = frame.groupby("u")["k"]
+    rank = by_user.rank(method="dense", ascending=False).to_numpy()
+    n_baskets = by_user.transform("nunique").to_numpy()
     holdout = 2 if cfg["val"] else 1
     eligible = n_baskets >= holdout + int(cfg["min_train_baskets"])
     labels = np.full(len(inter), "train", dtype=object)

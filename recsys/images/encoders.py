@@ -17,9 +17,9 @@ import torch
 from omegaconf import DictConfig
 from torch import Tensor, nn
 
+from recsys.config import as_dict
 from recsys.errors import ConfigError
 from recsys.images.backbones import create_model
-from recsys.images.config import plain
 
 TRAINABLE_MODES: tuple[str, ...] = ("frozen", "last_n", "full")
 
@@ -120,7 +120,7 @@ class TorchvisionEncoder(ImageEncoder):
 
 def build_encoder(encoder_cfg: DictConfig | Mapping[str, Any]) -> ImageEncoder:
     """Build the encoder described by a ``conf/image_encoder/*.yaml`` node (eval mode, frozen)."""
-    cfg = plain(encoder_cfg)
+    cfg = as_dict(encoder_cfg, "image_encoder")
     model = create_model(cfg)
     name = str(cfg.get("name", cfg["arch"]))
     if cfg["source"] == "torchvision":

@@ -23,8 +23,8 @@ from PIL import Image
 from torch import Tensor
 from torchvision.transforms import v2
 
+from recsys.config import as_dict
 from recsys.errors import ConfigError
-from recsys.images.config import plain
 
 PREPROCESS_KEYS: tuple[str, ...] = ("image_size", "resize_size", "interpolation", "mean", "std")
 _RESAMPLE = {
@@ -95,7 +95,7 @@ class Preprocess:
 
 def build_transform(encoder_cfg: DictConfig | Mapping[str, Any], train: bool) -> Preprocess:
     """The backbone's preprocessing; ``train`` adds random crops and flips."""
-    cfg = plain(encoder_cfg)
+    cfg = as_dict(encoder_cfg, "image_encoder")
     size = int(cfg["image_size"])
     resample = _resample(cfg)
     resize = int(cfg.get("resize_size") or size)
@@ -118,7 +118,7 @@ def build_transform(encoder_cfg: DictConfig | Mapping[str, Any], train: bool) ->
 
 def preprocess_id(encoder_cfg: DictConfig | Mapping[str, Any], extra: Mapping[str, Any]) -> str:
     """Short digest of everything that changes evaluation pixels (part of the cache key)."""
-    cfg = plain(encoder_cfg)
+    cfg = as_dict(encoder_cfg, "image_encoder")
     settings = {k: cfg.get(k) for k in PREPROCESS_KEYS} | {str(k): v for k, v in extra.items()}
     blob = json.dumps(settings, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:12]

@@ -6,8 +6,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
+from recsys.config import as_dict
 from recsys.errors import ConfigError
 
 MODEL_NAMES = ("decision_tree", "svm", "gradient_boosting")
@@ -74,9 +75,9 @@ class MiningConfig:
     @classmethod
     def from_cfg(cls, cfg: DictConfig | Mapping[str, Any]) -> MiningConfig:
         """Build from the composed ``mining`` node; raise ConfigError on a missing or bad value."""
-        raw = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else cfg
-        if not isinstance(raw, Mapping):
+        if not isinstance(cfg, Mapping):
             raise ConfigError("mining: expected a mapping")
+        raw = as_dict(cfg, "mining")
         try:
             seg, prof = raw["segmentation"], raw["profiles"]
             assoc, clf = raw["association"], raw["classifiers"]

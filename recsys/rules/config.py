@@ -9,10 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 
-from recsys.errors import RuleError
+from recsys.config import as_dict
+from recsys.errors import ConfigError, RuleError
 from recsys.rules.conditions import Condition, parse_condition
 from recsys.rules.conflicts import check_conflicts
 from recsys.rules.fields import Fields
@@ -277,9 +278,11 @@ def parse_rules(raw: Any, source: str | None = None) -> RulesConfig:
 def rules_from_cfg(cfg: DictConfig | Mapping[str, Any], source: str | None = None) -> RulesConfig:
     """Parse the composed Hydra ``rules`` node."""
     try:
-        raw = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else cfg
+        raw = as_dict(cfg, "rules") if isinstance(cfg, Mapping) else cfg
     except OmegaConfBaseException as err:
         raise RuleError(f"rules: {err}", file=source) from None
+    except ConfigError as err:
+        raise RuleError(err.message, file=source) from None
     return parse_rules(raw, source)
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import logging
 from collections.abc import Mapping, Sequence
@@ -19,6 +18,7 @@ from torch import nn
 
 import recsys
 from recsys.data.atomic import atomic_directory
+from recsys.data.fingerprint import config_hash
 from recsys.errors import ModelError
 from recsys.evaluation.baselines.popularity import popularity_scores
 from recsys.evaluation.eval_data import interaction_matrix
@@ -46,12 +46,6 @@ class ExportSettings:
     history_splits: tuple[str, ...]
     item_columns: tuple[str, ...] | None
     user_tower: bool
-
-
-def config_hash(config: Mapping[str, Any]) -> str:
-    """Short stable hash of a configuration mapping."""
-    text = json.dumps(config, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def export_bundle(

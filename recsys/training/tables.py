@@ -17,12 +17,12 @@ import numpy as np
 import pandas as pd
 
 from recsys.data import ProcessedDataset
+from recsys.data.schema import SPLITS
 from recsys.errors import ConfigError, DataError
 from recsys.models.inputs import FeatureSchema
 from recsys.training.image_inputs import ImageArrays
 
 DAY_NS = 86_400 * 10**9
-SPLITS = ("train", "val", "test")
 DEFAULT_EVAL_HISTORY: dict[str, tuple[str, ...]] = {"val": ("train",), "test": ("train", "val")}
 
 

@@ -23,6 +23,7 @@ from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import LearningRateMonitor
 
 import recsys
+from recsys.config import as_dict
 from recsys.errors import ConfigError, DataError, ModelError, RecsysError
 from recsys.models.two_tower import TwoTowerModel
 from recsys.training.checkpoint import check_compatible, make_signature
@@ -50,13 +51,6 @@ def build(node: Any, **kwargs: Any) -> Any:
             raise cause from None
         target = node.get("_target_") if isinstance(node, DictConfig) else None
         raise ConfigError(f"cannot build {target}: {err}".replace("\n", " ")) from None
-
-
-def _plain(node: Any) -> dict[str, Any]:
-    value = OmegaConf.to_container(node, resolve=True)
-    if not isinstance(value, dict):
-        raise ConfigError(f"expected a mapping, got {value!r}")
-    return {str(k): v for k, v in value.items()}
 
 
 def _image_features_dir(cfg: DictConfig) -> str | None:
@@ -104,7 +98,7 @@ def _finetune_encoder(cfg: DictConfig, dm: RecsysDataModule) -> torch.nn.Module 
     encoder.set_trainable(str(ft.trainable), int(ft.get("last_n", 0)))
     readers = dm.pixel_readers(build_transform(cfg.image_encoder, train=True),
                                build_transform(cfg.image_encoder, train=False),
-                               LoadSettings.from_config(_plain(ft.loading)),
+                               LoadSettings.from_config(as_dict(ft.loading, "model.finetune.loading")),
                                int(cfg.image_encoder.image_size))
     dm.enable_pixels(*readers)
     assert dm.tables is not None and dm.dataset is not None

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from recsys.data.synthetic.config import WorldConfig
+from recsys.data.synthetic.config import ITEM_DIR, WorldConfig
 from recsys.data.synthetic.sampling import categorical, id_strings
 
 _SEASONS = ("winter", "spring", "summer", "autumn")  # tag of the quarter a category peaks in
@@ -26,7 +26,6 @@ class Catalogue:
     on_sale: np.ndarray
     popularity: np.ndarray
     release_day: np.ndarray  # day index relative to the window start (negative = before it)
-    late: np.ndarray
     age_restricted: np.ndarray
     brand_weights: np.ndarray
 
@@ -84,7 +83,7 @@ def make_catalogue(w: WorldConfig, rng: np.random.Generator, start: np.datetime6
 
     item_id = id_strings("i", n)
     if w.images:
-        image_path = np.array([f"images/items/{i}.png" for i in item_id], dtype=object)
+        image_path = np.array([f"{ITEM_DIR}/{i}.png" for i in item_id], dtype=object)
     else:
         image_path = np.full(n, None, dtype=object)
     table = pd.DataFrame(
@@ -113,7 +112,6 @@ def make_catalogue(w: WorldConfig, rng: np.random.Generator, start: np.datetime6
         on_sale=on_sale,
         popularity=popularity,
         release_day=release_day,
-        late=late,
         age_restricted=age_restricted,
         brand_weights=brand_weights,
     )

@@ -8,10 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from recsys.data.synthetic.shapes import SILHOUETTES
+
 GENERATOR_VERSION = "1"
-SHAPES: tuple[str, ...] = ("shirt", "jacket", "trousers", "dress", "skirt", "shoe", "bag", "hat")
+SHAPES: tuple[str, ...] = tuple(SILHOUETTES)
 PATTERNS: tuple[str, ...] = ("plain", "stripes", "dots", "checks", "zigzag", "diagonal")
 EVENT_CHANNELS: tuple[str, ...] = ("app", "web", "store")
+ITEM_DIR = "images/items"  # item shots, relative to the world root
+USER_DIR = "images/users"  # users' social posts
 
 
 @dataclass(frozen=True)

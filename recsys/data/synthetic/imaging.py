@@ -12,13 +12,11 @@ import numpy as np
 import pandas as pd
 
 from recsys.data.synthetic.catalogue import Catalogue
-from recsys.data.synthetic.config import WorldConfig
+from recsys.data.synthetic.config import USER_DIR, WorldConfig
 from recsys.data.synthetic.population import Population
 from recsys.data.synthetic.render import ItemImage, SceneImage, render, save_png
 from recsys.data.synthetic.sessions import DAY_S
 
-ITEM_DIR = "images/items"
-USER_DIR = "images/users"
 _BATCH = 64  # images per task sent to a worker process
 _ITEM_STREAM, _USER_STREAM = 1, 2  # seed streams: image seeds never collide with the world's
 

@@ -11,7 +11,7 @@ import pandas as pd
 from recsys.data.synthetic.catalogue import Catalogue
 from recsys.data.synthetic.config import EVENT_CHANNELS, WorldConfig
 from recsys.data.synthetic.population import Population
-from recsys.data.synthetic.sampling import categorical_rows, id_strings, logit, sigmoid
+from recsys.data.synthetic.sampling import categorical_rows, logit, sigmoid
 from recsys.data.synthetic.sessions import DAY_S, CandidateSampler, Sessions, make_sessions
 from recsys.data.synthetic.utility import UtilityModel, paid_prices, session_utilities
 
@@ -65,7 +65,7 @@ def simulate(
     log = EventLog.concat(logs) if logs else _empty()
     log = EventLog.concat([log, _repeats(w, rng, pop, cat, log)])
     log = log.take(np.flatnonzero(log.time_s < w.n_days * DAY_S))
-    return _to_frame(w, log, start)
+    return _to_frame(log, start, pop.table["user_id"], cat.table["item_id"])
 
 
 def _funnel(
@@ -176,11 +176,10 @@ def _empty() -> EventLog:
     return EventLog(i, i, i, i, i, np.zeros(0, np.float64), i)
 
 
-def _to_frame(w: WorldConfig, log: EventLog, start: np.datetime64) -> pd.DataFrame:
+def _to_frame(log: EventLog, start: np.datetime64, user_ids: pd.Series, item_ids: pd.Series) -> pd.DataFrame:
+    """The sorted log as a table; codes index ``user_ids`` / ``item_ids`` (the users' and items' ids)."""
     order = np.lexsort((log.event, log.item, log.user, log.time_s))
     log = log.take(order)
-    user_ids = id_strings("u", w.n_users).tolist()
-    item_ids = id_strings("i", w.n_items).tolist()
     ts = start.astype("datetime64[ns]") + log.time_s.astype("timedelta64[s]")
     return pd.DataFrame(
         {

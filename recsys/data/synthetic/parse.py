@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import types
 from collections.abc import Mapping
 from datetime import date
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
+from recsys.config import as_dict
+from recsys.data import fingerprint
 from recsys.data.synthetic.config import GENERATOR_VERSION, WorldConfig
 from recsys.data.synthetic.validate import validate
 from recsys.errors import ConfigError
@@ -22,9 +22,9 @@ def parse_config(cfg: Mapping[str, Any]) -> WorldConfig:
     """Build a validated :class:`WorldConfig` from the generator block (or a data config holding one)."""
     if isinstance(cfg, Mapping) and "generator" in cfg:
         cfg = cfg["generator"]
-    raw = _to_plain(cfg)
-    if not isinstance(raw, dict):
+    if not isinstance(cfg, Mapping):
         raise ConfigError("generator: expected a mapping of generator settings")
+    raw = as_dict(cfg, "generator")
     world = _build(WorldConfig, raw, "generator")
     validate(world)
     return world
@@ -35,29 +35,12 @@ def config_hash(world: WorldConfig) -> str:
     payload = dataclasses.asdict(world)
     for key in _RUNTIME_KEYS:
         payload.pop(key)
-    text = json.dumps({"version": GENERATOR_VERSION, "config": payload}, sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    return fingerprint.config_hash({"version": GENERATOR_VERSION, "config": payload})
 
 
 def config_dict(world: WorldConfig) -> dict[str, Any]:
     """The config as plain JSON-ready data."""
     return dataclasses.asdict(world)
-
-
-def _to_plain(cfg: Any) -> Any:
-    """OmegaConf containers and other mappings become plain dicts / lists."""
-    try:
-        from omegaconf import DictConfig, ListConfig, OmegaConf
-
-        if isinstance(cfg, DictConfig | ListConfig):
-            return OmegaConf.to_container(cfg, resolve=True)
-    except ImportError:  # pragma: no cover - omegaconf is a dependency
-        pass
-    if isinstance(cfg, Mapping):
-        return {str(k): _to_plain(v) for k, v in cfg.items()}
-    if isinstance(cfg, list | tuple):
-        return [_to_plain(v) for v in cfg]
-    return cfg
 
 
 def _build(cls: type, raw: dict[str, Any], prefix: str) -> Any:

@@ -28,7 +28,6 @@ class Population:
     """The users table plus the latent variables the interaction model reads (row = user index)."""
 
     table: pd.DataFrame
-    age: np.ndarray  # true age, also where the table hides it as missing
     colour_taste: np.ndarray  # (n_users, n_colours), rows sum to 1
     style_taste: np.ndarray
     category_taste: np.ndarray
@@ -115,7 +114,6 @@ def make_population(w: WorldConfig, rng: np.random.Generator, brand_weights: np.
     )
     return Population(
         table=table,
-        age=age,
         colour_taste=colour_taste,
         style_taste=style_taste,
         category_taste=category_taste,

@@ -5,14 +5,13 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from recsys.data.atomic import atomic_directory
 from recsys.errors import DataError
 
 WORLD_FILE = "world.json"
@@ -37,18 +36,24 @@ def is_cached(root: Path, config_hash: str) -> bool:
 
 @contextlib.contextmanager
 def staging(root: Path) -> Iterator[Path]:
-    """Yield a temporary directory beside ``root``; on success it replaces ``root`` atomically."""
+    """Yield a temporary directory beside ``root``; on success it replaces ``root`` atomically
+    (see :func:`~recsys.data.atomic.atomic_directory`: an older world is put back if that fails)."""
     _check_replaceable(root)
+    previous = _identity(root)
+    stage = "create"
     try:
-        root.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.tmp-", dir=root.parent))
+        with atomic_directory(root) as tmp:
+            stage = "write"
+            yield tmp
+            stage = "publish"
     except OSError as err:
-        raise DataError(f"cannot create the world directory: {err}", file=str(root)) from None
-    try:
-        yield tmp
-        _publish(tmp, root)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if stage == "create":
+            raise DataError(f"cannot create the world directory: {err}", file=str(root)) from None
+        if stage == "write":
+            raise
+        if _identity(root) == previous or not (root / WORLD_FILE).exists():
+            raise DataError(f"cannot publish the world: {err}", file=str(root)) from None
+        # Another process published the same root first; its world is complete.
 
 
 def write_table(df: pd.DataFrame, path: Path) -> None:
@@ -71,20 +76,10 @@ def _check_replaceable(root: Path) -> None:
         )
 
 
-def _publish(tmp: Path, root: Path) -> None:
-    """Swap ``tmp`` in as ``root``; an older world there is moved aside and then deleted."""
-    old: Path | None = None
-    if root.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{root.name}.old-", dir=root.parent))
-        os.replace(root, old / root.name)
+def _identity(path: Path) -> tuple[int, int] | None:
+    """(device, inode) of ``path``, None when it does not exist."""
     try:
-        os.replace(tmp, root)
-    except OSError as err:
-        if not root.exists() and old is not None:  # put the previous world back
-            os.replace(old / root.name, root)
-        if not (root / WORLD_FILE).exists():
-            raise DataError(f"cannot publish the world: {err}", file=str(root)) from None
-        # Another process published the same root first; its world is complete.
-    finally:
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return st.st_dev, st.st_ino

@@ -61,9 +61,14 @@ def test_pseudonymised_ids_are_keyed(raw_dir: Path, tmp_path: Path) -> None:
 
 def test_rewrite_is_atomic(raw_dir: Path, tmp_path: Path) -> None:
     out = build_dataset(make_cfg(raw_dir, tmp_path / "out"))
-    build_dataset(make_cfg(raw_dir, tmp_path / "out", **{"split.test_days": 14}))
+    first = load_dataset(out).manifest
+    assert build_dataset(make_cfg(raw_dir, tmp_path / "out", **{"split.test_days": 14})) == out
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "raw"]  # no temp leftovers
-    assert load_dataset(out).manifest["split"]["kind"] == "temporal"
+    second = load_dataset(out).manifest
+    assert second["split"]["kind"] == "temporal"
+    assert second["config_hash"] != first["config_hash"]
+    moved = pd.Timestamp(first["split"]["test_start"]) - pd.Timestamp(second["split"]["test_start"])
+    assert moved == pd.Timedelta(days=7)  # test_days 7 -> 14
 
 
 def test_pca_and_outlier_actions(raw_dir: Path, tmp_path: Path) -> None:

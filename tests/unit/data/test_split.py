@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -34,4 +35,9 @@ def test_leave_last_basket_per_user(raw_dir: Path, tmp_path: Path) -> None:
 @pytest.mark.parametrize("split", ["random"])
 def test_random_split_partitions(raw_dir: Path, tmp_path: Path, split: str) -> None:
     ds = load_dataset(build_dataset(make_cfg(raw_dir, tmp_path / "o", split=split)))
-    assert len(ds.train) > len(ds.test) > 0
+    assert len(ds.train) > len(ds.test) > 0 and len(ds.val) > 0
+    rows = pd.concat([ds.train, ds.val, ds.test], ignore_index=True)
+    report = json.loads((ds.path / "quality_report.json").read_text())
+    merged = report["dropped"].get("interactions", {}).get("duplicate row merged into quantity", 0)
+    assert len(rows) + merged == 400  # every kept interaction lands in exactly one split
+    assert not rows.duplicated().any()  # rows are unique after deduplication: no row is in two splits

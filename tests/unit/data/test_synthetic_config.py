@@ -25,7 +25,8 @@ def test_yaml_parses_with_default_scale() -> None:
     assert (w.n_users, w.n_items, w.image_size) == (2000, 1000, 96)
     assert w.images and w.social_images
     assert set(w.users.channels) == {"app", "web", "store"}
-    assert len(w.colour_rgb) == len(w.items.colours)
+    rgb = dict(zip(w.items.colours, w.colour_rgb, strict=True))
+    assert rgb["red"] == (0xD6, 0x28, 0x28) and rgb["black"] == (0x20, 0x20, 0x20)  # "#d62828", "#202020"
 
 
 def test_accepts_omegaconf_and_the_whole_data_group() -> None:

@@ -114,9 +114,12 @@ def test_world_json_records_config_counts_and_truth(world: dict[str, Any]) -> No
     assert meta["config"]["n_users"] == 200 and len(meta["config_hash"]) == 16
     truth = meta["truth"]["users"]
     assert truth["user_id"] == world["users"]["user_id"].tolist()
-    assert set(truth["favourite_colour"]) <= set(world["items"]["colour"]) | set(
-        meta["config"]["items"]["colours"]
-    )
+    assert all(len(v) == len(world["users"]) for v in truth.values())
+    assert meta["truth"]["items"]["item_id"] == world["items"]["item_id"].tolist()
+    base = meta["truth"]["colour_base_rate"]  # matches the published items table
+    shares = world["items"]["colour"].value_counts(normalize=True)
+    assert set(base) == set(meta["config"]["items"]["colours"])
+    assert all(abs(rate - shares.get(colour, 0.0)) <= 1e-4 for colour, rate in base.items())
 
 
 def test_no_interaction_before_release_and_no_restricted_items_for_minors(

@@ -9,8 +9,8 @@ from imagefixtures import compose_features
 from PIL import Image
 from torchvision.transforms import v2
 
+from recsys.config import as_dict
 from recsys.errors import ConfigError
-from recsys.images.config import plain
 from recsys.images.transforms import ResizeCenterCrop, build_transform, preprocess_id
 
 
@@ -83,7 +83,7 @@ def test_bad_transform_config_is_a_config_error(override: str, column: str) -> N
 
 
 def test_preprocess_id_tracks_pixel_settings() -> None:
-    base = plain(compose_features([]).image_encoder)
+    base = as_dict(compose_features([]).image_encoder)
     same = preprocess_id(dict(base, hflip=0.0), {})
     assert preprocess_id(base, {}) == same
     assert preprocess_id(dict(base, mean=[0.4, 0.5, 0.5]), {}) != same
