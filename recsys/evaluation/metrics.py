@@ -24,6 +24,8 @@ from collections.abc import Sequence
 import numpy as np
 import scipy.sparse as sp
 
+from recsys.arrays import member
+
 METRIC_NAMES: tuple[str, ...] = ("recall", "ndcg", "hitrate", "mrr", "map")
 
 
@@ -43,14 +45,9 @@ def hit_matrix(top_k: np.ndarray, truth: sp.csr_matrix) -> np.ndarray:
         raise ValueError(f"top_k shape {top_k.shape} does not match truth rows {truth.shape[0]}")
     n_items = np.int64(truth.shape[1])
     coo = truth.tocoo()
-    keys = np.sort(coo.row.astype(np.int64) * n_items + coo.col.astype(np.int64))
+    keys = coo.row.astype(np.int64) * n_items + coo.col.astype(np.int64)
     rows = np.arange(top_k.shape[0], dtype=np.int64)[:, None]
-    query = rows * n_items + top_k
-    pos = np.searchsorted(keys, query)
-    found = keys[np.minimum(pos, max(len(keys) - 1, 0))] == query if len(keys) else np.zeros(
-        top_k.shape, dtype=bool
-    )
-    return found & (top_k >= 0)
+    return member(keys, rows * n_items + top_k) & (top_k >= 0)
 
 
 def relevant_counts(truth: sp.csr_matrix) -> np.ndarray:

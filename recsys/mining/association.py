@@ -10,7 +10,7 @@ from mlxtend.preprocessing import TransactionEncoder
 
 from recsys.mining.config import AssociationConfig, Thresholds
 from recsys.mining.grouping import lists_by_key
-from recsys.mining.rfm import order_keys
+from recsys.mining.rfm import with_orders
 
 RULE_COLUMNS = [
     "level", "antecedents", "consequents", "antecedent_support", "consequent_support",
@@ -22,7 +22,7 @@ def baskets(purchases: pd.DataFrame, values: pd.Series, key: str) -> list[list[s
     """Distinct ``values`` (aligned with ``purchases``) per basket: per user and day, or per user."""
     frame = pd.DataFrame({"user_idx": purchases["user_idx"].to_numpy(), "v": values.to_numpy()})
     if key == "order":
-        frame["order"] = order_keys(purchases).to_numpy()
+        frame["order"] = with_orders(purchases)["order"].to_numpy()
     frame = frame.dropna(subset=["v"])
     frame["v"] = frame["v"].astype(str)
     group = ["user_idx", "order"] if key == "order" else ["user_idx"]

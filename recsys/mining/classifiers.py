@@ -83,14 +83,13 @@ def _fit_task(
     return info, final
 
 
-def train_classifiers(
-    inputs: MiningInputs, cfg: ClassifierConfig, user_numeric: list[str], seed: int
-) -> ClassifierReport:
+def train_classifiers(inputs: MiningInputs, cfg: ClassifierConfig, seed: int) -> ClassifierReport:
     """Train on labels of the last ``window_days`` of history; score everyone as of its end."""
     cutoff = inputs.now - cfg.window_days * DAY
     args = (inputs.interactions, inputs.purchases, inputs.users)
-    x_train = behaviour_features(*args, cutoff, cfg.window_days, user_numeric)
-    x_now = behaviour_features(*args, inputs.now + pd.Timedelta(1), cfg.window_days, user_numeric)
+    numeric = inputs.user_numeric
+    x_train = behaviour_features(*args, cutoff, cfg.window_days, numeric)
+    x_now = behaviour_features(*args, inputs.now + pd.Timedelta(1), cfg.window_days, numeric)
     ys = labels(inputs.interactions, inputs.purchases, cutoff, cfg.window_days)
     summary: dict[str, Any] = {"cutoff": cutoff.isoformat(), "window_days": cfg.window_days,
                                "features": list(x_train.columns)}

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from recsys.mining.rfm import order_keys
+from recsys.mining.rfm import with_orders
 
 DAY = pd.Timedelta(days=1)
 
@@ -22,8 +22,7 @@ def behaviour_features(
 ) -> pd.DataFrame:
     """Numeric features for every user (index user_idx) from events strictly before ``cutoff``."""
     hist = interactions[interactions["timestamp"] < cutoff]
-    p = purchases[purchases["timestamp"] < cutoff]
-    p = p.assign(order=order_keys(p))
+    p = with_orders(purchases[purchases["timestamp"] < cutoff])
     recent_from = cutoff - window_days * DAY
     idx = pd.Index(users["user_idx"].to_numpy(), name="user_idx")
     span = (cutoff - interactions["timestamp"].min()) / DAY + 1.0

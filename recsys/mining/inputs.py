@@ -6,17 +6,20 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from recsys.data import ProcessedDataset, load_dataset
 from recsys.errors import DataError
+from recsys.mining.rfm import order_keys
 
 _INTERACTION_COLUMNS = ("user_idx", "item_idx", "timestamp", "event", "quantity", "price", "channel")
 
 
 @dataclass(frozen=True)
 class MiningInputs:
-    """History interactions (all events), their purchases, users and items, and the reference time."""
+    """History interactions (all events), their purchases (with amount and order, see
+    :func:`purchases_with_amount`), users and items, and the reference time."""
 
     interactions: pd.DataFrame
     purchases: pd.DataFrame
@@ -25,10 +28,6 @@ class MiningInputs:
     now: pd.Timestamp
     source: Path
     user_numeric: list[str]
-
-    @property
-    def n_users(self) -> int:
-        return len(self.users)
 
 
 def resolve_columns(frame: pd.DataFrame, candidates: Mapping[str, Sequence[str]]) -> dict[str, str]:
@@ -57,6 +56,33 @@ def history_frame(dataset: ProcessedDataset, splits: Sequence[str]) -> pd.DataFr
     return hist.sort_values("timestamp", kind="stable").reset_index(drop=True)
 
 
+def purchase_mask(frame: pd.DataFrame, events: Sequence[str]) -> pd.Series:
+    """Purchase rows: ``event`` in ``events``; a frame without ``event`` uses its ``positive`` flag."""
+    if "event" in frame.columns:
+        return frame["event"].isin(list(events))
+    if "positive" in frame.columns:
+        return frame["positive"].astype(bool)
+    raise DataError("interactions have neither an event nor a positive column", column="event")
+
+
+def purchases_with_amount(
+    frame: pd.DataFrame, items: pd.DataFrame, events: Sequence[str]
+) -> pd.DataFrame:
+    """Purchase rows of ``frame`` (see :func:`purchase_mask`), re-indexed 0..n-1, with quantity
+    (missing: 1), price (missing: the item's price, or 0 when items have no price), amount =
+    price * quantity (0 where the price is unknown) and ``order`` (see :func:`order_keys`)."""
+    p = frame[purchase_mask(frame, events)].reset_index(drop=True)
+    qty = (p["quantity"].fillna(1).astype("int64") if "quantity" in p.columns
+           else pd.Series(1, index=p.index, dtype="int64"))
+    price = p["price"] if "price" in p.columns else pd.Series(np.nan, index=p.index)
+    if "price" in items.columns:
+        price = price.fillna(p["item_idx"].map(items.set_index("item_idx")["price"]))
+    else:
+        price = price.fillna(0.0)
+    order = order_keys(p) if len(p) else pd.Series(dtype="int64", index=p.index)
+    return p.assign(quantity=qty, price=price, amount=price.fillna(0.0) * qty, order=order)
+
+
 def load_inputs(
     path: Path | str, splits: Sequence[str], purchase_events: Sequence[str]
 ) -> MiningInputs:
@@ -72,14 +98,9 @@ def load_inputs(
         if not table[key].equals(pd.Series(range(len(table)), name=key, dtype=table[key].dtype)):
             raise DataError(f"{key} is not dense 0..n-1", file=str(dataset.path / f"{name}.parquet"),
                             column=key)
-    purchases = hist[hist["event"].isin(list(purchase_events))].copy()
-    purchases["quantity"] = purchases["quantity"].fillna(1).astype("int64")
-    purchases["price"] = purchases["price"].fillna(
-        purchases["item_idx"].map(items["price"]) if "price" in items.columns else 0.0
-    )
-    purchases["amount"] = purchases["price"] * purchases["quantity"]
+    purchases = purchases_with_amount(hist, items, purchase_events)
     now = pd.Timestamp(hist["timestamp"].max())
     numeric = [f"{c}_z" for c in dataset.features.get("users", {}).get("numeric", [])]
     return MiningInputs(
-        hist, purchases.reset_index(drop=True), users, items, now, dataset.path, numeric
+        hist, purchases, users, items, now, dataset.path, numeric
     )

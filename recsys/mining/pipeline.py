@@ -63,7 +63,7 @@ def _run(dataset_dir: Path | str, output_dir: Path | str, cfg: MiningConfig) -> 
                               rfm, columns, cfg.profiles, inputs.now)
     rules = mine_association_rules(inputs.purchases, inputs.items, columns.get("category"),
                                    cfg.basket_key, cfg.association)
-    clf = train_classifiers(inputs, cfg.classifiers, inputs.user_numeric, cfg.seed)
+    clf = train_classifiers(inputs, cfg.classifiers, cfg.seed)
     segments = seg.table.merge(rfm.drop(columns=["user_id"]), on="user_idx", how="left")
     predictions = inputs.users[["user_idx", "user_id"]].merge(clf.scores, on="user_idx")
     meta: dict[str, Any] = {

@@ -9,7 +9,6 @@ import pandas as pd
 
 from recsys.mining.config import ProfileConfig
 from recsys.mining.grouping import lists_by_key
-from recsys.mining.rfm import order_keys
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
@@ -108,15 +107,14 @@ def build_profiles(
         out[col] = [v if isinstance(v, list) else [] for v in out[col]]
         out[f"top_{name}"] = [v[0] if v else None for v in out[col]]
     r = rfm.set_index("user_idx").reindex(out.index)
-    p = purchases.assign(order=order_keys(purchases))
-    grouped = p.groupby("user_idx")
+    price = purchases.groupby("user_idx")["price"].agg(["mean", "min", "max"]).reindex(out.index)
     buyers = r["frequency"] > 0
     out["total_spend"] = r["monetary"].astype(float)
     out["n_orders"] = r["frequency"].astype("int64")
     out["avg_order_value"] = (r["monetary"] / r["frequency"].where(buyers)).astype(float)
-    out["avg_item_price"] = grouped["price"].mean().reindex(out.index)
-    out["min_price"] = grouped["price"].min().reindex(out.index)
-    out["max_price"] = grouped["price"].max().reindex(out.index)
+    out["avg_item_price"] = price["mean"]
+    out["min_price"] = price["min"]
+    out["max_price"] = price["max"]
     first_seen = interactions.groupby("user_idx")["timestamp"].min().reindex(out.index)
     observed_days = ((now - first_seen) / pd.Timedelta(days=1)).clip(lower=1.0)
     out["orders_per_30d"] = (r["frequency"] / observed_days * 30.0).fillna(0.0)

@@ -12,6 +12,13 @@ def order_keys(purchases: pd.DataFrame) -> pd.Series:
     return (days // 86_400_000_000_000).astype("int64")
 
 
+def with_orders(purchases: pd.DataFrame) -> pd.DataFrame:
+    """``purchases`` with an ``order`` column (:func:`order_keys`) unless it already has one."""
+    if "order" in purchases.columns:
+        return purchases
+    return purchases.assign(order=order_keys(purchases))
+
+
 def quantile_score(values: pd.Series, bins: int, higher_is_better: bool = True) -> pd.Series:
     """Scores 1..bins by percentile rank (ties share a score); NaN values get 0."""
     pct = (values if higher_is_better else -values).rank(method="average", pct=True)
@@ -24,7 +31,7 @@ def compute_rfm(
 ) -> pd.DataFrame:
     """RFM table over every user: recency in days before ``now`` (NaN without purchases),
     frequency (orders), monetary (spend), tenure, quantile scores and their sum."""
-    p = purchases.assign(order=order_keys(purchases))
+    p = with_orders(purchases)
     grouped = p.groupby("user_idx")
     agg = pd.DataFrame(
         {

@@ -9,6 +9,7 @@ import faiss
 import numpy as np
 import scipy.sparse as sp
 
+from recsys.arrays import member
 from recsys.errors import ConfigError, ModelError
 from recsys.retrieval.index_spec import IndexSpec
 from recsys.retrieval.similarity import check_metric, faiss_metric, metric_name, prepare
@@ -132,10 +133,9 @@ def _apply_build_params(index: faiss.Index, params: Mapping[str, float]) -> None
 def _excluded_mask(ids: np.ndarray, excluded: sp.csr_matrix) -> np.ndarray:
     n_cols = np.int64(max(excluded.shape[1], int(ids.max()) + 1, 1))
     coo = excluded.tocoo()
-    keys = np.sort(coo.row.astype(np.int64) * n_cols + coo.col.astype(np.int64))
+    keys = coo.row.astype(np.int64) * n_cols + coo.col.astype(np.int64)
     query = np.arange(ids.shape[0], dtype=np.int64)[:, None] * n_cols + ids
-    pos = np.minimum(np.searchsorted(keys, query), len(keys) - 1)
-    return (keys[pos] == query) & (ids >= 0)
+    return member(keys, query) & (ids >= 0)
 
 
 def _compact(scores: np.ndarray, ids: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

@@ -13,10 +13,8 @@ from typing import Any
 
 import pandas as pd
 
-from recsys.data import load_dataset
 from recsys.data.atomic import atomic_directory
 from recsys.errors import DataError
-from recsys.mining.outputs import load_mining
 from recsys.rules.config import RulesConfig
 from recsys.rules.context import build_context
 from recsys.rules.engine import apply_rules
@@ -68,20 +66,21 @@ def _contacts(path: Path | None) -> pd.DataFrame | None:
 def run_campaign(s: CampaignSettings, rules: RulesConfig) -> CampaignOutcome:
     """Apply ``rules`` to the candidates and write the plan and its summary atomically."""
     candidates = read_candidates(s.candidates_path)
-    ctx = build_context(
+    loaded = build_context(
         s.dataset_dir, s.mining_dir, history_splits=s.history_splits,
         purchase_events=s.purchase_events, aliases=s.aliases,
         demand_window_days=s.demand_window_days, now=s.now, contacts=_contacts(s.contacts_path),
     )
+    ctx = loaded.context
     result = apply_rules(candidates, ctx, rules, source=str(s.candidates_path))
     plan = result.recommendations
     plan.insert(0, "campaign_id", s.campaign_id)
     kpis, metrics = None, None
     if s.holdout_split is not None:
-        holdout = load_dataset(s.dataset_dir).split(s.holdout_split)
-        segments = load_mining(s.mining_dir).segments
-        kpis = business_kpis(plan, holdout, ctx.items, segments)
-        metrics = before_after(candidates, plan, holdout, s.ks)
+        holdout = loaded.dataset.split(s.holdout_split)
+        segments = loaded.mining.segments
+        kpis = business_kpis(plan, holdout, ctx.items, segments, s.purchase_events)
+        metrics = before_after(candidates, plan, holdout, s.ks, s.purchase_events)
         kpis["retrieval"] = metrics.set_index("stage").to_dict(orient="index")
     summary = render_summary(s.campaign_id, plan, result.rule_counts, len(candidates), kpis, metrics)
     with atomic_directory(s.output_dir) as tmp:

@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from recsys.data import load_dataset
+from recsys.data import ProcessedDataset, load_dataset
 from recsys.errors import DataError
-from recsys.mining.inputs import history_frame, resolve_columns
-from recsys.mining.outputs import load_mining
+from recsys.mining.inputs import history_frame, purchases_with_amount, resolve_columns
+from recsys.mining.outputs import MiningOutputs, load_mining
 
 DAY = pd.Timedelta(days=1)
 # Neutral values of optional attributes when a source lacks them (consents default to "no").
@@ -85,6 +85,15 @@ def item_signals(
     return out
 
 
+@dataclass(frozen=True)
+class LoadedContext:
+    """A rule context with the dataset and mining outputs it was built from."""
+
+    context: RuleContext
+    dataset: ProcessedDataset
+    mining: MiningOutputs
+
+
 def build_context(
     dataset_dir: Path | str,
     mining_dir: Path | str,
@@ -95,12 +104,13 @@ def build_context(
     demand_window_days: float,
     now: pd.Timestamp | None = None,
     contacts: pd.DataFrame | None = None,
-) -> RuleContext:
-    """Join users.parquet with the mining outputs and items.parquet with derived signals."""
+) -> LoadedContext:
+    """Join users.parquet with the mining outputs and items.parquet with derived signals; the
+    opened dataset and mining outputs come along for reuse."""
     dataset, mining = load_dataset(dataset_dir), load_mining(mining_dir)
     hist = history_frame(dataset, history_splits)
-    purchases = hist[hist["event"].isin(list(purchase_events))]
-    purchases = purchases[["user_idx", "item_idx", "timestamp", "quantity"]].reset_index(drop=True)
+    purchases = purchases_with_amount(hist, dataset.items, purchase_events)
+    purchases = purchases[["user_idx", "item_idx", "timestamp", "quantity"]]
     if now is None:
         now = pd.Timestamp(mining.meta.get("now") or hist["timestamp"].max())
     users = dataset.users.sort_values("user_idx").reset_index(drop=True)
@@ -112,7 +122,8 @@ def build_context(
         if name not in items.columns:
             items[name] = items[col]
     items = item_signals(with_defaults(items, ITEM_DEFAULTS), purchases, now, demand_window_days)
-    return RuleContext(
+    ctx = RuleContext(
         users=with_defaults(users, USER_DEFAULTS), items=items, history=purchases,
         association=mining.association_rules, now=now, contacts=contacts,
     )
+    return LoadedContext(ctx, dataset, mining)

@@ -5,16 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from recsys.arrays import member
 from recsys.rules.context import RuleContext
-
-
-def member(values: np.ndarray, keys: np.ndarray) -> np.ndarray:
-    """``np.isin(values, keys)`` by binary search in the sorted keys (fast for big ``values``)."""
-    table = np.sort(keys)
-    if table.size == 0:
-        return np.zeros(values.shape, dtype=bool)
-    pos = np.minimum(np.searchsorted(table, values), table.size - 1)
-    return table[pos] == values
 
 
 def _explode(rules: pd.DataFrame, column: str, labels: pd.Index) -> pd.DataFrame:
@@ -51,7 +43,7 @@ def cross_sell_mask(
     who bought all of the rule's antecedents; ``both`` ORs the two levels."""
     rules = ctx.association[ctx.association["lift"] >= min_lift]
     hist = ctx.history[["user_idx", "item_idx"]]
-    hist = hist[member(hist["user_idx"].to_numpy(), user_pos)].drop_duplicates()
+    hist = hist[member(user_pos, hist["user_idx"].to_numpy())].drop_duplicates()
     mask = np.zeros(len(user_pos), dtype=bool)
     if level in ("item", "both"):
         item_rules = rules[rules["level"] == "item"].reset_index(drop=True)
@@ -59,8 +51,8 @@ def cross_sell_mask(
         owned = hist.rename(columns={"item_idx": "code"})
         pairs = _fired_consequents(item_rules, owned, labels)
         n = len(ctx.items)
-        mask |= member(_keys(user_pos, item_pos, n),
-                       _keys(pairs["user_idx"].to_numpy(), pairs["code"].to_numpy(), n))
+        mask |= member(_keys(pairs["user_idx"].to_numpy(), pairs["code"].to_numpy(), n),
+                       _keys(user_pos, item_pos, n))
     if level in ("category", "both"):
         cat_rules = rules[rules["level"] == "category"].reset_index(drop=True)
         cats = pd.Categorical(ctx.items["category"].astype("object"))
@@ -70,6 +62,6 @@ def cross_sell_mask(
                               "code": codes[hist["item_idx"].to_numpy()]}).drop_duplicates()
         pairs = _fired_consequents(cat_rules, owned[owned["code"] >= 0], labels)
         n = len(cats.categories) + 1
-        mask |= member(_keys(user_pos, codes[item_pos], n),
-                       _keys(pairs["user_idx"].to_numpy(), pairs["code"].to_numpy(), n))
+        mask |= member(_keys(pairs["user_idx"].to_numpy(), pairs["code"].to_numpy(), n),
+                       _keys(user_pos, codes[item_pos], n))
     return mask

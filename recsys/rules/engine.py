@@ -15,7 +15,7 @@ from recsys.rules.explain import ExplainInputs, build_explanations
 from recsys.rules.frame import EvalFrame
 from recsys.rules.pricing import price_items
 from recsys.rules.promotions import assign_promotions
-from recsys.rules.ranking import rank_rows
+from recsys.rules.ranking import rank_rows, runs
 from recsys.rules.scoring import score_rows
 from recsys.rules.validate import validate_rules
 
@@ -63,14 +63,6 @@ def relabel(values: pd.Categorical, mapping: dict[str, str]) -> pd.Categorical:
     return pd.Categorical.from_codes(codes[np.asarray(values.codes)], categories=list(uniques))
 
 
-def _runs(user_pos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Start index and length of each run of equal users."""
-    if user_pos.size == 0:
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    starts = np.flatnonzero(np.r_[True, user_pos[1:] != user_pos[:-1]])
-    return starts, np.diff(np.r_[starts, user_pos.size])
-
-
 def apply_rules(
     candidates: pd.DataFrame, context: RuleContext, rules: RulesConfig, source: str | None = None
 ) -> RuleResult:
@@ -87,7 +79,7 @@ def apply_rules(
     plan = ranked.rows
     user = frame.user_pos[plan]
     item = frame.item_pos[plan]
-    starts, lengths = _runs(user)
+    starts, lengths = runs(user)
     run_users = user[starts]
     by_value = np.lexsort((run_users, -scored.final[plan[starts]]))
     price = context.items["price"].to_numpy(dtype=float, na_value=np.nan)[item]

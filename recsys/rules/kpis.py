@@ -11,25 +11,14 @@ A *hit* is a plan row (user, item) that the user bought in the holdout.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from recsys.mining.rfm import order_keys
-
-
-def holdout_purchases(holdout: pd.DataFrame, items: pd.DataFrame) -> pd.DataFrame:
-    """Positive holdout events with amount = price * quantity (item price where missing)."""
-    mask = holdout["positive"].astype(bool) if "positive" in holdout.columns else (
-        holdout["event"] == "purchase")
-    p = holdout[mask].copy()
-    price = p["price"] if "price" in p.columns else pd.Series(np.nan, index=p.index)
-    if "price" in items.columns:
-        price = price.fillna(p["item_idx"].map(items.set_index("item_idx")["price"]))
-    qty = p["quantity"] if "quantity" in p.columns else 1
-    p["amount"] = price.fillna(0.0) * qty
-    return p
+from recsys.arrays import member
+from recsys.mining.inputs import purchases_with_amount
 
 
 def _group_kpis(plan: pd.DataFrame, hits: pd.DataFrame, bought: set[int],
@@ -38,7 +27,7 @@ def _group_kpis(plan: pd.DataFrame, hits: pd.DataFrame, bought: set[int],
     rows_hit = plan["_hit"].to_numpy()
     converted = plan.loc[rows_hit, "user_idx"].unique()
     revenue = float(hits["amount"].sum())
-    orders = int(hits[["user_idx", "_order"]].drop_duplicates().shape[0])
+    orders = int(hits[["user_idx", "order"]].drop_duplicates().shape[0])
     returning = [u for u in users if u in prior]
     return {
         "users": len(users),
@@ -54,17 +43,21 @@ def _group_kpis(plan: pd.DataFrame, hits: pd.DataFrame, bought: set[int],
 
 
 def business_kpis(
-    plan: pd.DataFrame, holdout: pd.DataFrame, items: pd.DataFrame, users_segments: pd.DataFrame
+    plan: pd.DataFrame,
+    holdout: pd.DataFrame,
+    items: pd.DataFrame,
+    users_segments: pd.DataFrame,
+    purchase_events: Sequence[str],
 ) -> dict[str, Any]:
-    """KPIs of ``plan`` (apply_rules recommendations) against ``holdout`` interactions."""
-    buys = holdout_purchases(holdout, items)
-    buys = buys.assign(_order=order_keys(buys) if len(buys) else pd.Series(dtype="int64"))
+    """KPIs of ``plan`` (apply_rules recommendations) against the ``purchase_events`` of
+    ``holdout`` (amount = price * quantity, item price where missing)."""
+    buys = purchases_with_amount(holdout, items, purchase_events)
     keys = plan[["user_idx", "item_idx"]]
     hits = buys.merge(keys.drop_duplicates(), on=["user_idx", "item_idx"])
     n = np.int64(len(items))
     plan_keys = plan["user_idx"].to_numpy(np.int64) * n + plan["item_idx"].to_numpy(np.int64)
     hit_keys = hits["user_idx"].to_numpy(np.int64) * n + hits["item_idx"].to_numpy(np.int64)
-    plan = plan.assign(_hit=np.isin(plan_keys, hit_keys))
+    plan = plan.assign(_hit=member(hit_keys, plan_keys))
     bought = set(buys["user_idx"].unique())
     prior = set(users_segments.loc[users_segments["frequency"] > 0, "user_idx"])
     out = _group_kpis(plan, hits, bought, prior)

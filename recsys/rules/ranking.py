@@ -19,12 +19,17 @@ class Ranked:
     counts: dict[str, int]
 
 
+def runs(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Start index and length of each run of equal consecutive keys."""
+    if keys.size == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+    return starts, np.diff(np.r_[starts, keys.size])
+
+
 def position_in_run(keys: np.ndarray) -> np.ndarray:
     """0-based position of each element within its run of equal consecutive keys."""
-    if keys.size == 0:
-        return np.zeros(0, dtype=np.int64)
-    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
-    lengths = np.diff(np.r_[starts, keys.size])
+    starts, lengths = runs(keys)
     return np.arange(keys.size) - np.repeat(starts, lengths)
 
 

@@ -7,8 +7,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from recsys.arrays import member
 from recsys.rules.config import BoostRule, FilterRule, RulesConfig
-from recsys.rules.crosssell import cross_sell_mask, member
+from recsys.rules.crosssell import cross_sell_mask
 from recsys.rules.frame import EvalFrame
 
 DAY = pd.Timedelta(days=1)
@@ -45,7 +46,7 @@ def already_bought(frame: EvalFrame, rule: FilterRule) -> np.ndarray:
         hist = hist[hist["timestamp"] >= frame.ctx.now - rule.lookback_days * DAY]
     n = np.int64(len(frame.ctx.items))
     keys = hist["user_idx"].to_numpy(np.int64) * n + hist["item_idx"].to_numpy(np.int64)
-    return member(frame.user_pos * n + frame.item_pos, keys)
+    return member(keys, frame.user_pos * n + frame.item_pos)
 
 
 def filter_mask(frame: EvalFrame, rule: FilterRule) -> np.ndarray:

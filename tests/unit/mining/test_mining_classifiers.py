@@ -14,7 +14,8 @@ from recsys.mining.inputs import MiningInputs
 START = pd.Timestamp("2024-01-01")
 
 
-def _inputs(n_users: int = 120, seed: int = 0, all_loyal: bool = False) -> MiningInputs:
+def _inputs(n_users: int = 120, seed: int = 0, all_loyal: bool = False,
+            numeric: tuple[str, ...] = ("age_z",)) -> MiningInputs:
     """Loyal users buy every 3 days until the end; the others stopped after day 20."""
     rng = np.random.default_rng(seed)
     rows = []
@@ -31,7 +32,7 @@ def _inputs(n_users: int = 120, seed: int = 0, all_loyal: bool = False) -> Minin
                           "age_z": rng.normal(size=n_users)})
     items = pd.DataFrame({"item_idx": np.arange(10), "item_id": [f"i{i}" for i in range(10)]})
     return MiningInputs(inter, purchases, users, items, START + pd.Timedelta(days=90), None,  # type: ignore[arg-type]
-                        ["age_z"])
+                        list(numeric))
 
 
 def _cfg(models: dict[str, dict[str, object]], min_class: int = 3) -> ClassifierConfig:
@@ -40,7 +41,7 @@ def _cfg(models: dict[str, dict[str, object]], min_class: int = 3) -> Classifier
 
 def test_churn_is_learned_with_high_holdout_auc() -> None:
     cfg = _cfg({"decision_tree": {"max_depth": 3}, "gradient_boosting": {"n_estimators": 20}})
-    rep = train_classifiers(_inputs(), cfg, ["age_z"], seed=0)
+    rep = train_classifiers(_inputs(), cfg, seed=0)
     churn = rep.summary["churn"]
     assert churn["population"] == 120 and churn["positives"] == 60
     assert set(churn["models"]) == {"decision_tree", "gradient_boosting"}
@@ -52,10 +53,11 @@ def test_churn_is_learned_with_high_holdout_auc() -> None:
 
 
 def test_svm_by_config_and_single_class_is_skipped() -> None:
-    rep = train_classifiers(_inputs(), _cfg({"svm": {"C": 1.0, "calibration_cv": 3}}), [], seed=0)
+    rep = train_classifiers(_inputs(numeric=()), _cfg({"svm": {"C": 1.0, "calibration_cv": 3}}), seed=0)
     assert rep.summary["churn"]["models"]["svm"]["auc"] > 0.9
     assert rep.scores["churn_proba"].between(0, 1).all()
-    loyal = train_classifiers(_inputs(all_loyal=True), _cfg({"decision_tree": {}}), [], seed=0)
+    loyal = train_classifiers(_inputs(all_loyal=True, numeric=()), _cfg({"decision_tree": {}}),
+                              seed=0)
     assert loyal.summary["churn"]["positives"] == 0
     assert "skipped" in loyal.summary["churn"] and loyal.scores["churn_proba"].isna().all()
     assert "skipped" in loyal.summary["intent"]  # everyone bought in the window

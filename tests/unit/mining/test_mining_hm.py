@@ -58,7 +58,7 @@ def test_campaign_rules_on_hm(hm_mined: tuple[Path, Path]) -> None:
     cfg = compose("campaign", ["candidates_path=unused"])
     ctx = build_context(data, mining_dir, history_splits=["train"], purchase_events=["purchase"],
                         aliases={k: list(v) for k, v in cfg.mining.columns.items()},
-                        demand_window_days=28.0)
+                        demand_window_days=28.0).context
     res = apply_rules(cands, ctx, rules_from_cfg(cfg.rules))
     plan = res.recommendations
     consent = ds.users.set_index("user_idx")["marketing_consent"]

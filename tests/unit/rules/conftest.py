@@ -55,7 +55,7 @@ def mining_dir(dataset_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> P
 def context(dataset_dir: Path, mining_dir: Path) -> RuleContext:
     return build_context(dataset_dir, mining_dir, history_splits=["train"],
                          purchase_events=["purchase"], aliases={"category": ["category"]},
-                         demand_window_days=28.0)
+                         demand_window_days=28.0).context
 
 
 @pytest.fixture()

@@ -46,7 +46,7 @@ SEGMENTS = pd.DataFrame({"user_idx": [0, 1, 2, 3], "segment": ["gold", "gold", "
 
 
 def test_business_kpis_by_hand() -> None:
-    k = business_kpis(_plan(), _holdout(), ITEMS, SEGMENTS)
+    k = business_kpis(_plan(), _holdout(), ITEMS, SEGMENTS, ["purchase"])
     assert k["users"] == 3 and k["recommendations"] == 5
     assert k["hit_rate"] == pytest.approx(3 / 5)          # (0,10) (0,11) (1,12)
     assert k["user_conversion_rate"] == pytest.approx(2 / 3)
@@ -71,7 +71,7 @@ def test_retrieval_metrics_by_hand() -> None:
                          "rank": [1, 2, 3, 1, 2]})
     holdout = pd.DataFrame({"user_idx": [0, 0, 1, 2], "item_idx": [6, 50, 9, 1],
                             "positive": [True, True, True, True]})
-    m = retrieval_metrics(recs, holdout, [1, 2], users=np.array([0, 1]))
+    m = retrieval_metrics(recs, holdout, [1, 2], ["purchase"], users=np.array([0, 1]))
     assert m["users"] == 2
     assert m["recall@1"] == 0.0
     assert m["recall@2"] == pytest.approx((1 / 2 + 1 / 1) / 2)
@@ -83,7 +83,59 @@ def test_before_after_over_the_same_users() -> None:
     cands = pd.DataFrame({"user_idx": [0, 0, 1, 1], "item_idx": [5, 6, 8, 9], "rank": [1, 2, 1, 2]})
     plan = pd.DataFrame({"user_idx": [0, 0], "item_idx": [6, 5], "rank": [1, 2]})  # user 1 dropped
     holdout = pd.DataFrame({"user_idx": [0, 1], "item_idx": [6, 9], "positive": [True, True]})
-    table = before_after(cands, plan, holdout, [1]).set_index("stage")
+    table = before_after(cands, plan, holdout, [1], ["purchase"]).set_index("stage")
     assert table.loc["before_rules", "recall@1"] == 0.0
     assert table.loc["after_rules", "recall@1"] == pytest.approx(0.5)
     assert table.loc["after_rules", "users"] == table.loc["before_rules", "users"] == 2
+
+
+def test_configured_purchase_events_are_honoured() -> None:
+    holdout = _holdout()
+    holdout["event"] = holdout["event"].replace({"purchase": "order"})  # positive flag unchanged
+    holdout["positive"] = False  # the event, not the flag, decides
+    assert business_kpis(_plan(), holdout, ITEMS, SEGMENTS, ["purchase"])["hit_rate"] == 0.0
+    k = business_kpis(_plan(), holdout, ITEMS, SEGMENTS, ["order"])
+    assert k["hit_rate"] == pytest.approx(3 / 5) and k["hit_revenue"] == pytest.approx(120.0)
+    recs = _plan()[["user_idx", "item_idx", "rank"]]
+    assert retrieval_metrics(recs, holdout, [2], ["order"])["recall@2"] == pytest.approx(
+        (2 / 3 + 1 / 1 + 0.0) / 3)  # user 0: 2 of 3 bought items; user 1: 12; user 3: none
+    assert retrieval_metrics(recs, holdout, [2], ["purchase"])["users"] == 0.0
+
+
+def _reference_metrics(recs: pd.DataFrame, truth: pd.DataFrame, ks: list[int]) -> dict[str, float]:
+    """The former pandas implementation of retrieval_metrics (truth: distinct positives)."""
+    n_rel = truth.groupby("user_idx").size()
+    out: dict[str, float] = {"users": float(len(n_rel))}
+    hits = recs.merge(truth, on=["user_idx", "item_idx"])
+    hits = hits[hits["user_idx"].isin(n_rel.index)]
+    for k in ks:
+        top = hits[hits["rank"] <= k]
+        found = top.groupby("user_idx").size().reindex(n_rel.index, fill_value=0)
+        dcg = 1.0 / np.log2(top["rank"].to_numpy(dtype=float) + 1.0)
+        dcg_user = pd.Series(dcg, index=top["user_idx"].to_numpy()).groupby(level=0).sum()
+        ideal = np.cumsum(1.0 / np.log2(np.arange(2, k + 2, dtype=float)))[
+            np.minimum(n_rel.to_numpy(), k) - 1]
+        out[f"recall@{k}"] = float((found.to_numpy() / n_rel.to_numpy()).mean())
+        out[f"ndcg@{k}"] = float((dcg_user.reindex(n_rel.index, fill_value=0.0).to_numpy()
+                                  / ideal).mean())
+    return out
+
+
+def test_retrieval_metrics_match_the_former_implementation() -> None:
+    rng = np.random.default_rng(3)
+    n_users, n_items, per_user = 60, 40, 12
+    recs = pd.DataFrame({"user_idx": np.repeat(np.arange(n_users), per_user),
+                         "item_idx": np.concatenate([rng.permutation(n_items)[:per_user]
+                                                     for _ in range(n_users)]),
+                         "rank": np.tile(np.arange(1, per_user + 1), n_users)})
+    recs = recs.sample(frac=0.8, random_state=0)  # some users lose rows, ranks get gaps
+    holdout = pd.DataFrame({"user_idx": rng.integers(0, n_users + 5, 400),
+                            "item_idx": rng.integers(0, n_items, 400)})
+    holdout["event"] = np.where(rng.random(400) < 0.7, "purchase", "view")
+    ks = [1, 5, 10, 20]
+    got = retrieval_metrics(recs, holdout, ks, ["purchase"])
+    truth = holdout[holdout["event"] == "purchase"][["user_idx", "item_idx"]].drop_duplicates()
+    want = _reference_metrics(recs, truth, ks)
+    assert got.keys() == want.keys()
+    for name, value in want.items():
+        assert got[name] == pytest.approx(value, rel=1e-12, abs=1e-15), name
