@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -36,25 +37,24 @@ class EvalData:
     users: np.ndarray
     user_table: pd.DataFrame
 
-    @property
+    @cached_property
     def item_user_counts(self) -> np.ndarray:
-        """Distinct history users per item (novelty)."""
-        return np.asarray((self.history > 0).sum(axis=0)).ravel()
+        """Distinct history users per item (novelty); computed once, on first use."""
+        counts = np.asarray((self.history > 0).sum(axis=0)).ravel()
+        counts.flags.writeable = False  # shared by every reader of the cache
+        return counts
 
-    @property
+    @cached_property
     def cold_items(self) -> np.ndarray:
-        """Items with no history positive."""
-        return self.item_user_counts == 0
+        """Items with no history positive; computed once, on first use."""
+        cold = self.item_user_counts == 0
+        cold.flags.writeable = False  # shared by every reader of the cache
+        return cold
 
     @property
     def cold_users(self) -> np.ndarray:
         """Users with no history positive."""
         return np.diff(self.history.indptr) == 0
-
-    @property
-    def history_end(self) -> pd.Timestamp:
-        """Latest history timestamp."""
-        return pd.Timestamp(self.history_frame["timestamp"].max())
 
 
 def default_history(split: str) -> tuple[str, ...]:

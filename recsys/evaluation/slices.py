@@ -43,9 +43,10 @@ def build_slices(
     """
     truth = data.truth[data.users]
     cold_user = data.cold_users[data.users]
+    cold_item = data.cold_items
     slices = [
-        _by_items("cold_items", truth, data.cold_items),
-        _by_items("warm_items", truth, ~data.cold_items),
+        _by_items("cold_items", truth, cold_item),
+        _by_items("warm_items", truth, ~cold_item),
         _by_users("cold_users", truth, np.flatnonzero(cold_user)),
         _by_users("warm_users", truth, np.flatnonzero(~cold_user)),
     ]

@@ -22,6 +22,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
+from recsys.devices import resolve_device
 from recsys.errors import ConfigError
 from recsys.images.cache import FeatureCache, content_hash
 from recsys.images.encoders import ImageEncoder
@@ -96,17 +97,6 @@ def usable_cores() -> int:
 def cnn_threads(torch_threads: int) -> int:
     """Threads of the CNN forward on CPU: ``torch_threads``, or every usable core when 0."""
     return torch_threads if torch_threads > 0 else usable_cores()
-
-
-def resolve_device(device: str) -> str:
-    """``auto`` -> ``cuda`` when available else ``cpu``; refuse ``cuda`` without a GPU."""
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError("device=cuda but CUDA is not available", column="device")
-    if not device.startswith(("cpu", "cuda")):
-        raise ConfigError(f"device must be auto, cpu or cuda, got {device!r}", column="device")
-    return device
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -40,7 +41,10 @@ class NumericRule:
 
 @dataclass
 class UserFeatureEncoder:
-    """Vocabularies and numeric rules for ``features.users`` plus the tower's input shapes."""
+    """Vocabularies and numeric rules for ``features.users`` plus the tower's input shapes.
+
+    The value lookups (:attr:`item_index`, :attr:`category_index`) are built on first use and
+    kept, so the fields are not to be changed after that."""
 
     categorical: dict[str, list[str]]
     numeric: dict[str, NumericRule]
@@ -66,18 +70,29 @@ class UserFeatureEncoder:
         raw = [s for r in self.numeric.values() if not r.derived for s in r.sources]
         return sorted({*self.categorical, *raw})
 
+    @cached_property
+    def item_index(self) -> dict[str, int]:
+        """Position of each item id in ``item_ids``."""
+        return {v: i for i, v in enumerate(self.item_ids)}
+
+    @cached_property
+    def category_index(self) -> dict[str, dict[str, int]]:
+        """Per categorical feature, the index of each vocabulary value."""
+        return {name: {v: i for i, v in enumerate(vocab)}
+                for name, vocab in self.categorical.items()}
+
     def encode(self, records: Sequence[Mapping[str, Any]]) -> UserTensors:
         """Tower inputs for users described by ``records`` (``{"age": 31, "gender": "f",
         "history": [item_id, ...] or [(item_id, days_ago), ...]}``)."""
+        accepted = {*self.known, "history", "user_id"}
         for rec in records:
-            unknown = set(rec) - set(self.known) - {"history", "user_id"}
+            unknown = set(rec) - accepted
             if unknown:
                 raise DataError(f"unknown user features {sorted(unknown)}; known: {self.known}",
                                 column=sorted(unknown)[0])
         b = len(records)
         cat = torch.zeros((b, len(self.categorical)), dtype=torch.int64)
-        for j, (name, vocab) in enumerate(self.categorical.items()):
-            lookup = {v: i for i, v in enumerate(vocab)}
+        for j, (name, lookup) in enumerate(self.category_index.items()):
             for i, rec in enumerate(records):
                 value = rec.get(name)
                 cat[i, j] = lookup.get(str(value), 0) if value is not None else 0
@@ -108,7 +123,7 @@ class UserFeatureEncoder:
             np.float32)
 
     def _history(self, records: Sequence[Mapping[str, Any]]) -> tuple[torch.Tensor, torch.Tensor]:
-        lookup = {v: i for i, v in enumerate(self.item_ids)}
+        lookup = self.item_index
         hist = torch.zeros((len(records), self.history_len), dtype=torch.int64)
         age = torch.zeros((len(records), self.history_len), dtype=torch.float32)
         for i, rec in enumerate(records):
@@ -123,7 +138,7 @@ class UserFeatureEncoder:
 
     def history_items(self, record: Mapping[str, Any]) -> list[int]:
         """Item indices of a record's ``history`` (to exclude from its recommendations)."""
-        lookup = {v: i for i, v in enumerate(self.item_ids)}
+        lookup = self.item_index
         out = []
         for entry in record.get("history") or []:
             item = entry[0] if isinstance(entry, tuple | list) else entry
@@ -177,10 +192,10 @@ def fit_encoder(
         if f"{col}_z" not in users.columns:
             raise DataError("features.json names a column the users table lacks",
                             column=f"{col}_z")
-        z = users[f"{col}_z"].to_numpy(np.float64)
         if col not in users.columns:
             derived.append(col)
             continue
+        z = users[f"{col}_z"].to_numpy(np.float64)
         raw = pd.to_numeric(users[col], errors="coerce").to_numpy(np.float64)
         lin = _fit_affine(raw, z)
         log = _fit_affine(np.log1p(np.clip(raw, 0, None)), z)

@@ -7,27 +7,19 @@ from pathlib import Path
 
 import numpy as np
 
+from recsys.devices import resolve_device
 from recsys.errors import ConfigError, ModelError
 from recsys.evaluation.rankers import EmbeddingRanker
 from recsys.retrieval.embeddings import EmbeddingModel, export_embeddings
 
 
-def resolve_device(device: str) -> str:
-    """``auto`` is CUDA when available, else CPU."""
-    if device == "auto":
-        import torch
-
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device not in ("cpu", "cuda"):
-        raise ConfigError(f"device={device!r} must be auto, cpu or cuda", column="device")
-    return device
-
-
 def load_embedding_model(checkpoint: str | Path, device: str,
                          history_splits: Sequence[str] | None = None) -> EmbeddingModel:
     """The trained model behind ``checkpoint`` (``recsys.training.export.load_trained``) on
-    ``device`` (auto, cpu or cuda): embeddings are computed there in batches. User vectors read
-    the positives of ``history_splits`` as history (the evaluation's, like every baseline)."""
+    ``device`` (auto, cpu, cuda or cuda:N; cuda needs a GPU, see
+    :func:`recsys.devices.resolve_device`): embeddings are computed there in batches. User
+    vectors read the positives of ``history_splits`` as history (the evaluation's, like every
+    baseline)."""
     path = Path(checkpoint)
     if not path.exists():
         raise ModelError("checkpoint not found", file=str(path))

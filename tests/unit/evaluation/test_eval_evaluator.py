@@ -44,6 +44,25 @@ def test_eval_data_history_truth_and_cold_flags(toy: ToyDataset) -> None:
     assert set(np.flatnonzero(data.cold_items)) == set(range(80)) - seen
     assert data.cold_items.sum() == 6 and data.cold_users.sum() == 4
     assert prepare_eval_data(toy, "val").history_splits == ("train",)
+    # cached once on the frozen dataclass, read-only so no reader can change it for the others
+    assert data.item_user_counts is data.item_user_counts and data.cold_items is data.cold_items
+    assert not data.cold_items.flags.writeable
+    np.testing.assert_array_equal(
+        data.item_user_counts, np.asarray((data.history > 0).sum(axis=0)).ravel())
+
+
+def test_method_metrics_with_and_without_precomputed_inputs(toy: ToyDataset) -> None:
+    from recsys.evaluation.evaluator import method_metrics
+    from recsys.evaluation.slices import build_slices
+
+    data = prepare_eval_data(toy, "test")
+    settings = EvalSettings((5, 10), 10, True, (), 1)
+    top = np.tile(np.arange(10), (len(data.users), 1))
+    slices = build_slices(data)
+    plain = method_metrics(top, data, settings, slices)
+    given = method_metrics(top, data, settings, slices, truth=data.truth[data.users],
+                           n_history_users=int((np.diff(data.history.indptr) > 0).sum()))
+    assert plain.overall == given.overall and plain.slices == given.slices
 
 
 def test_bad_splits_and_columns_are_reported(toy: ToyDataset, tmp_path: Path) -> None:
@@ -167,6 +186,26 @@ def test_checkpoint_loading_errors(tmp_path: Path) -> None:
 
     with pytest.raises(ModelError, match="checkpoint not found"):
         load_embedding_model(tmp_path / "missing.ckpt", "cpu")
-    with pytest.raises(ConfigError, match="device='tpu'"):
+    with pytest.raises(ConfigError, match="must be auto, cpu or cuda, got 'tpu'"):
         resolve_device("tpu")
     assert resolve_device("auto") in ("cpu", "cuda")
+
+
+def test_resolve_device_is_shared_and_refuses_cuda_without_a_gpu(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    from recsys import devices
+    from recsys.evaluation.baselines import two_tower
+    from recsys.images import extract
+
+    assert two_tower.resolve_device is devices.resolve_device
+    assert extract.resolve_device is devices.resolve_device
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert devices.resolve_device("auto") == "cpu" and devices.resolve_device("cpu") == "cpu"
+    for name in ("cuda", "cuda:1"):
+        with pytest.raises(ConfigError, match="CUDA is not available"):
+            devices.resolve_device(name)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert devices.resolve_device("auto") == "cuda"
+    assert devices.resolve_device("cuda:1") == "cuda:1"
