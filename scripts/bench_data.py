@@ -13,14 +13,13 @@ import argparse
 import gc
 import shutil
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import psutil
+from _bench_common import PeakRSS, rss_mib, timed
 from omegaconf import OmegaConf
 
 from recsys.data.pipeline import build_dataset
@@ -28,29 +27,6 @@ from recsys.data.synthetic import generate
 from recsys.runtime import apply_runtime, default_runtime
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
-
-
-class PeakRSS:
-    """Samples this process's resident memory in a thread; ``peak`` is the maximum in MiB."""
-
-    def __init__(self) -> None:
-        self.proc = psutil.Process()
-        self.peak = 0.0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.peak = max(self.peak, self.proc.memory_info().rss / 2**20)
-            time.sleep(0.01)
-
-    def __enter__(self) -> PeakRSS:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
 
 
 def world_as_csv(work: Path, users: int, items: int, sessions: float) -> Path:
@@ -90,16 +66,15 @@ def pipeline_cfg(csv: Path, out: Path) -> Any:
     })
 
 
-def best_of(fn: Callable[[], object], repeat: int) -> tuple[float, float]:
+def best_of_with_peak(fn: Callable[[], object], repeat: int) -> tuple[float, float]:
     """Best wall time over ``repeat`` runs, and the peak RSS growth (MiB) during a run."""
     times, peak = [], 0.0
     for _ in range(repeat):
         gc.collect()
-        start = psutil.Process().memory_info().rss / 2**20
+        start = rss_mib()
         with PeakRSS() as mem:
-            t0 = time.perf_counter()
-            result = fn()
-            times.append(time.perf_counter() - t0)
+            result, seconds = timed(fn)
+            times.append(seconds)
         del result
         peak = max(peak, mem.peak - start)
     return min(times), peak
@@ -124,9 +99,9 @@ def main() -> None:
         print(f"synthetic world: {n:,} interactions, {args.users:,} users, {args.items:,} items "
               f"({mb:.0f} MiB CSV), generated in {gen_s:.1f}s")
         files = [csv / f"{t}.csv" for t in ("interactions", "users", "items")]
-        ref_s, ref_peak = best_of(lambda: [pd.read_csv(f) for f in files], args.repeat)
+        ref_s, ref_peak = best_of_with_peak(lambda: [pd.read_csv(f) for f in files], args.repeat)
         cfg = pipeline_cfg(csv, work / "out")
-        ours_s, ours_peak = best_of(lambda: build_dataset(cfg), args.repeat)
+        ours_s, ours_peak = best_of_with_peak(lambda: build_dataset(cfg), args.repeat)
         print(f"{'method':<34}{'seconds':>9}{'rows/s':>14}{'peak +RSS MiB':>14}")
         print(f"{'pandas.read_csv (reference)':<34}{ref_s:>9.2f}{n / ref_s:>14,.0f}{ref_peak:>14.0f}")
         print(f"{'recsys data pipeline (ours)':<34}{ours_s:>9.2f}{n / ours_s:>14,.0f}{ours_peak:>14.0f}")

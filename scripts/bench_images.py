@@ -19,24 +19,23 @@ from __future__ import annotations
 import argparse
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
-from typing import Any
 
 import torch
+from _bench_common import GpuUtilisation
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, OmegaConf
 
 from recsys.images.cache import FeatureCache
 from recsys.images.encoders import ImageEncoder, build_encoder
 from recsys.images.extract import ExtractSettings, encode_images, usable_cores
+from recsys.images.features import open_feature_cache
 from recsys.images.hm_sample import default_hm_dir, hm_articles
 from recsys.images.loading import load_image
-from recsys.images.transforms import Preprocess, build_transform, preprocess_id
+from recsys.images.transforms import Preprocess, build_transform
 from recsys.runtime import apply_runtime, default_runtime
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
@@ -142,8 +141,7 @@ def full_hm(root: Path, paths: list[str], cfg: DictConfig, fresh: bool) -> None:
     pre = build_transform(cfg.image_encoder, train=False)
     tmp = Path(tempfile.mkdtemp()) if fresh else None
     cache_dir = tmp or Path(cfg.cache.dir)
-    prep = preprocess_id(cfg.image_encoder, {"loading": OmegaConf.to_container(cfg.loading)})
-    cache = FeatureCache(cache_dir, f"{encoder.encoder_id}-{prep}", encoder.out_dim)
+    cache = open_feature_cache(cfg, encoder, cache_dir)
     start = time.perf_counter()
     result = encode_images(root, paths, encoder, pre, settings, cache)
     seconds = time.perf_counter() - start
@@ -154,50 +152,6 @@ def full_hm(root: Path, paths: list[str], cfg: DictConfig, fresh: bool) -> None:
         f"    encoded {result.encoded}, cached {result.cached}, failed {len(result.failures)} "
         f"in {seconds:.1f} s ({len(paths) / seconds:.1f} images/s) on {settings.device}"
     )
-
-
-class GpuUtilisation:
-    """Samples GPU utilisation (%) in a thread: torch.cuda.utilization() or nvidia-smi."""
-
-    def __init__(self) -> None:
-        self.samples: list[float] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    @staticmethod
-    def read() -> float:
-        try:
-            return float(torch.cuda.utilization())
-        except Exception:  # no NVML binding: ask nvidia-smi
-            try:
-                out = subprocess.run(
-                    ["nvidia-smi", "--query-gpu=utilization.gpu", "--format=csv,noheader,nounits"],
-                    capture_output=True,
-                    text=True,
-                    check=True,
-                )
-                return float(out.stdout.split()[0])
-            except (OSError, subprocess.CalledProcessError, ValueError, IndexError):
-                return float("nan")
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            value = self.read()
-            if value == value:  # not NaN
-                self.samples.append(value)
-            time.sleep(0.1)
-
-    def __enter__(self) -> GpuUtilisation:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    @property
-    def mean(self) -> float:
-        return statistics.fmean(self.samples) if self.samples else float("nan")
 
 
 def gpu_section(root: Path, paths: list[str], workers: int) -> None:

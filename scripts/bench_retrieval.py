@@ -22,6 +22,7 @@ from typing import Any
 import faiss
 import numpy as np
 import torch
+from _bench_common import timed
 
 from recsys.retrieval.index import ItemIndex
 from recsys.retrieval.index_spec import IndexSpec, load_spec
@@ -50,12 +51,6 @@ def catalogue(n: int, c: np.ndarray, seed: int, spread: float, chunk: int = 200_
         x = c[rng.integers(0, centers, m)] + spread * rng.normal(size=(m, d)).astype(np.float32)
         out[s : s + m] = x / np.linalg.norm(x, axis=1, keepdims=True)
     return out
-
-
-def timed(fn: Any, *args: Any) -> tuple[Any, float]:
-    start = time.perf_counter()
-    out = fn(*args)
-    return out, time.perf_counter() - start
 
 
 def tune(index: ItemIndex, spec: IndexSpec, truth: ExactTruth) -> tuple[float, dict[str, float]]:

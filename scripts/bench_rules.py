@@ -14,9 +14,7 @@ from __future__ import annotations
 import argparse
 import math
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
 
 import numpy as np
 import pandas as pd
@@ -29,7 +27,6 @@ from recsys.rules.reference import compare, reference_apply
 from recsys.runtime import apply_runtime, default_runtime
 
 ROOT = Path(__file__).resolve().parents[1]
-T = TypeVar("T")
 PER_USER = 20
 
 
@@ -120,18 +117,11 @@ def bench_rules(n_items: int, budget_scale: float) -> RulesConfig:
     return parse_rules(raw, "bench")
 
 
-def best_of(n: int, run: Callable[[], T]) -> tuple[T, float]:
-    """Result and best wall time of ``n`` runs (the machine may be shared)."""
-    best, out = math.inf, None
-    for _ in range(n):
-        t = time.perf_counter()
-        out = run()
-        best = min(best, time.perf_counter() - t)
-    assert out is not None
-    return out, best
-
-
 def main() -> None:
+    # imported here: tests load this file by path (tests/unit/rules/conftest.py), without scripts/
+    # on sys.path, and only need the synthetic inputs above
+    from _bench_common import best_of
+
     apply_runtime(default_runtime())  # the apps' process settings (conf/runtime), both sides alike
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--rows", type=int, default=1_000_000)

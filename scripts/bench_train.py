@@ -18,9 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import subprocess
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -28,6 +26,7 @@ from typing import Any
 import numpy as np
 import pytorch_lightning as pl
 import torch
+from _bench_common import GpuUtilisation
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
@@ -173,38 +172,6 @@ def hand_rate(cfg: DictConfig, device: torch.device, bf16: bool) -> tuple[float,
     return clock.rates()
 
 
-class GpuUtilisation:
-    """Samples ``nvidia-smi`` GPU utilisation (%) in a thread; ``mean`` over the samples."""
-
-    def __init__(self) -> None:
-        self.samples: list[float] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                out = subprocess.run(["nvidia-smi", "--query-gpu=utilization.gpu",
-                                      "--format=csv,noheader,nounits"],
-                                     capture_output=True, text=True, timeout=5).stdout
-                self.samples.append(float(out.split()[0]))
-            except (OSError, ValueError, IndexError, subprocess.TimeoutExpired):
-                return
-            time.sleep(0.2)
-
-    def __enter__(self) -> GpuUtilisation:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    @property
-    def mean(self) -> float:
-        return float(np.mean(self.samples)) if self.samples else float("nan")
-
-
 def _best(a: tuple[float, float], b: tuple[float, float]) -> tuple[float, float]:
     return max(a[0], b[0]), max(a[1], b[1])
 
@@ -250,7 +217,7 @@ def main() -> None:
             "trainer=gpu", "experiment=images", f"datamodule.image_features_dir={feats}",
             f"datamodule.batch_size={args.cuda_batch}", f"trainer.max_epochs={args.cuda_epochs}",
             "model.image_dtype=bfloat16", "datamodule.pin_memory=true", "model.scheduler=null"])
-        with GpuUtilisation() as util:
+        with GpuUtilisation(interval=0.2) as util:
             gpu_ours = lightning_rate(gpu_cfg)[0]
         gpu_ref = hand_rate(gpu_cfg, torch.device("cuda"), bf16=True)[0]
         name = torch.cuda.get_device_name()

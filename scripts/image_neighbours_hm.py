@@ -23,11 +23,11 @@ import pandas as pd
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from recsys.images.cache import FeatureCache
 from recsys.images.encoders import build_encoder
 from recsys.images.extract import ExtractSettings, encode_images
+from recsys.images.features import open_feature_cache
 from recsys.images.hm_sample import default_hm_dir, hm_articles
-from recsys.images.transforms import build_transform, preprocess_id
+from recsys.images.transforms import build_transform
 from recsys.runtime import apply_runtime, default_runtime
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
@@ -75,8 +75,7 @@ def main() -> None:
         articles = articles.iloc[: args.limit]
     encoder = build_encoder(cfg.image_encoder)
     preprocess = build_transform(cfg.image_encoder, train=False)
-    prep = preprocess_id(cfg.image_encoder, {"loading": OmegaConf.to_container(cfg.loading)})
-    cache = FeatureCache(Path(cfg.cache.dir), f"{encoder.encoder_id}-{prep}", encoder.out_dim)
+    cache = open_feature_cache(cfg, encoder)
     start = time.perf_counter()
     result = encode_images(
         args.hm_dir / "images", list(articles["image_path"]), encoder, preprocess, settings, cache

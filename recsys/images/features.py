@@ -21,11 +21,11 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig
 
+from recsys.config import as_dict
 from recsys.data.atomic import atomic_directory
 from recsys.errors import DataError
 from recsys.images.cache import FeatureCache
-from recsys.images.config import plain
-from recsys.images.encoders import build_encoder
+from recsys.images.encoders import ImageEncoder, build_encoder
 from recsys.images.extract import EncodeResult, ExtractSettings, encode_images
 from recsys.images.pca import PcaProjection, fit_pca
 from recsys.images.report import ExtractionReport, ImageSetReport
@@ -103,6 +103,21 @@ def load_features(features_dir: Path, mmap: bool = True) -> ImageFeatures:
     return feats
 
 
+def _preprocess_id(cfg: DictConfig) -> str:
+    return preprocess_id(cfg.image_encoder, {"loading": as_dict(cfg.loading, "loading")})
+
+
+def open_feature_cache(cfg: DictConfig, encoder: ImageEncoder, root: Path | None = None) -> FeatureCache:
+    """The feature cache of ``cfg`` (shaped like ``conf/features.yaml``) for ``encoder``: namespace
+    ``<encoder id>-<preprocess id>`` under ``root`` (default ``cfg.cache.dir``)."""
+    return FeatureCache(
+        Path(cfg.cache.dir if root is None else root),
+        f"{encoder.encoder_id}-{_preprocess_id(cfg)}",
+        encoder.out_dim,
+        meta={"encoder": as_dict(cfg.image_encoder, "image_encoder"), "loading": as_dict(cfg.loading, "loading")},
+    )
+
+
 def extract_dataset_features(dataset_dir: Path, cfg: DictConfig) -> Path:
     """Encode the item and social images of a processed dataset; return the features dir
     ``<paths.features_dir>/<manifest name>-<fingerprint>/<encoder id>-<preprocess id>[-pcaD]``.
@@ -116,19 +131,12 @@ def extract_dataset_features(dataset_dir: Path, cfg: DictConfig) -> Path:
     start = time.perf_counter()
     dataset_dir = Path(dataset_dir)
     tables = read_image_tables(dataset_dir)
-    settings = ExtractSettings.from_config(plain(cfg))
+    settings = ExtractSettings.from_config(as_dict(cfg, "features"))
     encoder = build_encoder(cfg.image_encoder)
     preprocess = build_transform(cfg.image_encoder, train=False)
-    prep = preprocess_id(cfg.image_encoder, {"loading": plain(cfg.loading)})
-    cache = None
-    if cfg.cache.enabled:
-        cache = FeatureCache(
-            Path(cfg.cache.dir),
-            f"{encoder.encoder_id}-{prep}",
-            encoder.out_dim,
-            meta={"encoder": plain(cfg.image_encoder), "loading": plain(cfg.loading)},
-        )
-    pca_cfg = plain(cfg.pca)
+    prep = _preprocess_id(cfg)
+    cache = open_feature_cache(cfg, encoder) if cfg.cache.enabled else None
+    pca_cfg = as_dict(cfg.pca, "pca")
     report = ExtractionReport(
         dataset=tables.name,
         encoder_id=encoder.encoder_id,
