@@ -124,11 +124,7 @@ class IndexRanker:
         """Index the item vectors of ``base`` (already prepared for its similarity); search
         parameters are tuned on a sample of its users as at export when the spec says so."""
         index = ItemIndex.build(base.items, spec, base.similarity)
-        if spec.tune_param and spec.target_recall is not None:
-            queries = tuning.sample_rows(base.users, spec.recall_queries, spec.seed)
-            truth = tuning.exact_truth(index, base.items, np.arange(base.n_items), queries,
-                                       min(spec.recall_k, base.n_items))
-            tuning.tune(index, truth, spec.tune_param, spec.tune_values, float(spec.target_recall))
+        tuning.calibrate(index, base.items, base.users, spec)
         return cls(base, index)
 
     @property
@@ -140,13 +136,8 @@ class IndexRanker:
     ) -> np.ndarray:
         user_idx = np.asarray(user_idx, dtype=np.int64)
         queries = self.base.users[self.base.user_rows(user_idx)]
-        out = np.empty((len(user_idx), check_k(k, self.n_items)), dtype=np.int64)
-        for s in range(0, len(user_idx), self.batch_size):
-            rows = user_idx[s : s + self.batch_size]
-            out[s : s + len(rows)] = self.index.search(
-                queries[s : s + len(rows)], k, excluded=exclusion_rows(exclude, rows)
-            )[1]
-        return out
+        return self.index.search(queries, k, excluded=exclusion_rows(exclude, user_idx),
+                                 batch_size=self.batch_size)[1]
 
 
 class HistoryFirstRanker:

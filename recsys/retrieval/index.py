@@ -92,13 +92,25 @@ class ItemIndex:
         k: int,
         *,
         excluded: sp.csr_matrix | None = None,
+        batch_size: int = 4096,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Top ``k`` ids per query; ``excluded`` (CSR aligned with the queries, columns = ids)
-        removes items. Returns ``(scores, ids)`` with ``EMPTY`` ids where too few were found."""
+        removes items. Returns ``(scores, ids)`` with ``EMPTY`` ids where too few were found.
+        Queries go ``batch_size`` at a time, each batch fetching ``k`` plus its own largest
+        exclusion count (one heavy buyer does not widen every user's search)."""
         k = check_k(k, self.ntotal)
         q = np.ascontiguousarray(queries, dtype=np.float32)
         if q.ndim != 2 or q.shape[1] != self.dim:
             raise ModelError(f"query shape {q.shape} does not match index dimension {self.dim}")
+        if len(q) <= batch_size:
+            return self._search(q, k, excluded)
+        parts = [self._search(q[s : s + batch_size], k,
+                              excluded[s : s + batch_size] if excluded is not None else None)
+                 for s in range(0, len(q), batch_size)]
+        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+    def _search(self, q: np.ndarray, k: int, excluded: sp.csr_matrix | None
+                ) -> tuple[np.ndarray, np.ndarray]:
         extra = int(np.diff(excluded.indptr).max()) if excluded is not None and excluded.nnz else 0
         fetch = min(k + extra, self.ntotal)
         scores, ids = self.index.search(q, fetch)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from recsys.retrieval.index import ItemIndex
+from recsys.retrieval.index_spec import IndexSpec
 from recsys.retrieval.topk import exact_top_k
 
 
@@ -97,3 +98,16 @@ def sample_rows(x: np.ndarray, n: int, seed: int) -> np.ndarray:
         return x
     rng = np.random.default_rng(seed)
     return x[np.sort(rng.choice(len(x), n, replace=False))]
+
+
+def calibrate(index: ItemIndex, items: np.ndarray, queries: np.ndarray, spec: IndexSpec
+              ) -> RecallReport:
+    """ANN recall of ``index`` against exact search over prepared ``items``, on a sample of
+    prepared ``queries``; the spec's search parameter is tuned to its target first when it
+    names one."""
+    sample = sample_rows(queries, spec.recall_queries, spec.seed)
+    truth = exact_truth(index, items, np.arange(len(items)), sample,
+                        min(spec.recall_k, len(items)))
+    if spec.tune_param and spec.target_recall is not None:
+        return tune(index, truth, spec.tune_param, spec.tune_values, float(spec.target_recall))
+    return measure(index, truth)

@@ -93,15 +93,9 @@ def export_bundle(
 
 
 def _ann_recall(index: ItemIndex, emb: ExportedEmbeddings, spec: IndexSpec) -> tuning.RecallReport:
-    items = prepare(emb.items, emb.similarity)
     source = emb.users if len(emb.users) else emb.items
-    queries = tuning.sample_rows(prepare(source, emb.similarity), spec.recall_queries, spec.seed)
-    k = min(spec.recall_k, index.ntotal)
-    truth = tuning.exact_truth(index, items, np.arange(len(items)), queries, k)
-    if spec.tune_param and spec.target_recall is not None:
-        return tuning.tune(index, truth, spec.tune_param, spec.tune_values,
-                           float(spec.target_recall))
-    return tuning.measure(index, truth)
+    return tuning.calibrate(index, prepare(emb.items, emb.similarity),
+                            prepare(source, emb.similarity), spec)
 
 
 def _item_table(items: pd.DataFrame, columns: Sequence[str] | None) -> pd.DataFrame:

@@ -16,7 +16,7 @@ import recsys
 from recsys.errors import BundleError, ConfigError, DataError
 from recsys.retrieval.index import ItemIndex
 from recsys.retrieval.similarity import prepare
-from recsys.retrieval.topk import EMPTY, check_k, mask_scores, select_top_k
+from recsys.retrieval.topk import EMPTY, check_k, exclusion_rows, mask_scores, select_top_k
 from recsys.serving import bundle as B
 from recsys.serving import torchscript
 from recsys.serving.user_features import UserFeatureEncoder
@@ -115,8 +115,8 @@ class Recommender:
     ) -> np.ndarray:
         """Index ranking for known users (the evaluator's ranker protocol)."""
         user_idx = np.asarray(user_idx, dtype=np.int64)
-        excluded = exclude[user_idx] if exclude is not None else None
-        return self.index.search(self.user_vectors[user_idx], k, excluded=excluded)[1]
+        return self.index.search(self.user_vectors[user_idx], k,
+                                 excluded=exclusion_rows(exclude, user_idx))[1]
 
     def embed(self, records: Sequence[Mapping[str, Any]]) -> np.ndarray:
         """Vectors of users described by features, through the exported user tower."""

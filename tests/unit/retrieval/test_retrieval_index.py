@@ -120,6 +120,17 @@ def test_search_excludes_items_and_pads_when_too_few_remain() -> None:
     assert found[0].tolist() == [base[0, 3], -1] and np.isneginf(scores[0, 1])
 
 
+def test_batched_search_equals_one_batch_with_exclusions() -> None:
+    items, queries = clustered(60, 4, 8), clustered(7, 4, 9)
+    index = ItemIndex.build(items, load_spec("flat"), "dot")
+    drop = sp.csr_matrix(np.random.default_rng(2).random((7, 60)) < 0.3)
+    whole = index.search(queries, 6, excluded=drop)
+    parts = index.search(queries, 6, excluded=drop, batch_size=3)  # batches of 3, 3 and 1
+    np.testing.assert_array_equal(parts[1], whole[1])
+    np.testing.assert_allclose(parts[0], whole[0])
+    assert not drop[np.arange(7)[:, None], whole[1]].toarray().any()
+
+
 def test_k_and_query_shape_are_checked() -> None:
     index = ItemIndex.build(clustered(10, 4, 0), load_spec("flat"), "dot")
     for k in (0, -1, 11):
