@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,14 +26,9 @@ class PcaProjection:
         return ((np.asarray(x, np.float32) - self.mean) @ self.components.T).astype(np.float32)
 
     def save(self, path: Path) -> None:
-        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp.npz")
-        np.savez(
-            tmp,
-            mean=self.mean,
-            components=self.components,
-            explained_variance_ratio=self.explained_variance_ratio,
-        )
-        os.replace(tmp, path)
+        """``np.savez`` to ``path`` (callers write inside an atomic directory)."""
+        np.savez(path, mean=self.mean, components=self.components,
+                 explained_variance_ratio=self.explained_variance_ratio)
 
     @classmethod
     def load(cls, path: Path) -> PcaProjection:

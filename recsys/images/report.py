@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from recsys.images.cache import write_json_atomic
+from recsys.data.atomic import write_json_atomic
 from recsys.images.extract import EncodeResult
 
 MAX_LISTED_FAILURES = 50

@@ -8,9 +8,7 @@ Objects come from ``hydra.utils.instantiate`` over nested ``_target_`` nodes: ``
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +22,7 @@ from pytorch_lightning.callbacks import LearningRateMonitor
 
 import recsys
 from recsys.config import as_dict
+from recsys.data.atomic import write_json_atomic
 from recsys.errors import ConfigError, DataError, ModelError, RecsysError
 from recsys.models.two_tower import TwoTowerModel
 from recsys.training.checkpoint import check_compatible, make_signature
@@ -182,9 +181,7 @@ def _check_sparse_strategy(trainer: pl.Trainer, system: TwoTowerSystem) -> None:
 
 def _write_metrics(path: Path, metrics: dict[str, float]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(metrics, indent=2, sort_keys=True))
-    os.replace(tmp, path)
+    write_json_atomic(path, metrics)
 
 
 def train(cfg: DictConfig, callbacks: list[pl.Callback] | None = None
