@@ -64,9 +64,11 @@ def default_history(split: str) -> tuple[str, ...]:
     return SPLITS[: SPLITS.index(split)]
 
 
-def interaction_matrix(frame: pd.DataFrame, n_users: int, n_items: int) -> sp.csr_matrix:
-    """Counts of rows per (user_idx, item_idx), as CSR with sorted indices."""
-    data = np.ones(len(frame), dtype=np.float32)
+def interaction_matrix(frame: pd.DataFrame, n_users: int, n_items: int,
+                       weights: np.ndarray | None = None) -> sp.csr_matrix:
+    """Sum of ``weights`` (counts of rows when None, float32) per (user_idx, item_idx), as CSR
+    with sorted indices."""
+    data = np.ones(len(frame), dtype=np.float32) if weights is None else weights
     rows = frame["user_idx"].to_numpy(np.int64)
     cols = frame["item_idx"].to_numpy(np.int64)
     mat = sp.csr_matrix((data, (rows, cols)), shape=(n_users, n_items))

@@ -30,7 +30,11 @@ METRIC_NAMES: tuple[str, ...] = ("recall", "ndcg", "hitrate", "mrr", "map")
 
 
 def binary_truth(truth: sp.spmatrix) -> sp.csr_matrix:
-    """CSR copy of ``truth`` whose stored non-zero entries are the relevant items."""
+    """``truth`` as canonical CSR whose stored entries are the relevant items: the input itself
+    when it already is (callers only read it), else a cleaned copy."""
+    if (sp.issparse(truth) and truth.format == "csr" and truth.has_canonical_format
+            and bool((truth.data != 0).all())):
+        return truth
     out = sp.csr_matrix(truth, copy=True)
     out.eliminate_zeros()
     out.sort_indices()

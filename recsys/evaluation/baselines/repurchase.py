@@ -7,6 +7,7 @@ import pandas as pd
 import scipy.sparse as sp
 import torch
 
+from recsys.evaluation.eval_data import interaction_matrix
 from recsys.evaluation.rankers import ScoreRanker, rank_stored
 
 
@@ -20,13 +21,7 @@ def history_weights(
     else:
         age = (frame["timestamp"].max() - frame["timestamp"]).dt.total_seconds().to_numpy()
         w = np.power(0.5, age / 86400.0 / float(half_life_days))
-    mat = sp.csr_matrix(
-        (w, (frame["user_idx"].to_numpy(np.int64), frame["item_idx"].to_numpy(np.int64))),
-        shape=(n_users, n_items),
-    )
-    mat.sum_duplicates()
-    mat.sort_indices()
-    return mat
+    return interaction_matrix(frame, n_users, n_items, w)
 
 
 class RepurchaseRanker(ScoreRanker):
