@@ -12,7 +12,16 @@ from torch import Tensor, nn
 
 from recsys.models.inputs import ItemInputs, UserInputs
 from recsys.models.two_tower import TwoTowerModel
-from recsys.training.tables import FeatureTables
+from recsys.training.tables import FeatureTables, HistorySeq
+
+
+def _is_training_sequence(hist: HistorySeq, tables: FeatureTables) -> bool:
+    """Whether ``hist`` holds exactly the training sequence (a history of ``train`` alone)."""
+    if hist.splits != ("train",):
+        return False
+    pairs = ((hist.items, tables.seq_items), (hist.days, tables.seq_days),
+             (hist.offsets, tables.user_offsets))
+    return all(a is b or (a.shape == b.shape and np.array_equal(a, b)) for a, b in pairs)
 
 
 class FeatureStore(nn.Module):
@@ -69,19 +78,26 @@ class FeatureStore(nn.Module):
         self.register_buffer("steps", torch.arange(max(self.history_len, self.social_len, 1)),
                              persistent=False)
         self.eval_cutoff: dict[str, float] = {}
+        # buffer names of (items, days, offsets) per evaluated split; a history that is the
+        # training sequence (val's by default) reads the seq buffers instead of a second copy
+        self._history_buffers: dict[str, tuple[str, str, str]] = {}
         for split, hist in tables.eval_history.items():
-            for part, value in (("items", hist.items), ("days", hist.days.astype(np.float32)),
-                                ("offsets", hist.offsets)):
-                self.register_buffer(f"{split}_hist_{part}", torch.tensor(np.asarray(value)),
-                                     persistent=False)
             self.eval_cutoff[split] = hist.cutoff_days
+            if _is_training_sequence(hist, tables):
+                self._history_buffers[split] = ("seq_items", "seq_days", "user_offsets")
+                continue
+            names = (f"{split}_hist_items", f"{split}_hist_days", f"{split}_hist_offsets")
+            for name, value in zip(names, (hist.items, hist.days.astype(np.float32),
+                                           hist.offsets), strict=True):
+                self.register_buffer(name, torch.tensor(np.asarray(value)), persistent=False)
+            self._history_buffers[split] = names
 
     def history_arrays(self, split: str) -> tuple[Tensor, Tensor, Tensor]:
         """(items, days, offsets) of the history users of ``split`` (val / test) read."""
-        if split not in self.eval_cutoff:
+        if split not in self._history_buffers:
             raise KeyError(f"no evaluation history for split {split!r}")
-        return (getattr(self, f"{split}_hist_items"), getattr(self, f"{split}_hist_days"),
-                getattr(self, f"{split}_hist_offsets"))
+        items, days, offsets = self._history_buffers[split]
+        return getattr(self, items), getattr(self, days), getattr(self, offsets)
 
     def _history(self, users: Tensor, end: Tensor, ref_days: Tensor,
                  seq: tuple[Tensor, Tensor, Tensor] | None = None) -> tuple[Tensor, Tensor]:

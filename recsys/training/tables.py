@@ -107,31 +107,6 @@ def _multi_matrix(column: pd.Series, max_len: int) -> np.ndarray:
     return out
 
 
-def _sequence(train: pd.DataFrame, n_users: int, source: str) -> dict[str, np.ndarray]:
-    pos = train[train["positive"].astype(bool)] if "positive" in train else train.iloc[:0]
-    if pos.empty:
-        raise DataError("the training split has no positive interactions; nothing to train on",
-                        file=source, column="positive")
-    pos = pos.sort_values(["user_idx", "timestamp"], kind="stable")
-    users = pos["user_idx"].to_numpy(np.int64)
-    if users.min() < 0 or users.max() >= n_users:
-        raise DataError("user_idx outside users.parquet", file=source, column="user_idx")
-    ts = pd.to_datetime(pos["timestamp"]).to_numpy("datetime64[ns]").astype(np.int64)
-    days = (ts - ts.min()) / DAY_NS
-    new_basket = np.ones(len(pos), dtype=bool)
-    new_basket[1:] = (users[1:] != users[:-1]) | (ts[1:] != ts[:-1])
-    start = np.maximum.accumulate(np.where(new_basket, np.arange(len(pos)), 0))
-    offsets = np.zeros(n_users + 1, dtype=np.int64)
-    np.add.at(offsets, users + 1, 1)
-    return {
-        "seq_items": pos["item_idx"].to_numpy(np.int64),
-        "seq_users": users,
-        "seq_days": days,
-        "seq_basket_start": start.astype(np.int64),
-        "user_offsets": np.cumsum(offsets),
-    }
-
-
 def check_eval_history(eval_history: Mapping[str, Sequence[str]] | None
                        ) -> dict[str, tuple[str, ...]]:
     """``{evaluated split: history splits}``, refusing any history that is not strictly earlier
@@ -150,21 +125,47 @@ def check_eval_history(eval_history: Mapping[str, Sequence[str]] | None
     return out
 
 
-def history_seq(ds: ProcessedDataset, splits: tuple[str, ...], n_users: int, origin_ns: int
-                ) -> HistorySeq:
-    """Positives of ``splits`` per user in time order; days count from ``origin_ns``."""
-    frames = [ds.split(name) for name in splits]
-    frames = [f[f["positive"].astype(bool)] for f in frames if len(f)]
+def _sorted_positives(ds: ProcessedDataset, splits: tuple[str, ...], n_users: int
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(user_idx, item_idx, timestamp in ns) of the positives of ``splits``, sorted by user and
+    time (stable: ties keep the order of ``splits`` and of the rows)."""
+    frames = []
+    for name in splits:
+        df = ds.split(name)
+        df = df[df["positive"].astype(bool)] if len(df) else df
+        users = df["user_idx"].to_numpy(np.int64)
+        if len(users) and (users.min() < 0 or users.max() >= n_users):
+            raise DataError("user_idx outside users.parquet", file=f"{ds.path}/{name}.parquet",
+                            column="user_idx")
+        if len(df):
+            frames.append(df)
     pos = pd.concat(frames, ignore_index=True) if frames else ds.train.iloc[:0]
     pos = pos.sort_values(["user_idx", "timestamp"], kind="stable")
-    users = pos["user_idx"].to_numpy(np.int64)
     ts = pd.to_datetime(pos["timestamp"]).to_numpy("datetime64[ns]").astype(np.int64)
+    return pos["user_idx"].to_numpy(np.int64), pos["item_idx"].to_numpy(np.int64), ts
+
+
+def _history(splits: tuple[str, ...], users: np.ndarray, items: np.ndarray, ts: np.ndarray,
+             n_users: int, origin_ns: int) -> HistorySeq:
     days = (ts - origin_ns) / DAY_NS
     offsets = np.zeros(n_users + 1, dtype=np.int64)
     np.add.at(offsets, users + 1, 1)
-    return HistorySeq(splits=splits, items=pos["item_idx"].to_numpy(np.int64), days=days,
-                      offsets=np.cumsum(offsets),
+    return HistorySeq(splits=splits, items=items, days=days, offsets=np.cumsum(offsets),
                       cutoff_days=float(days.max()) if len(days) else 0.0)
+
+
+def history_seq(ds: ProcessedDataset, splits: tuple[str, ...], n_users: int, origin_ns: int
+                ) -> HistorySeq:
+    """Positives of ``splits`` per user in time order; days count from ``origin_ns``."""
+    return _history(splits, *_sorted_positives(ds, splits, n_users), n_users, origin_ns)
+
+
+def _basket_starts(users: np.ndarray, ts: np.ndarray) -> np.ndarray:
+    """Per position of a user/time-sorted sequence, the first position of its basket (same
+    user, same timestamp)."""
+    new_basket = np.ones(len(users), dtype=bool)
+    new_basket[1:] = (users[1:] != users[:-1]) | (ts[1:] != ts[:-1])
+    return np.maximum.accumulate(np.where(new_basket, np.arange(len(users)), 0)).astype(np.int64)
 
 
 def build_tables(
@@ -181,11 +182,18 @@ def build_tables(
     users, items = ds.users.sort_values("user_idx"), ds.items.sort_values("item_idx")
     n_users, n_items = len(users), len(items)
     root = str(ds.path)
-    seq = _sequence(ds.train, n_users, f"{root}/train.parquet")
-    train_pos = ds.train[ds.train["positive"].astype(bool)]
-    origin = int(pd.to_datetime(train_pos["timestamp"]).to_numpy("datetime64[ns]")
-                 .astype(np.int64).min())
-    histories = {split: history_seq(ds, names, n_users, origin)
+    seq_users, seq_items, seq_ts = _sorted_positives(ds, ("train",), n_users)
+    if not len(seq_ts):
+        raise DataError("the training split has no positive interactions; nothing to train on",
+                        file=f"{root}/train.parquet", column="positive")
+    origin = int(seq_ts.min())
+    train_seq = _history(("train",), seq_users, seq_items, seq_ts, n_users, origin)
+    seq = {"seq_items": train_seq.items, "seq_users": seq_users, "seq_days": train_seq.days,
+           "seq_basket_start": _basket_starts(seq_users, seq_ts),
+           "user_offsets": train_seq.offsets}
+    # a history of the training split alone *is* the training sequence: share its arrays
+    histories = {split: train_seq if names == ("train",)
+                 else history_seq(ds, names, n_users, origin)
                  for split, names in check_eval_history(eval_history).items()}
     for hist in histories.values():
         if len(hist.items) and (hist.items.min() < 0 or hist.items.max() >= n_items):

@@ -140,3 +140,32 @@ def test_auto_features_dir_picks_this_dataset_and_encoder(tmp_path: Path,
     with pytest.raises(DataError, match="run recsys-features"):
         find_features_dir(tmp_path, tmp_path / "ds", manifest, "resnet50")
     assert pd.api.types.is_bool_dtype(np.load(tiny_features / "item_mask.npy"))
+
+
+def test_a_training_only_history_shares_the_training_sequence(tiny_dataset: Path) -> None:
+    ds = load_dataset(tiny_dataset)
+    tables = _tables(tiny_dataset, None)  # default eval_history: val reads train
+    assert tables.eval_history["val"].items is tables.seq_items
+    store = FeatureStore(tables)
+    buffers = dict(store.named_buffers())
+    assert not any(name.startswith("val_hist") for name in buffers)
+    seq = (store.seq_items, store.seq_days, store.user_offsets)
+    assert all(a is b for a, b in zip(store.history_arrays("val"), seq, strict=True))
+    test_hist = store.history_arrays("test")  # train + val: its own arrays
+    assert all(t is buffers[f"test_hist_{part}"]
+               for t, part in zip(test_hist, ("items", "days", "offsets"), strict=True))
+    assert all(t.data_ptr() != s.data_ptr() for t, s in zip(test_hist, seq, strict=True))
+    assert len(test_hist[0]) > len(store.seq_items)
+    assert store.state_dict() == {}  # non-persistent: checkpoints hold none of them
+    store.to(torch.float64)  # moving the module keeps the sharing
+    assert store.history_arrays("val")[1] is store.seq_days
+    assert store.seq_days.dtype == torch.float64
+    with pytest.raises(KeyError, match="train"):
+        store.history_arrays("train")
+
+    custom = build_tables(ds, None, history_len=4, social_len=3, user_buckets=101,
+                          multi_hot_len=4, eval_history={"test": ["train"]})
+    store = FeatureStore(custom)
+    assert store.history_arrays("test")[0] is store.seq_items
+    assert not any("_hist_" in name for name, _ in store.named_buffers())
+    assert store.eval_cutoff["test"] == store.eval_cutoff["val"] == custom.cutoff_days
