@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import functools
 import io
+import os
+import stat
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -61,36 +63,54 @@ def _resolved(root: Path) -> Path:
     return root.resolve()
 
 
+@functools.lru_cache(maxsize=4096)
+def _resolved_dir(root: Path, folder: str) -> str:
+    """Real path of ``root / folder`` (folders are resolved once per process, files each time)."""
+    return os.path.realpath(os.path.join(root, folder))
+
+
 def resolve_path(root: Path, rel: str) -> Path:
     """``root / rel`` after resolving links; refuse anything that leaves ``root``."""
     root = _resolved(root)
-    path = (root / rel).resolve()
-    if not path.is_relative_to(root):
+    folder, name = os.path.split(rel)
+    if name in ("", ".", ".."):
+        path = os.path.realpath(os.path.join(root, rel))
+    else:
+        path = os.path.join(_resolved_dir(root, folder), name)
+        if os.path.islink(path):
+            path = os.path.realpath(path)
+    if not path.startswith(f"{root}{os.sep}"):
         raise BadImageError("outside_root", f"path escapes the image root {root}", file=rel)
-    return path
+    return Path(path)
 
 
 def read_image_bytes(root: Path, rel: str, settings: LoadSettings) -> tuple[Path, bytes]:
-    """Resolve and read the raw bytes of an image file (no decoding)."""
+    """Resolve and read the raw bytes of an image file (no decoding): one open, one fstat."""
     path = resolve_path(root, rel)
-    try:
-        size = path.stat().st_size
-        if not path.is_file():
-            raise BadImageError("missing", "not a regular file", file=str(path))
+    try:  # O_NONBLOCK: opening a FIFO must not wait for a writer (it is refused below)
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except FileNotFoundError:
         raise BadImageError("missing", "file not found", file=str(path)) from None
     except OSError as err:
         raise BadImageError("unreadable", str(err), file=str(path)) from None
-    if size == 0:
-        raise BadImageError("empty", "zero-byte file", file=str(path))
-    if size > settings.max_file_bytes:
-        raise BadImageError(
-            "too_large", f"{size} bytes > max_file_bytes {settings.max_file_bytes}", file=str(path)
-        )
     try:
-        return path, path.read_bytes()
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise BadImageError("missing", "not a regular file", file=str(path))
+        if info.st_size == 0:
+            raise BadImageError("empty", "zero-byte file", file=str(path))
+        if info.st_size > settings.max_file_bytes:
+            raise BadImageError(
+                "too_large",
+                f"{info.st_size} bytes > max_file_bytes {settings.max_file_bytes}",
+                file=str(path),
+            )
+        with os.fdopen(fd, "rb", closefd=False) as handle:
+            return path, handle.read()
     except OSError as err:
         raise BadImageError("unreadable", str(err), file=str(path)) from None
+    finally:
+        os.close(fd)
 
 
 def decode_image(
@@ -115,7 +135,7 @@ def decode_image(
             if draft_size and img.format == "JPEG":
                 img.draft("RGB", (draft_size, draft_size))
             img.load()
-            img = ImageOps.exif_transpose(img)
+            ImageOps.exif_transpose(img, in_place=True)  # no copy when upright
     except BadImageError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -11,7 +12,12 @@ from torchvision.transforms import v2
 
 from recsys.config import as_dict
 from recsys.errors import ConfigError
-from recsys.images.transforms import ResizeCenterCrop, build_transform, preprocess_id
+from recsys.images.transforms import (
+    CvResizeCenterCrop,
+    ResizeCenterCrop,
+    build_transform,
+    preprocess_id,
+)
 
 
 def _photo(w: int, h: int, seed: int = 0) -> Image.Image:
@@ -47,6 +53,39 @@ def test_single_resample_matches_resize_then_center_crop(w: int, h: int) -> None
     assert np.abs(ours - np.asarray(ref, dtype=int)).max() <= 1
 
 
+def _smooth_photo(w: int, h: int) -> Image.Image:
+    """A photo-like image (smooth gradients and a disc), where resamplers should agree."""
+    y, x = np.mgrid[0:h, 0:w]
+    disc = ((x - w / 2) ** 2 + (y - h / 3) ** 2 < (min(w, h) / 4) ** 2) * 90
+    rgb = np.stack([x * 200 / w, y * 200 / h, 60 + disc], axis=-1)
+    return Image.fromarray(rgb.astype(np.uint8))
+
+
+@pytest.mark.parametrize(("w", "h"), [(128, 192), (300, 200), (97, 131), (1000, 700)])
+def test_opencv_resample_agrees_with_pil(w: int, h: int) -> None:
+    """Enlarging (128x192) and shrinking (1000x700, INTER_AREA) both land on PIL's pixels."""
+    img = _smooth_photo(w, h)
+    ours = CvResizeCenterCrop(256, 224, cv2.INTER_CUBIC)(img).astype(int)
+    ref = np.asarray(ResizeCenterCrop(256, 224, Image.Resampling.BICUBIC)(img), dtype=int)
+    assert ours.shape == (224, 224, 3)
+    assert np.abs(ours - ref).mean() < 2.0
+
+
+def test_opencv_resample_of_a_one_pixel_image() -> None:
+    out = CvResizeCenterCrop(256, 224, cv2.INTER_LINEAR)(Image.new("RGB", (1, 3), (9, 8, 7)))
+    assert out.shape == (224, 224, 3) and (out == (9, 8, 7)).all()
+
+
+def test_resize_backend_is_configurable() -> None:
+    img = _photo(128, 192)
+    pil = build_transform(compose_features(["image_encoder.resize_backend=pil"]).image_encoder,
+                          train=False).pixels(img)
+    ref = np.asarray(ResizeCenterCrop(256, 224, Image.Resampling.BICUBIC)(img))
+    assert torch.equal(pil, torch.from_numpy(ref.copy()))
+    fast = build_transform(compose_features([]).image_encoder, train=False).pixels(img)
+    assert fast.shape == pil.shape and not torch.equal(fast, pil)
+
+
 def test_train_transform_is_random_and_sized() -> None:
     cfg = compose_features(["image_encoder.image_size=32"]).image_encoder
     tf = build_transform(cfg, train=True)
@@ -73,6 +112,7 @@ def test_batches_normalise_to_channels_last() -> None:
         ("image_encoder.resize_size=100", "resize_size"),
         ("image_encoder.interpolation=lanczos9", "interpolation"),
         ("image_encoder.std=[0.5,0.0,0.5]", "std"),
+        ("image_encoder.resize_backend=skimage", "resize_backend"),
     ],
 )
 def test_bad_transform_config_is_a_config_error(override: str, column: str) -> None:
@@ -88,6 +128,7 @@ def test_preprocess_id_tracks_pixel_settings() -> None:
     assert preprocess_id(base, {}) == same
     assert preprocess_id(dict(base, mean=[0.4, 0.5, 0.5]), {}) != same
     assert preprocess_id(base, {"loading": {"max_pixels": 1}}) != same
+    assert preprocess_id(dict(base, resize_backend="pil"), {}) != same
 
 
 def test_normalizer_scales_per_channel_and_leaves_its_input_untouched() -> None:
