@@ -171,34 +171,14 @@ class _Batch:
         return self
 
 
-def _collate(items: list[_Item], buffers: _Buffers | None = None) -> _Batch:
-    """Stack the good items (into ``buffers``' reused tensor when given)."""
+def _collate(items: list[_Item]) -> _Batch:
     good = [it for it in items if it.pixels is not None]
-    pixels = [it.pixels for it in good if it.pixels is not None]
-    out = None
-    if buffers is not None and pixels:
-        out = buffers.take((len(pixels), *pixels[0].shape), torch.uint8, "cpu")
     return _Batch(
         index=[it.index for it in good],
-        images=torch.stack(pixels, out=out) if pixels else None,
+        images=torch.stack([it.pixels for it in good if it.pixels is not None]) if good else None,
         keys=[it.key for it in good],
         failed=[(it.index, it.error) for it in items if it.error is not None],
     )
-
-
-class _Buffers:
-    """One reusable batch tensor per (dtype, device), sliced to each batch: allocating (and so
-    page-faulting) tens of MB per batch costs more than the normalisation written into them."""
-
-    def __init__(self) -> None:
-        self._tensors: dict[tuple[torch.dtype, str], Tensor] = {}
-
-    def take(self, shape: tuple[int, ...], dtype: torch.dtype, device: str | torch.device) -> Tensor:
-        key = (dtype, str(device))
-        held = self._tensors.get(key)
-        if held is None or held.shape[1:] != shape[1:] or held.shape[0] < shape[0]:
-            held = self._tensors[key] = torch.empty(shape, dtype=dtype, device=device)
-        return held[: shape[0]]
 
 
 def _worker_init(_: int) -> None:
@@ -300,10 +280,9 @@ def _run(
         return out, failures, decoded
     cuda = settings.device.startswith("cuda")
     fmt = torch.channels_last if settings.channels_last else torch.contiguous_format
-    encoder.eval().to(settings.device).to(memory_format=fmt)
+    _prepare(encoder, settings.device, fmt)
     loader = _batches(_DecodeDataset(root, paths, preprocess, settings.load), settings, cuda)
     pending: list[tuple[str, np.ndarray]] = []
-    buffers = _Buffers()  # the batch is consumed before the next one is normalised into it
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda and settings.amp_bf16)
     try:
         with _torch_threads(settings.torch_threads), torch.inference_mode(), autocast:
@@ -316,8 +295,7 @@ def _run(
                 if batch.images is None:
                     continue
                 pixels = batch.images.to(settings.device, non_blocking=cuda)
-                floats = buffers.take(tuple(pixels.shape), torch.float32, pixels.device)
-                x = preprocess.normalize(pixels, out=floats).contiguous(memory_format=fmt)
+                x = preprocess.normalize(pixels).contiguous(memory_format=fmt)
                 feats = encoder(x).float().cpu().numpy()
                 for i, key, row in zip(batch.index, batch.keys, feats, strict=True):
                     decoded[paths[i]] = key
@@ -329,6 +307,22 @@ def _run(
         if cache is not None:
             _flush(cache, pending)
     return out, failures, decoded
+
+
+def _prepare(encoder: ImageEncoder, device: str, fmt: torch.memory_format) -> None:
+    """Eval mode on ``device`` in ``fmt``, in place; skipped where already so (walking every
+    module and parameter costs ~6 ms a call, which small incremental calls would feel)."""
+    if any(m.training for m in encoder.modules()):
+        encoder.eval()
+    target = torch.device(device)
+    conv = next((p for p in encoder.parameters() if p.dim() == 4), None)
+    if (
+        conv is None
+        or conv.device.type != target.type
+        or (target.index is not None and conv.device.index != target.index)
+        or not conv.is_contiguous(memory_format=fmt)
+    ):
+        encoder.to(target).to(memory_format=fmt)
 
 
 def _batches(dataset: _DecodeDataset, settings: ExtractSettings, cuda: bool) -> Iterable[_Batch]:
@@ -344,11 +338,9 @@ def _threaded_batches(dataset: _DecodeDataset, settings: ExtractSettings) -> Ite
     """Inline decoding (``num_workers=0``), each batch spread over a thread per core: PIL decodes
     and resizes without the GIL, so the cores the CNN uses in turn also share the decoding."""
     n, size = len(dataset), settings.batch_size
-    buffers = _Buffers()  # lazily: a batch is encoded before the next is stacked into the buffer
     with ThreadPoolExecutor(usable_cores()) as pool:
         for start in range(0, n, size):
-            items = list(pool.map(dataset.__getitem__, range(start, min(start + size, n))))
-            yield _collate(items, buffers)
+            yield _collate(list(pool.map(dataset.__getitem__, range(start, min(start + size, n)))))
 
 
 def _flush(cache: FeatureCache, pending: list[tuple[str, np.ndarray]]) -> None:

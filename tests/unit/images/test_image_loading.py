@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import struct
 import zlib
 from pathlib import Path
@@ -56,6 +57,21 @@ def test_missing_file(tmp_path: Path) -> None:
 def test_directory_is_not_an_image(tmp_path: Path) -> None:
     (tmp_path / "adir.jpg").mkdir()
     _expect(tmp_path, "adir.jpg", "missing")
+
+
+@pytest.mark.timeout(10)
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes here")
+def test_named_pipe_is_refused_without_waiting_for_a_writer(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "pipe.jpg")
+    _expect(tmp_path, "pipe.jpg", "missing")
+
+
+def test_symlinked_folder_inside_the_root_is_followed(tmp_path: Path) -> None:
+    write_photo(tmp_path / "real" / "a.jpg", seed=1)
+    (tmp_path / "alias").symlink_to(tmp_path / "real")
+    assert load_image(tmp_path, "alias/a.jpg", SETTINGS).size == load_image(
+        tmp_path, "real/a.jpg", SETTINGS
+    ).size
 
 
 def test_zero_byte_file(tmp_path: Path) -> None:
