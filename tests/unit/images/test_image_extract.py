@@ -171,3 +171,20 @@ def test_auto_workers_leave_the_cnn_its_cores(monkeypatch: pytest.MonkeyPatch) -
     with pytest.raises(ConfigError, match="num_workers"):
         resolve_workers("many", "cpu", 0)
 
+
+
+def test_encoder_is_put_in_eval_mode_and_channels_last_only_when_needed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for i, rel in enumerate(GOOD[:2]):
+        write_photo(tmp_path / rel, seed=i)
+    pipe = Pipeline()
+    pipe.encoder.train()
+    first = pipe.run(tmp_path, GOOD[:2], None)
+    assert not any(m.training for m in pipe.encoder.modules())
+    conv = next(p for p in pipe.encoder.parameters() if p.dim() == 4)
+    assert conv.is_contiguous(memory_format=torch.channels_last)
+    moves: list[object] = []
+    monkeypatch.setattr(type(pipe.encoder), "to", lambda self, *a, **k: moves.append(a) or self)
+    again = pipe.run(tmp_path, GOOD[:2], None)
+    assert moves == [] and np.array_equal(first.features, again.features)
