@@ -11,7 +11,7 @@ import torch
 from recsys.errors import ModelError
 from recsys.evaluation.protocols import Ranker
 from recsys.retrieval import tuning
-from recsys.retrieval.index import ItemIndex
+from recsys.retrieval.index import ItemIndex, valid_first
 from recsys.retrieval.index_spec import IndexSpec
 from recsys.retrieval.similarity import metric_for, prepare
 from recsys.retrieval.topk import (
@@ -175,8 +175,7 @@ class HistoryFirstRanker:
             skip = skip + exclude
         rest = self.base.top_k(user_idx, k, skip)
         merged = np.concatenate([first, rest], axis=1)
-        order = np.argsort(merged < 0, axis=1, kind="stable")
-        return np.take_along_axis(merged, order, axis=1)[:, :k]
+        return np.take_along_axis(merged, valid_first(merged, k), axis=1)
 
 
 def rank_stored(weights: sp.csr_matrix, tie: np.ndarray | None = None

@@ -150,9 +150,14 @@ def _excluded_mask(ids: np.ndarray, excluded: sp.csr_matrix) -> np.ndarray:
     return member(keys, query) & (ids >= 0)
 
 
+def valid_first(ids: np.ndarray, k: int) -> np.ndarray:
+    """Column order moving each row's valid ids (>= 0) to the front, stably; its first ``k``."""
+    return np.argsort(ids < 0, axis=1, kind="stable")[:, :k]
+
+
 def _compact(scores: np.ndarray, ids: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Move valid ids to the front of each row (stable), keep the first ``k``."""
-    order = np.argsort(ids < 0, axis=1, kind="stable")[:, :k]
+    order = valid_first(ids, k)
     ids = np.take_along_axis(ids, order, axis=1)
     scores = np.take_along_axis(scores, order, axis=1)
     if ids.shape[1] < k:

@@ -60,19 +60,20 @@ class EpochBatchSampler(Sampler[np.ndarray]):
 
 
 def sample_negatives(
-    count: int, distribution: str, item_prob: Tensor, n_items: int, generator: torch.Generator | None
+    count: int, distribution: str, item_prob: Tensor, item_cdf: Tensor,
+    generator: torch.Generator | None,
 ) -> tuple[Tensor, Tensor]:
     """``count`` extra negatives (with replacement) and their sampling probabilities [n_items]:
-    ``uniform`` over the catalogue or ``popularity`` (training frequency)."""
-    device = item_prob.device
+    ``uniform`` over the catalogue or ``popularity`` (training frequency, drawn by inverting
+    ``item_cdf``, the float64 cumulative sum of ``item_prob`` computed once)."""
+    device, n_items = item_prob.device, item_prob.shape[0]
     if distribution == "uniform":
         probs = torch.full((n_items,), 1.0 / n_items, device=device)
         ids = torch.randint(n_items, (count,), device=device, generator=generator)
     elif distribution == "popularity":
         probs = item_prob
-        cdf = torch.cumsum(item_prob.double(), 0)
-        u = torch.rand(count, device=device, generator=generator, dtype=torch.float64) * cdf[-1]
-        ids = torch.searchsorted(cdf, u).clamp(max=n_items - 1)
+        u = torch.rand(count, device=device, generator=generator, dtype=item_cdf.dtype)
+        ids = torch.searchsorted(item_cdf, u * item_cdf[-1]).clamp(max=n_items - 1)
     else:
         raise ValueError(f"unknown negative distribution {distribution!r} (uniform, popularity)")
     return ids, probs

@@ -45,6 +45,7 @@ class FeatureStore(nn.Module):
     item_image: Tensor
     item_image_mask: Tensor
     item_prob: Tensor
+    item_cdf: Tensor
     steps: Tensor
 
     def __init__(self, tables: FeatureTables, image_dtype: torch.dtype = torch.float32) -> None:
@@ -68,6 +69,7 @@ class FeatureStore(nn.Module):
             "item_image_mask": tables.item_image_mask,
             "item_prob": (count / max(count.sum(), 1.0)).astype(np.float32),
         }
+        arrays["item_cdf"] = np.cumsum(arrays["item_prob"], dtype=np.float64)  # negative sampling
         for name, value in arrays.items():
             self.register_buffer(name, torch.tensor(np.asarray(value)),
                                  persistent=False)

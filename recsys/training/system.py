@@ -76,7 +76,7 @@ class TwoTowerSystem(pl.LightningModule):
         neg_prob = None
         if self.num_negatives:
             neg_ids, neg_prob = sample_negatives(self.num_negatives, self.negative_distribution,
-                                                 self.store.item_prob, self.store.n_items, None)
+                                                 self.store.item_prob, self.store.item_cdf, None)
             neg = self.net.item(self.store.item_inputs(neg_ids))
         cand = items if neg_ids is None else torch.cat([items, neg_ids])
         logq = log_expected_count(self.store.item_prob[cand],
