@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 import torch
 from torch import Tensor
@@ -182,7 +183,10 @@ def _collate(items: list[_Item]) -> _Batch:
 
 
 def _worker_init(_: int) -> None:
+    """One thread per decode worker process, for torch and OpenCV alike (the workers are the
+    parallelism; nested pools would oversubscribe the cores)."""
     torch.set_num_threads(1)
+    cv2.setNumThreads(1)
 
 
 def hash_files(
