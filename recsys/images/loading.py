@@ -79,7 +79,7 @@ def resolve_path(root: Path, rel: str) -> Path:
         path = os.path.join(_resolved_dir(root, folder), name)
         if os.path.islink(path):
             path = os.path.realpath(path)
-    if not path.startswith(f"{root}{os.sep}"):
+    if not path.startswith(os.path.join(root, "")):  # root + separator ("/" stays "/")
         raise BadImageError("outside_root", f"path escapes the image root {root}", file=rel)
     return Path(path)
 
