@@ -63,52 +63,56 @@ def _resolved(root: Path) -> Path:
     return root.resolve()
 
 
-@functools.lru_cache(maxsize=4096)
-def _resolved_dir(root: Path, folder: str) -> str:
-    """Real path of ``root / folder`` (folders are resolved once per process, files each time)."""
-    return os.path.realpath(os.path.join(root, folder))
+def _inside(root: Path, path: str) -> bool:
+    return path.startswith(os.path.join(root, ""))  # root + separator ("/" stays "/")
 
 
-def resolve_path(root: Path, rel: str) -> Path:
-    """``root / rel`` after resolving links; refuse anything that leaves ``root``."""
-    root = _resolved(root)
-    folder, name = os.path.split(rel)
-    if name in ("", ".", ".."):
-        path = os.path.realpath(os.path.join(root, rel))
-    else:
-        path = os.path.join(_resolved_dir(root, folder), name)
-        if os.path.islink(path):
-            path = os.path.realpath(path)
-    if not path.startswith(os.path.join(root, "")):  # root + separator ("/" stays "/")
-        raise BadImageError("outside_root", f"path escapes the image root {root}", file=rel)
-    return Path(path)
+def _opened_path(fd: int, path: str) -> str:
+    """Real path of the file open as ``fd``: what was opened, whatever links said before
+    (``/proc/self/fd`` on Linux; elsewhere the path is resolved again)."""
+    try:
+        return os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        return os.path.realpath(path)
 
 
 def read_image_bytes(root: Path, rel: str, settings: LoadSettings) -> tuple[Path, bytes]:
-    """Resolve and read the raw bytes of an image file (no decoding): one open, one fstat."""
-    path = resolve_path(root, rel)
+    """Read the raw bytes of the image file ``root / rel`` (no decoding): one open, one fstat.
+
+    Anything leaving ``root`` is refused: ``..`` or absolute paths before opening, links
+    (of the file or of any folder on its way) by checking the real path of the opened file.
+    """
+    root = _resolved(root)
+    path = os.path.normpath(os.path.join(root, rel))
+    if not _inside(root, path):
+        raise BadImageError("outside_root", f"path escapes the image root {root}", file=rel)
     try:  # O_NONBLOCK: opening a FIFO must not wait for a writer (it is refused below)
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except FileNotFoundError:
-        raise BadImageError("missing", "file not found", file=str(path)) from None
+        if not _inside(root, os.path.realpath(path)):  # a dangling link out of the root
+            raise BadImageError("outside_root", f"path escapes the image root {root}",
+                                file=rel) from None
+        raise BadImageError("missing", "file not found", file=path) from None
     except OSError as err:
-        raise BadImageError("unreadable", str(err), file=str(path)) from None
+        raise BadImageError("unreadable", str(err), file=path) from None
     try:
+        if not _inside(root, _opened_path(fd, path)):
+            raise BadImageError("outside_root", f"path escapes the image root {root}", file=rel)
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
-            raise BadImageError("missing", "not a regular file", file=str(path))
+            raise BadImageError("missing", "not a regular file", file=path)
         if info.st_size == 0:
-            raise BadImageError("empty", "zero-byte file", file=str(path))
+            raise BadImageError("empty", "zero-byte file", file=path)
         if info.st_size > settings.max_file_bytes:
             raise BadImageError(
                 "too_large",
                 f"{info.st_size} bytes > max_file_bytes {settings.max_file_bytes}",
-                file=str(path),
+                file=path,
             )
         with os.fdopen(fd, "rb", closefd=False) as handle:
-            return path, handle.read()
+            return Path(path), handle.read()
     except OSError as err:
-        raise BadImageError("unreadable", str(err), file=str(path)) from None
+        raise BadImageError("unreadable", str(err), file=path) from None
     finally:
         os.close(fd)
 

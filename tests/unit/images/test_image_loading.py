@@ -74,6 +74,17 @@ def test_symlinked_folder_inside_the_root_is_followed(tmp_path: Path) -> None:
     ).size
 
 
+def test_folder_swapped_for_an_outside_link_is_refused(tmp_path: Path) -> None:
+    root, outside = tmp_path / "root", tmp_path / "outside"
+    write_photo(outside / "a.jpg", seed=2)
+    root.mkdir()
+    _expect(root, "sub/a.jpg", "missing")
+    (root / "sub").symlink_to(outside)  # nothing about the earlier call may be remembered
+    _expect(root, "sub/a.jpg", "outside_root")
+    (root / "gone.jpg").symlink_to(outside / "nothing.jpg")
+    _expect(root, "gone.jpg", "outside_root")
+
+
 def test_zero_byte_file(tmp_path: Path) -> None:
     (tmp_path / "empty.jpg").write_bytes(b"")
     _expect(tmp_path, "empty.jpg", "empty")
