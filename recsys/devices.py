@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from recsys.errors import ConfigError
 
 
@@ -13,8 +15,9 @@ def resolve_device(device: str) -> str:
 
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
+    if not re.fullmatch(r"cpu|cuda(:\d+)?", device):
+        raise ConfigError(f"device must be auto, cpu, cuda or cuda:N, got {device!r}",
+                          column="device")
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError("device=cuda but CUDA is not available", column="device")
-    if not device.startswith(("cpu", "cuda")):
-        raise ConfigError(f"device must be auto, cpu or cuda, got {device!r}", column="device")
     return device

@@ -34,11 +34,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from recsys.errors import ConfigError
+
 EVENTS: tuple[str, ...] = ("purchase", "click", "view", "cart", "favorite")
 UNK = "<unk>"
 MULTI_SEP = "|"
 TABLES: tuple[str, ...] = ("interactions", "users", "items", "user_images")
 SPLITS: tuple[str, ...] = ("train", "val", "test")
+
+
+def default_history(split: str) -> tuple[str, ...]:
+    """The splits before the evaluated ``split`` (train for val, train and val for test): the
+    history its users are ranked from by default."""
+    if split not in SPLITS or split == "train":
+        raise ConfigError(f"eval.split must be val or test, got {split!r}")
+    return SPLITS[: SPLITS.index(split)]
 
 
 @dataclass(frozen=True)

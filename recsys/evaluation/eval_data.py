@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from recsys.data.schema import SPLITS
+from recsys.data.schema import default_history
 from recsys.errors import ConfigError, DataError
 from recsys.evaluation.protocols import DatasetLike
 
@@ -56,12 +56,16 @@ class EvalData:
         """Users with no history positive."""
         return np.diff(self.history.indptr) == 0
 
+    @cached_property
+    def n_history_users(self) -> int:
+        """Users with a history positive (novelty); computed once, on first use."""
+        return int((~self.cold_users).sum())
 
-def default_history(split: str) -> tuple[str, ...]:
-    """The splits before ``split`` (train for val, train and val for test)."""
-    if split not in SPLITS or split == "train":
-        raise ConfigError(f"eval.split must be val or test, got {split!r}")
-    return SPLITS[: SPLITS.index(split)]
+    @cached_property
+    def user_truth(self) -> sp.csr_matrix:
+        """``truth`` rows of the evaluated ``users``, in their order; computed once, read-only
+        by convention (shared by every method and slice)."""
+        return self.truth[self.users]
 
 
 def interaction_matrix(frame: pd.DataFrame, n_users: int, n_items: int,

@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 
 from recsys.errors import ConfigError
 from recsys.evaluation.eval_data import EvalData
@@ -94,29 +93,14 @@ def method_metrics(
     data: EvalData,
     settings: EvalSettings,
     slices: Sequence[Slice],
-    *,
-    truth: sp.csr_matrix | None = None,
-    n_history_users: int | None = None,
 ) -> MethodResult:
-    """Overall metrics, coverage and novelty at every k, and the ranking metrics per slice.
-
-    ``truth`` (``data.truth[data.users]``) and ``n_history_users`` (users with a history
-    positive) are derived from ``data`` when not given; :func:`evaluate` computes them once for
-    all methods."""
-    if truth is None:
-        truth = data.truth[data.users]
-    overall = ranking_metrics(top, truth, settings.ks)
-    counts = data.item_user_counts
-    n_hist_users = _n_history_users(data) if n_history_users is None else n_history_users
+    """Overall metrics, coverage and novelty at every k, and the ranking metrics per slice."""
+    overall = ranking_metrics(top, data.user_truth, settings.ks)
     for k in settings.ks:
         overall[f"coverage@{k}"] = catalogue_coverage(top[:, :k], data.n_items)
-        overall[f"novelty@{k}"] = novelty(top[:, :k], counts, n_hist_users)
+        overall[f"novelty@{k}"] = novelty(top[:, :k], data.item_user_counts, data.n_history_users)
     per_slice = {s.name: ranking_metrics(top[s.rows], s.truth, settings.ks) for s in slices}
     return MethodResult(overall, per_slice, 0.0)
-
-
-def _n_history_users(data: EvalData) -> int:
-    return int((np.diff(data.history.indptr) > 0).sum())
 
 
 def evaluate(
@@ -131,14 +115,11 @@ def evaluate(
     slices = build_slices(data, settings.segments, settings.min_segment_users)
     result = EvalResult(data.split, data_name, settings, len(data.users), data.n_items,
                         slice_users={s.name: len(s.rows) for s in slices})
-    truth = data.truth[data.users]
-    n_hist_users = _n_history_users(data)
     for name, ranker in methods.items():
         start = time.perf_counter()
         top = rank_users(ranker, data, settings.max_k, settings.exclude_purchased)
         seconds = time.perf_counter() - start
-        res = method_metrics(top, data, settings, slices, truth=truth,
-                             n_history_users=n_hist_users)
+        res = method_metrics(top, data, settings, slices)
         res.seconds = seconds
         result.methods[name] = res
         log.info("%s: recall@%d=%.4f (%.2fs)", name, settings.main_k,

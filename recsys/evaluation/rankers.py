@@ -124,7 +124,8 @@ class IndexRanker:
         """Index the item vectors of ``base`` (already prepared for its similarity); search
         parameters are tuned on a sample of its users as at export when the spec says so."""
         index = ItemIndex.build(base.items, spec, base.similarity)
-        tuning.calibrate(index, base.items, base.users, spec)
+        if spec.tuned:  # an untuned index needs no exact baseline here (export measures it)
+            tuning.calibrate(index, base.items, base.users, spec)
         return cls(base, index)
 
     @property

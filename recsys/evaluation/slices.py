@@ -41,7 +41,7 @@ def build_slices(
     Segment columns are read from the users table; numeric columns are cut into ``bins``
     quantile bands; columns absent from the table are skipped.
     """
-    truth = data.truth[data.users]
+    truth = data.user_truth
     cold_user = data.cold_users[data.users]
     cold_item = data.cold_items
     slices = [

@@ -74,6 +74,11 @@ class IndexSpec:
             seed=int(cfg["seed"]),
         )
 
+    @property
+    def tuned(self) -> bool:
+        """Whether a search parameter is raised until ANN recall reaches a target."""
+        return bool(self.tune_param) and self.target_recall is not None
+
     def resolve_nlist(self, n: int) -> int:
         """Number of inverted lists for ``n`` vectors."""
         if self.nlist in (None, "auto"):

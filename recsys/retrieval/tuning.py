@@ -108,6 +108,7 @@ def calibrate(index: ItemIndex, items: np.ndarray, queries: np.ndarray, spec: In
     sample = sample_rows(queries, spec.recall_queries, spec.seed)
     truth = exact_truth(index, items, np.arange(len(items)), sample,
                         min(spec.recall_k, len(items)))
-    if spec.tune_param and spec.target_recall is not None:
+    if spec.tuned:
+        assert spec.tune_param is not None and spec.target_recall is not None
         return tune(index, truth, spec.tune_param, spec.tune_values, float(spec.target_recall))
     return measure(index, truth)

@@ -12,16 +12,7 @@ from torch import Tensor, nn
 
 from recsys.models.inputs import ItemInputs, UserInputs
 from recsys.models.two_tower import TwoTowerModel
-from recsys.training.tables import FeatureTables, HistorySeq
-
-
-def _is_training_sequence(hist: HistorySeq, tables: FeatureTables) -> bool:
-    """Whether ``hist`` holds exactly the training sequence (a history of ``train`` alone)."""
-    if hist.splits != ("train",):
-        return False
-    pairs = ((hist.items, tables.seq_items), (hist.days, tables.seq_days),
-             (hist.offsets, tables.user_offsets))
-    return all(a is b or (a.shape == b.shape and np.array_equal(a, b)) for a, b in pairs)
+from recsys.training.tables import FeatureTables
 
 
 class FeatureStore(nn.Module):
@@ -53,7 +44,6 @@ class FeatureStore(nn.Module):
         self.history_len = tables.schema.history_len
         self.social_len = tables.schema.social_len
         self.n_items = tables.schema.n_items
-        self.cutoff_days = tables.cutoff_days
         social = tables.social_features
         if social.shape[0] == 0:
             social = np.zeros((1, social.shape[1]), dtype=np.float32)
@@ -85,7 +75,7 @@ class FeatureStore(nn.Module):
         self._history_buffers: dict[str, tuple[str, str, str]] = {}
         for split, hist in tables.eval_history.items():
             self.eval_cutoff[split] = hist.cutoff_days
-            if _is_training_sequence(hist, tables):
+            if hist.splits == ("train",):  # the training sequence itself (build_tables)
                 self._history_buffers[split] = ("seq_items", "seq_days", "user_offsets")
                 continue
             names = (f"{split}_hist_items", f"{split}_hist_days", f"{split}_hist_offsets")
@@ -107,9 +97,9 @@ class FeatureStore(nn.Module):
         steps = self.steps[: self.history_len]
         idx = end.unsqueeze(1) - 1 - steps  # most recent first
         valid = idx >= offsets[users].unsqueeze(1)
-        idx = idx.clamp(min=0, max=max(len(items_seq) - 1, 0))
         if len(items_seq) == 0:
             return torch.zeros_like(idx), torch.zeros_like(idx, dtype=torch.float32)
+        idx = idx.clamp(min=0)  # < end <= len(items_seq) already
         items = torch.where(valid, items_seq[idx] + 1, 0)
         age = (ref_days.unsqueeze(1) - days_seq[idx]).clamp(min=0.0)
         return items, torch.log1p(age) * valid

@@ -17,13 +17,12 @@ import numpy as np
 import pandas as pd
 
 from recsys.data import ProcessedDataset
-from recsys.data.schema import SPLITS
+from recsys.data.schema import SPLITS, default_history
 from recsys.errors import ConfigError, DataError
 from recsys.models.inputs import FeatureSchema
 from recsys.training.image_inputs import ImageArrays
 
 DAY_NS = 86_400 * 10**9
-DEFAULT_EVAL_HISTORY: dict[str, tuple[str, ...]] = {"val": ("train",), "test": ("train", "val")}
 
 
 @dataclass(frozen=True)
@@ -59,7 +58,6 @@ class FeatureTables:
     seq_days: np.ndarray
     seq_basket_start: np.ndarray
     user_offsets: np.ndarray
-    cutoff_days: float
     social_features: np.ndarray
     social_start: np.ndarray
     social_count: np.ndarray
@@ -111,7 +109,7 @@ def check_eval_history(eval_history: Mapping[str, Sequence[str]] | None
                        ) -> dict[str, tuple[str, ...]]:
     """``{evaluated split: history splits}``, refusing any history that is not strictly earlier
     than the evaluated split (that would leak its targets)."""
-    out = dict(DEFAULT_EVAL_HISTORY)
+    out = {split: default_history(split) for split in ("val", "test")}
     for split, names in (eval_history or {}).items():
         hist = tuple(str(n) for n in names)
         if split not in ("val", "test"):
@@ -195,13 +193,10 @@ def build_tables(
     histories = {split: train_seq if names == ("train",)
                  else history_seq(ds, names, n_users, origin)
                  for split, names in check_eval_history(eval_history).items()}
-    for hist in histories.values():
+    for hist in (train_seq, *(h for h in histories.values() if h is not train_seq)):
         if len(hist.items) and (hist.items.min() < 0 or hist.items.max() >= n_items):
             raise DataError("item_idx outside items.parquet",
                             file=f"{root}/{hist.splits[-1]}.parquet", column="item_idx")
-    if seq["seq_items"].max() >= n_items:
-        raise DataError("item_idx outside items.parquet", file=f"{root}/train.parquet",
-                        column="item_idx")
     feats_u, feats_i = ds.features.get("users", {}), ds.features.get("items", {})
     ucat = users[_encoded(users, feats_u.get("categorical", []), "_idx", root)].to_numpy(np.int64)
     unum = users[_encoded(users, feats_u.get("numeric", []), "_z", root)].to_numpy(np.float32)
@@ -243,7 +238,7 @@ def build_tables(
     )
     return FeatureTables(
         schema=schema, user_bucket=np.where(has_hist, bucket, 0), user_cat=ucat,
-        user_num=np.nan_to_num(unum), cutoff_days=float(seq["seq_days"].max()),
+        user_num=np.nan_to_num(unum),
         social_features=np.nan_to_num(social), social_start=offs[:-1].astype(np.int64),
         social_count=social_count.astype(np.int64),
         item_bucket=np.where(count > 0, np.arange(1, n_items + 1), 0), item_cat=icat,

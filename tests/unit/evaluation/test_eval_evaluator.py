@@ -51,18 +51,13 @@ def test_eval_data_history_truth_and_cold_flags(toy: ToyDataset) -> None:
         data.item_user_counts, np.asarray((data.history > 0).sum(axis=0)).ravel())
 
 
-def test_method_metrics_with_and_without_precomputed_inputs(toy: ToyDataset) -> None:
-    from recsys.evaluation.evaluator import method_metrics
-    from recsys.evaluation.slices import build_slices
-
+def test_eval_data_caches_the_evaluated_truth_and_history_user_count(toy: ToyDataset) -> None:
     data = prepare_eval_data(toy, "test")
-    settings = EvalSettings((5, 10), 10, True, (), 1)
-    top = np.tile(np.arange(10), (len(data.users), 1))
-    slices = build_slices(data)
-    plain = method_metrics(top, data, settings, slices)
-    given = method_metrics(top, data, settings, slices, truth=data.truth[data.users],
-                           n_history_users=int((np.diff(data.history.indptr) > 0).sum()))
-    assert plain.overall == given.overall and plain.slices == given.slices
+    assert data.user_truth is data.user_truth
+    assert data.user_truth.shape == (len(data.users), data.n_items)
+    assert (data.user_truth != data.truth[data.users]).nnz == 0
+    hist_users = int((np.diff(data.history.indptr) > 0).sum())
+    assert 0 < data.n_history_users == hist_users < data.history.shape[0]
 
 
 def test_bad_splits_and_columns_are_reported(toy: ToyDataset, tmp_path: Path) -> None:
@@ -186,8 +181,9 @@ def test_checkpoint_loading_errors(tmp_path: Path) -> None:
 
     with pytest.raises(ModelError, match="checkpoint not found"):
         load_embedding_model(tmp_path / "missing.ckpt", "cpu")
-    with pytest.raises(ConfigError, match="must be auto, cpu or cuda, got 'tpu'"):
-        resolve_device("tpu")
+    for bad in ("tpu", "cpux", "cuda:x"):
+        with pytest.raises(ConfigError, match=f"must be auto, cpu, cuda or cuda:N, got '{bad}'"):
+            resolve_device(bad)
     assert resolve_device("auto") in ("cpu", "cuda")
 
 

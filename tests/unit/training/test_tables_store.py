@@ -77,7 +77,7 @@ def test_test_history_adds_validation_purchases(tiny_dataset: Path) -> None:
             last_val = ds.val[(ds.val["user_idx"] == u) & ds.val["positive"].astype(bool)]
             assert int(test_in.hist_items[u, 0]) - 1 in set(last_val["item_idx"].astype(int))
     # ages are measured from the end of the validation period, not the training one
-    assert store.eval_cutoff["test"] > store.eval_cutoff["val"] == tables.cutoff_days
+    assert store.eval_cutoff["test"] > store.eval_cutoff["val"] == float(tables.seq_days.max())
 
 
 def test_an_evaluation_history_must_precede_its_split(tiny_dataset: Path) -> None:
@@ -168,4 +168,4 @@ def test_a_training_only_history_shares_the_training_sequence(tiny_dataset: Path
     store = FeatureStore(custom)
     assert store.history_arrays("test")[0] is store.seq_items
     assert not any("_hist_" in name for name, _ in store.named_buffers())
-    assert store.eval_cutoff["test"] == store.eval_cutoff["val"] == custom.cutoff_days
+    assert store.eval_cutoff["test"] == store.eval_cutoff["val"] == float(custom.seq_days.max())
