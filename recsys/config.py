@@ -10,7 +10,9 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from recsys.errors import ConfigError
 
 
-def as_dict(cfg: DictConfig | Mapping[str, Any], where: str = "config") -> dict[str, Any]:
+def as_dict(
+    cfg: DictConfig | ListConfig | Mapping[str, Any], where: str = "config"
+) -> dict[str, Any]:
     """A resolved plain-dict copy of a config node or mapping, with string keys at the top level.
 
     OmegaConf containers are resolved (interpolations included), nested ones too, and nested

@@ -11,6 +11,8 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
+from recsys.config import as_dict
+
 log = logging.getLogger(__name__)
 DEFAULT_FILE = Path(__file__).resolve().parents[1] / "conf" / "runtime" / "default.yaml"
 # mallopt(3) parameter numbers of glibc
@@ -35,9 +37,7 @@ def tune_malloc(mmap_threshold: int, trim_threshold: int) -> bool:
 
 def default_runtime() -> dict[str, Any]:
     """``conf/runtime/default.yaml`` as a dict (for scripts that compose no app config)."""
-    value = OmegaConf.to_container(OmegaConf.load(DEFAULT_FILE), resolve=True)
-    assert isinstance(value, dict)
-    return {str(k): v for k, v in value.items()}
+    return as_dict(OmegaConf.load(DEFAULT_FILE), "runtime")
 
 
 def apply_runtime(cfg: Mapping[str, Any] | None) -> None:

@@ -75,8 +75,6 @@ class MiningConfig:
     @classmethod
     def from_cfg(cls, cfg: DictConfig | Mapping[str, Any]) -> MiningConfig:
         """Build from the composed ``mining`` node; raise ConfigError on a missing or bad value."""
-        if not isinstance(cfg, Mapping):
-            raise ConfigError("mining: expected a mapping")
         raw = as_dict(cfg, "mining")
         try:
             seg, prof = raw["segmentation"], raw["profiles"]

@@ -278,7 +278,7 @@ def parse_rules(raw: Any, source: str | None = None) -> RulesConfig:
 def rules_from_cfg(cfg: DictConfig | Mapping[str, Any], source: str | None = None) -> RulesConfig:
     """Parse the composed Hydra ``rules`` node."""
     try:
-        raw = as_dict(cfg, "rules") if isinstance(cfg, Mapping) else cfg
+        raw = as_dict(cfg, "rules")
     except OmegaConfBaseException as err:
         raise RuleError(f"rules: {err}", file=source) from None
     except ConfigError as err:

@@ -22,8 +22,6 @@ def parse_config(cfg: Mapping[str, Any]) -> WorldConfig:
     """Build a validated :class:`WorldConfig` from the generator block (or a data config holding one)."""
     if isinstance(cfg, Mapping) and "generator" in cfg:
         cfg = cfg["generator"]
-    if not isinstance(cfg, Mapping):
-        raise ConfigError("generator: expected a mapping of generator settings")
     raw = as_dict(cfg, "generator")
     world = _build(WorldConfig, raw, "generator")
     validate(world)

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from recsys.data.atomic import write_json_atomic
 from recsys.data.synthetic.catalogue import Catalogue, brand_names, make_catalogue
 from recsys.data.synthetic.config import GENERATOR_VERSION, WorldConfig
 from recsys.data.synthetic.imaging import item_images, user_images, write_images
@@ -20,7 +21,7 @@ from recsys.data.synthetic.interactions import simulate
 from recsys.data.synthetic.parse import config_dict, config_hash, parse_config
 from recsys.data.synthetic.population import Population, make_population
 from recsys.data.synthetic.render import ItemImage, SceneImage
-from recsys.data.synthetic.writer import WORLD_FILE, is_cached, staging, write_json, write_table
+from recsys.data.synthetic.writer import WORLD_FILE, is_cached, staging, write_table
 
 log = logging.getLogger("recsys")
 # Independent random streams: switching images off or resizing them leaves the tables unchanged.
@@ -67,7 +68,7 @@ def generate(cfg: Mapping[str, Any], root: Path) -> Path:
             "periods": world.periods,
             "truth": world.truth,
         }
-        write_json(meta, tmp / WORLD_FILE)  # last: its presence marks a complete world
+        write_json_atomic(tmp / WORLD_FILE, meta)  # last: its presence marks a complete world
     counts = meta["row_counts"]
     log.info("synthetic world %s: %s, %d images in %.1fs", root, counts, len(world.images),
              time.perf_counter() - t0)

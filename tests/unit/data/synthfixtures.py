@@ -7,6 +7,8 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
+from recsys.config import as_dict
+
 YAML = Path(__file__).resolve().parents[3] / "conf" / "data" / "synthetic.yaml"
 
 
@@ -16,6 +18,4 @@ def tiny_config(n_users: int = 200, n_items: int = 100, **overrides: Any) -> dic
     base = {"n_users": n_users, "n_items": n_items, "image_size": 32, "image_workers": 1}
     for key, value in {**base, **overrides}.items():
         OmegaConf.update(cfg, key, value)
-    data = OmegaConf.to_container(cfg)
-    assert isinstance(data, dict)
-    return {str(k): v for k, v in data.items()}
+    return as_dict(cfg)
