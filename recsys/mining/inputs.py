@@ -65,15 +65,22 @@ def purchase_mask(frame: pd.DataFrame, events: Sequence[str]) -> pd.Series:
     raise DataError("interactions have neither an event nor a positive column", column="event")
 
 
-def purchases_with_amount(
-    frame: pd.DataFrame, items: pd.DataFrame, events: Sequence[str]
-) -> pd.DataFrame:
-    """Purchase rows of ``frame`` (see :func:`purchase_mask`), re-indexed 0..n-1, with quantity
-    (missing: 1), price (missing: the item's price, or 0 when items have no price), amount =
-    price * quantity (0 where the price is unknown) and ``order`` (see :func:`order_keys`)."""
+def purchases(frame: pd.DataFrame, events: Sequence[str]) -> pd.DataFrame:
+    """Purchase rows of ``frame`` (see :func:`purchase_mask`), re-indexed 0..n-1, with an int64
+    ``quantity`` (missing: 1)."""
     p = frame[purchase_mask(frame, events)].reset_index(drop=True)
     qty = (p["quantity"].fillna(1).astype("int64") if "quantity" in p.columns
            else pd.Series(1, index=p.index, dtype="int64"))
+    return p.assign(quantity=qty)
+
+
+def purchases_with_amount(
+    frame: pd.DataFrame, items: pd.DataFrame, events: Sequence[str]
+) -> pd.DataFrame:
+    """:func:`purchases` with price (missing: the item's price, or 0 when items have no price), amount =
+    price * quantity (0 where the price is unknown) and ``order`` (see :func:`order_keys`)."""
+    p = purchases(frame, events)
+    qty = p["quantity"]
     price = p["price"] if "price" in p.columns else pd.Series(np.nan, index=p.index)
     if "price" in items.columns:
         price = price.fillna(p["item_idx"].map(items.set_index("item_idx")["price"]))

@@ -11,7 +11,7 @@ import pandas as pd
 
 from recsys.data import ProcessedDataset, load_dataset
 from recsys.errors import DataError
-from recsys.mining.inputs import history_frame, purchases_with_amount, resolve_columns
+from recsys.mining.inputs import history_frame, purchases, resolve_columns
 from recsys.mining.outputs import MiningOutputs, load_mining
 
 DAY = pd.Timedelta(days=1)
@@ -109,8 +109,7 @@ def build_context(
     opened dataset and mining outputs come along for reuse."""
     dataset, mining = load_dataset(dataset_dir), load_mining(mining_dir)
     hist = history_frame(dataset, history_splits)
-    purchases = purchases_with_amount(hist, dataset.items, purchase_events)
-    purchases = purchases[["user_idx", "item_idx", "timestamp", "quantity"]]
+    bought = purchases(hist, purchase_events)[["user_idx", "item_idx", "timestamp", "quantity"]]
     if now is None:
         now = pd.Timestamp(mining.meta.get("now") or hist["timestamp"].max())
     users = dataset.users.sort_values("user_idx").reset_index(drop=True)
@@ -121,9 +120,9 @@ def build_context(
     for name, col in resolve_columns(items, aliases).items():
         if name not in items.columns:
             items[name] = items[col]
-    items = item_signals(with_defaults(items, ITEM_DEFAULTS), purchases, now, demand_window_days)
+    items = item_signals(with_defaults(items, ITEM_DEFAULTS), bought, now, demand_window_days)
     ctx = RuleContext(
-        users=with_defaults(users, USER_DEFAULTS), items=items, history=purchases,
+        users=with_defaults(users, USER_DEFAULTS), items=items, history=bought,
         association=mining.association_rules, now=now, contacts=contacts,
     )
     return LoadedContext(ctx, dataset, mining)
