@@ -69,8 +69,8 @@ class Sampler:
 
 
 class GpuUtilisation(Sampler):
-    """GPU utilisation (%) samples: ``torch.cuda.utilization()``, else ``nvidia-smi``; failed
-    readings are skipped."""
+    """GPU utilisation (%) samples: ``torch.cuda.utilization()``, else ``nvidia-smi``; sampling
+    stops at the first failed reading (no NVML and no nvidia-smi will not start answering)."""
 
     def __init__(self, interval: float | None = None) -> None:
         super().__init__(interval)
@@ -98,8 +98,9 @@ class GpuUtilisation(Sampler):
 
     def sample(self) -> bool:
         value = self.read()
-        if not math.isnan(value):
-            self.samples.append(value)
+        if math.isnan(value):
+            return False
+        self.samples.append(value)
         return True
 
     @property

@@ -27,16 +27,17 @@ from pathlib import Path
 import torch
 from _bench_common import GpuUtilisation
 from hydra import compose, initialize_config_dir
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
+from recsys.config import as_dict
 from recsys.images.cache import FeatureCache
 from recsys.images.encoders import ImageEncoder, build_encoder
-from recsys.images.extract import ExtractSettings, encode_images, usable_cores
+from recsys.images.extract import ExtractSettings, encode_images, resolve_workers
 from recsys.images.features import open_feature_cache
 from recsys.images.hm_sample import default_hm_dir, hm_articles
 from recsys.images.loading import load_image
 from recsys.images.transforms import Preprocess, build_transform
-from recsys.runtime import apply_runtime, default_runtime
+from recsys.runtime import apply_runtime
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 
@@ -47,9 +48,7 @@ def load_cfg(overrides: list[str]) -> DictConfig:
 
 
 def settings_of(cfg: DictConfig) -> ExtractSettings:
-    plain = OmegaConf.to_container(cfg, resolve=True)
-    assert isinstance(plain, dict)
-    return ExtractSettings.from_config({str(k): v for k, v in plain.items()})
+    return ExtractSettings.from_config(as_dict(cfg, "features"))
 
 
 def raw_forward_seconds(
@@ -196,7 +195,6 @@ def gpu_section(root: Path, paths: list[str], workers: int) -> None:
 
 
 def main() -> None:
-    apply_runtime(default_runtime())  # the apps' process settings (conf/runtime), both sides alike
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--images", type=int, default=384, help="images for sections 1-2")
     parser.add_argument("--rounds", type=int, default=5)
@@ -210,6 +208,7 @@ def main() -> None:
     root = args.hm_dir / "images"
     paths = list(hm_articles(args.hm_dir)["image_path"])
     cfg = load_cfg(["device=cpu", *args.overrides])
+    apply_runtime(cfg.runtime)  # the app's process settings (both sides alike), overrides included
     subset = paths[:: max(1, len(paths) // args.images)][: args.images]
     print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads available")
     cpu_vs_raw(root, subset, cfg, args.rounds)
@@ -217,7 +216,7 @@ def main() -> None:
     if args.full_hm:
         full_hm(root, paths, cfg, args.fresh)
     if torch.cuda.is_available():
-        gpu_section(root, paths, workers=min(12, max(1, usable_cores() - 2)))
+        gpu_section(root, paths, workers=resolve_workers("auto", "cuda", 0))
     else:
         print("[4] CUDA not available: GPU section skipped")
 

@@ -24,7 +24,7 @@ from omegaconf import DictConfig
 from recsys.cli._app import CONFIG_DIR
 from recsys.evaluation.evaluator import EvalResult
 from recsys.evaluation.stage import run_evaluation
-from recsys.runtime import apply_runtime, default_runtime
+from recsys.runtime import apply_runtime
 
 BASELINES = ("popularity", "recent_popularity", "repurchase", "als", "bpr")
 # Runs searched, in order, under <runs_dir>/<data>/ when no checkpoint is given.
@@ -101,10 +101,10 @@ def goals(result: EvalResult) -> list[str]:
 
 
 def main(argv: list[str]) -> None:
-    apply_runtime(default_runtime())  # the apps' process settings (conf/runtime), both sides alike
     data, given, rest = parse(argv)
     base = [f"data_name={data}", *rest]
     cfg = config(base)
+    apply_runtime(cfg.runtime)  # the app's process settings, runtime.* overrides included
     if not (Path(cfg.dataset_dir) / "manifest.json").is_file():
         print(f"skipped: no processed dataset at {cfg.dataset_dir} "
               f"(run recsys-data data={data} split=leave_last_day)")

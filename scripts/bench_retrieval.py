@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import time
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ from typing import Any
 import faiss
 import numpy as np
 import torch
-from _bench_common import timed
+from _bench_common import best_of, timed
 
 from recsys.retrieval.index import ItemIndex
 from recsys.retrieval.index_spec import IndexSpec, load_spec
@@ -163,10 +164,8 @@ def bench_eval(data_dir: Path, rounds: int) -> None:
           f"(ALS vectors, k=12, both warmed up, best of {rounds})")
     for exclude in (False, True):
         loop_eval(ranker, data, exclude), batched_eval(ranker, data, exclude)  # warm both up
-        ref_runs = [timed(loop_eval, ranker, data, exclude) for _ in range(rounds)]
-        our_runs = [timed(batched_eval, ranker, data, exclude) for _ in range(rounds)]
-        (ref_top, ref), t_ref = ref_runs[0][0], min(t for _, t in ref_runs)
-        (top, got), t_ours = our_runs[0][0], min(t for _, t in our_runs)
+        (ref_top, ref), t_ref = best_of(rounds, functools.partial(loop_eval, ranker, data, exclude))
+        (top, got), t_ours = best_of(rounds, functools.partial(batched_eval, ranker, data, exclude))
         # same scores ranked (ALS gives items bought by one same user identical vectors, so
         # the order among exact ties, and hence the metrics, may differ slightly)
         u = ranker.users[data.users][:, None, :]

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 from omegaconf import OmegaConf
 
+from recsys.config import as_dict
 from recsys.data import load_dataset
 from recsys.evaluation.eval_data import EvalData, prepare_eval_data
 from recsys.evaluation.methods import build_methods
@@ -51,8 +52,7 @@ def main() -> None:
     args = parser.parse_args()
     ds = load_dataset(args.data)
     data = prepare_eval_data(ds, "test")
-    spec = OmegaConf.to_container(OmegaConf.load(ROOT / "conf" / "eval" / "default.yaml"))
-    assert isinstance(spec, dict)
+    spec = as_dict(OmegaConf.load(ROOT / "conf" / "eval" / "default.yaml"))
     repurchase = build_methods({"repurchase": spec["methods"]["repurchase"]}, data,
                                batch_size=1024, seed=0, threads=1)["repurchase"]
     code = ds.items.sort_values("item_idx")["item_id"].astype(str).str[:7].to_numpy()
@@ -74,11 +74,12 @@ def main() -> None:
     base = repurchase.top_k(data.users, K)  # own history by weight, then recent popularity
     print(f"Recall@{K}:")
     print(f"  {'repurchase baseline (conf/eval)':50s}: {recall(base, data):.4f}")
-    rows, cols, rank = rank_stored(repurchase.history[data.users], repurchase.fallback_np)
+    rows, cols, _ = rank_stored(repurchase.history[data.users], repurchase.fallback_np)
+    starts = np.searchsorted(rows, np.arange(len(data.users) + 1))  # rows come sorted by rank
     for n in (3, 5, 8, 10):
         top = np.full((len(data.users), K), EMPTY, dtype=np.int64)
         for r in range(len(data.users)):
-            head = cols[(rows == r) & (rank < n)].tolist()
+            head = cols[starts[r] : min(starts[r] + n, starts[r + 1])].tolist()
             ranked = list(dict.fromkeys([*head, *sibs[r], *base[r].tolist()]))[:K]
             top[r, : len(ranked)] = ranked
         print(f"  {f'top-{n} history, then new colours of recent buys':50s}: {recall(top, data):.4f}")

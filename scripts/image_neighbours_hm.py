@@ -21,14 +21,14 @@ import faiss
 import numpy as np
 import pandas as pd
 from hydra import compose, initialize_config_dir
-from omegaconf import OmegaConf
 
+from recsys.config import as_dict
 from recsys.images.encoders import build_encoder
 from recsys.images.extract import ExtractSettings, encode_images
 from recsys.images.features import open_feature_cache
 from recsys.images.hm_sample import default_hm_dir, hm_articles
 from recsys.images.transforms import build_transform
-from recsys.runtime import apply_runtime, default_runtime
+from recsys.runtime import apply_runtime
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 ATTRIBUTES = ("product_type_name", "product_group_name", "colour_group_name")
@@ -56,7 +56,6 @@ def chance_rate(labels: np.ndarray) -> float:
 
 
 def main() -> None:
-    apply_runtime(default_runtime())  # the apps' process settings (conf/runtime), both sides alike
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--limit", type=int, default=0, help="first N articles only (0 = all)")
@@ -67,9 +66,8 @@ def main() -> None:
         sys.exit(f"H&M sample not found at {args.hm_dir} (set RECSYS_HM_DIR)")
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         cfg = compose(config_name="features", overrides=args.overrides)
-    plain = OmegaConf.to_container(cfg, resolve=True)
-    assert isinstance(plain, dict)
-    settings = ExtractSettings.from_config({str(k): v for k, v in plain.items()})
+    apply_runtime(cfg.runtime)  # the app's process settings, runtime.* overrides included
+    settings = ExtractSettings.from_config(as_dict(cfg, "features"))
     articles = hm_articles(args.hm_dir, ATTRIBUTES)
     if args.limit:
         articles = articles.iloc[: args.limit]

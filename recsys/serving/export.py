@@ -63,7 +63,8 @@ def export_bundle(
     if emb.items.shape[0] != len(items):
         raise ModelError(f"model embeds {emb.items.shape[0]} items, the dataset has {len(items)}")
     index = ItemIndex.build(emb.items, spec, emb.similarity)
-    recall = _ann_recall(index, emb, spec)
+    user_vectors = prepare(emb.users, emb.similarity)
+    recall = _ann_recall(index, emb, user_vectors, spec)
     log.info("index %s: ANN recall@%d = %.4f with %s", index.factory, recall.k, recall.recall,
              recall.params)
     tower = _script_tower(model) if settings.user_tower else None
@@ -71,7 +72,7 @@ def export_bundle(
         (tmp / B.INDEX).write_bytes(index.to_bytes())
         _item_table(items, settings.item_columns).to_parquet(tmp / B.ITEMS, index=False)
         users[["user_idx", "user_id"]].to_parquet(tmp / B.USERS, index=False)
-        np.save(tmp / B.USER_EMBEDDINGS, prepare(emb.users, emb.similarity))
+        np.save(tmp / B.USER_EMBEDDINGS, user_vectors)
         sp.save_npz(tmp / B.HISTORY, _history(dataset, settings.history_splits,
                                               len(users), len(items)))
         train = dataset.train[dataset.train["positive"].astype(bool)]
@@ -92,10 +93,12 @@ def export_bundle(
     return Path(out_dir)
 
 
-def _ann_recall(index: ItemIndex, emb: ExportedEmbeddings, spec: IndexSpec) -> tuning.RecallReport:
-    source = emb.users if len(emb.users) else emb.items
-    return tuning.calibrate(index, prepare(emb.items, emb.similarity),
-                            prepare(source, emb.similarity), spec)
+def _ann_recall(
+    index: ItemIndex, emb: ExportedEmbeddings, user_vectors: np.ndarray, spec: IndexSpec
+) -> tuning.RecallReport:
+    """ANN recall on user queries (``user_vectors``: prepared), or on item queries if no users."""
+    items = prepare(emb.items, emb.similarity)
+    return tuning.calibrate(index, items, user_vectors if len(user_vectors) else items, spec)
 
 
 def _item_table(items: pd.DataFrame, columns: Sequence[str] | None) -> pd.DataFrame:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -31,7 +32,20 @@ def test_zero_values_or_no_block_change_nothing(monkeypatch: pytest.MonkeyPatch)
     assert calls == [(5, 7)]
 
 
-def test_every_app_config_applies_the_runtime_group() -> None:
+def test_run_app_applies_the_composed_runtime_before_the_task(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from recsys.cli import _app
+
+    events: list[object] = []
+    monkeypatch.setattr(_app, "apply_runtime", lambda cfg: events.append(dict(cfg)))
+    monkeypatch.setattr(sys, "argv", ["recsys-mine", "runtime.malloc_mmap_threshold=5",
+                                      f"hydra.run.dir={tmp_path}", "hydra.output_subdir=null"])
+    _app.run_app("mine", lambda cfg: events.append("task"))
+    assert events == [{"malloc_mmap_threshold": 5, "malloc_trim_threshold": 2**30}, "task"]
+
+
+def test_every_app_config_composes_the_runtime_group() -> None:
     from hydra import compose, initialize_config_dir
 
     from recsys.cli._app import CONFIG_DIR

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from imagefixtures import compose_features
-from omegaconf import OmegaConf
 
+from recsys.config import as_dict
 from recsys.images.encoders import build_encoder
 from recsys.images.extract import ExtractSettings, encode_images
 from recsys.images.hm_sample import default_hm_dir, hm_articles
@@ -23,9 +23,7 @@ def test_lite0_nearest_neighbour_finds_the_same_product_type() -> None:
     picked = picked.groupby("product_type_name").head(8).reset_index(drop=True)
     assert len(picked) == 24
     cfg = compose_features(["device=cpu", "num_workers=0", "batch_size=24"])
-    plain = OmegaConf.to_container(cfg, resolve=True)
-    assert isinstance(plain, dict)
-    settings = ExtractSettings.from_config({str(k): v for k, v in plain.items()})
+    settings = ExtractSettings.from_config(as_dict(cfg))
     result = encode_images(
         HM / "images",
         list(picked["image_path"]),

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 from imagefixtures import FAST, compose_features, write_photo
-from omegaconf import OmegaConf
 
+from recsys.config import as_dict
 from recsys.errors import ImageError
 from recsys.images.cache import FeatureCache
 from recsys.images.encoders import ImageEncoder, build_encoder
@@ -25,9 +25,7 @@ class Pipeline:
 
     def __init__(self, *overrides: str) -> None:
         cfg = compose_features([*FAST, *overrides])
-        plain = OmegaConf.to_container(cfg, resolve=True)
-        assert isinstance(plain, dict)
-        self.settings = ExtractSettings.from_config({str(k): v for k, v in plain.items()})
+        self.settings = ExtractSettings.from_config(as_dict(cfg))
         self.encoder: ImageEncoder = build_encoder(cfg.image_encoder)
         self.preprocess: Preprocess = build_transform(cfg.image_encoder, train=False)
 
