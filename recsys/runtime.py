@@ -14,7 +14,7 @@ from omegaconf import OmegaConf
 from recsys.config import as_dict
 
 log = logging.getLogger(__name__)
-DEFAULT_FILE = Path(__file__).resolve().parents[1] / "conf" / "runtime" / "default.yaml"
+DEFAULT_FILE = Path(__file__).resolve().parent / "conf" / "runtime" / "default.yaml"
 # mallopt(3) parameter numbers of glibc
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
 

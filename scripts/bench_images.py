@@ -39,7 +39,7 @@ from recsys.images.loading import load_image
 from recsys.images.transforms import Preprocess, build_transform
 from recsys.runtime import apply_runtime
 
-CONF = Path(__file__).resolve().parents[1] / "conf"
+CONF = Path(__file__).resolve().parents[1] / "recsys" / "conf"
 
 
 def load_cfg(overrides: list[str]) -> DictConfig:

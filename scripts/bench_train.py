@@ -35,7 +35,7 @@ from recsys.runtime import apply_runtime, default_runtime
 from recsys.training.optim import build_optimizer
 from recsys.training.train import build, build_datamodule, build_system
 
-CONF = Path(__file__).resolve().parents[1] / "conf"
+CONF = Path(__file__).resolve().parents[1] / "recsys" / "conf"
 
 
 def synthetic_dataset(work: Path, users: int, items: int) -> Path:

@@ -47,7 +47,7 @@ def metrics_table(path: Path) -> Table:
 
 
 def main() -> int:
-    cfg = OmegaConf.load(ROOT / "conf" / "demo.yaml")
+    cfg = OmegaConf.load(ROOT / "recsys" / "conf" / "demo.yaml")
     console = Console(width=max(Console().width, 110))
     t0 = time.perf_counter()
     timings = {s.title.split(" -> ")[0][:40]: run(console, s.title, s.app, list(s.args)) for s in cfg.stages}

@@ -30,7 +30,7 @@ from recsys.images.hm_sample import default_hm_dir, hm_articles
 from recsys.images.transforms import build_transform
 from recsys.runtime import apply_runtime
 
-CONF = Path(__file__).resolve().parents[1] / "conf"
+CONF = Path(__file__).resolve().parents[1] / "recsys" / "conf"
 ATTRIBUTES = ("product_type_name", "product_group_name", "colour_group_name")
 
 

@@ -21,7 +21,7 @@ from omegaconf.errors import OmegaConfBaseException
 from recsys.errors import ConfigError, RecsysError
 from recsys.runtime import apply_runtime
 
-CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "conf")
+CONFIG_DIR = str(Path(__file__).resolve().parents[1] / "conf")
 log = logging.getLogger("recsys")
 
 

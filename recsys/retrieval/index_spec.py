@@ -14,7 +14,7 @@ MIN_POINTS_PER_CENTROID = 39
 PQ_TRAIN_POINTS = 256
 REQUIRED = ("name", "factory", "train_size", "recall_k", "recall_queries", "seed")
 OPTIONAL = ("metric", "nlist", "pq_m", "build_params", "search_params", "tune")
-CONF_DIR = Path(__file__).resolve().parents[2] / "conf" / "index"
+CONF_DIR = Path(__file__).resolve().parents[1] / "conf" / "index"
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from recsys.data.pipeline import build_dataset
 from recsys.training.ranking import popularity_baseline
 from recsys.training.train import train
 
-CONF = str(Path(__file__).resolve().parents[2] / "conf")
+CONF = str(Path(__file__).resolve().parents[2] / "recsys" / "conf")
 
 
 @pytest.mark.slow

@@ -7,7 +7,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-CONF = Path(__file__).resolve().parents[3] / "conf"
+CONF = Path(__file__).resolve().parents[3] / "recsys" / "conf"
 
 
 def source_cfg(root: Path) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from omegaconf import OmegaConf
 
 from recsys.config import as_dict
 
-YAML = Path(__file__).resolve().parents[3] / "conf" / "data" / "synthetic.yaml"
+YAML = Path(__file__).resolve().parents[3] / "recsys" / "conf" / "data" / "synthetic.yaml"
 
 
 def tiny_config(n_users: int = 200, n_items: int = 100, **overrides: Any) -> dict[str, Any]:

@@ -18,7 +18,7 @@ pytestmark = [pytest.mark.hm, pytest.mark.skipif(not (HM / "transactions.csv").i
 
 
 def test_hm_leave_last_day(tmp_path: Path) -> None:
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(ROOT / "recsys" / "conf"), version_base="1.3"):
         cfg = compose("data", overrides=["data=hm", "split=leave_last_day", f"paths.hm_dir={HM}",
                                          f"paths.output_dir={tmp_path}"])
     ds = load_dataset(build_dataset(cfg))

@@ -11,7 +11,7 @@ from omegaconf import DictConfig, OmegaConf
 from recsys.data.synthetic import config_hash, parse_config
 from recsys.errors import ConfigError
 
-YAML = Path(__file__).resolve().parents[3] / "conf" / "data" / "synthetic.yaml"
+YAML = Path(__file__).resolve().parents[3] / "recsys" / "conf" / "data" / "synthetic.yaml"
 
 
 def _raw() -> dict[str, Any]:

@@ -9,7 +9,7 @@ from omegaconf import OmegaConf
 
 from recsys.data.synthetic import build_world, parse_config
 
-YAML = Path(__file__).resolve().parents[3] / "conf" / "data" / "synthetic.yaml"
+YAML = Path(__file__).resolve().parents[3] / "recsys" / "conf" / "data" / "synthetic.yaml"
 
 
 def test_100k_interactions_in_a_few_seconds() -> None:

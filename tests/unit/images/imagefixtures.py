@@ -11,7 +11,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 from PIL import Image
 
-CONF = str(Path(__file__).resolve().parents[3] / "conf")
+CONF = str(Path(__file__).resolve().parents[3] / "recsys" / "conf")
 # Small, fast settings: random-init MobileNetV3-small at 64 px, decoding inline.
 FAST = [
     "image_encoder=mobilenet_v3_small",

@@ -198,7 +198,7 @@ def build_tiny_dataset(root: Path, seed: int = 7) -> Path:
     return out
 
 
-CONF_DIR = Path(__file__).resolve().parents[3] / "conf"
+CONF_DIR = Path(__file__).resolve().parents[3] / "recsys" / "conf"
 
 
 def compose(config_name: str, overrides: list[str] | None = None) -> DictConfig:

@@ -11,7 +11,7 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig
 from tiny_world import write_dataset
 
-CONF = str(Path(__file__).resolve().parents[3] / "conf")
+CONF = str(Path(__file__).resolve().parents[3] / "recsys" / "conf")
 
 
 @pytest.fixture(scope="session")
