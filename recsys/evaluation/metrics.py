@@ -1,6 +1,7 @@
 """Ranking metrics as pure numpy functions (a leaf module: training's validation imports it).
 
-Conventions: ``top_k`` is an int array ``[n_users, K]`` of item indices, best first, padded with
+Conventions: ``top_k`` is an int array ``[n_users, K]`` of item indices, best first (equal scores
+ranked by lower item index, :mod:`recsys.ties`), padded with
 ``-1`` where fewer than ``K`` items were ranked; ``truth`` is a sparse matrix ``[n_users, n_items]``
 whose non-zero entries are the relevant items of each row (binary relevance; stored zeros are
 ignored). Per-user metrics are
@@ -103,12 +104,21 @@ def per_user_metrics(
 ) -> dict[str, np.ndarray]:
     """Per-user values ``{"recall@k": [n_users], ...}`` for every ``k`` in ``ks``."""
     truth = binary_truth(truth)
-    hits = hit_matrix(top_k, truth)
-    n_rel = relevant_counts(truth)
+    return metrics_from_hits(hit_matrix(top_k, truth), relevant_counts(truth), ks)
+
+
+def metrics_from_hits(
+    hits: np.ndarray, n_relevant: np.ndarray, ks: Sequence[int]
+) -> dict[str, np.ndarray]:
+    """Per-user :data:`METRIC_NAMES` at every ``k`` from a boolean hit matrix ``[n_users, K]``
+    (ranked lists, best first) and the number of relevant items per user: the one metric
+    implementation, shared by the evaluator and training's validation."""
+    hits = np.asarray(hits, dtype=bool)
+    n_rel = np.asarray(n_relevant, dtype=np.int64)
     out: dict[str, np.ndarray] = {}
     for k in ks:
-        if k > top_k.shape[1]:
-            raise ValueError(f"k={k} exceeds the {top_k.shape[1]} ranked items per user")
+        if k > hits.shape[1]:
+            raise ValueError(f"k={k} exceeds the {hits.shape[1]} ranked items per user")
         out[f"recall@{k}"] = recall_at_k(hits, n_rel, k)
         out[f"ndcg@{k}"] = ndcg_at_k(hits, n_rel, k)
         out[f"hitrate@{k}"] = hit_rate_at_k(hits, k)

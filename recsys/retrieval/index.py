@@ -14,6 +14,7 @@ from recsys.errors import ConfigError, ModelError
 from recsys.retrieval.index_spec import IndexSpec
 from recsys.retrieval.similarity import check_metric, faiss_metric, metric_name, prepare
 from recsys.retrieval.topk import EMPTY, check_k
+from recsys.ties import sort_rows
 
 
 class ItemIndex:
@@ -113,13 +114,30 @@ class ItemIndex:
                 ) -> tuple[np.ndarray, np.ndarray]:
         extra = int(np.diff(excluded.indptr).max()) if excluded is not None and excluded.nnz else 0
         fetch = min(k + extra, self.ntotal)
+        out_s, out_i, tied = self._fetch(q, k, fetch, excluded)
+        # a run of equal scores cut by the fetch limit: fetch those rows wider until it ends,
+        # so the tie rule (lower id first) also holds across the cut
+        rows = np.flatnonzero(tied)
+        while len(rows) and fetch < self.ntotal:
+            fetch = min(2 * fetch, self.ntotal)
+            sub = excluded[rows] if excluded is not None else None
+            out_s[rows], out_i[rows], tied = self._fetch(q[rows], k, fetch, sub)
+            rows = rows[tied]
+        return out_s, out_i
+
+    def _fetch(self, q: np.ndarray, k: int, fetch: int, excluded: sp.csr_matrix | None
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``fetch`` raw results per query, exclusions dropped, compacted to ``k``, and which
+        rows end on a score equal to their ``k``-th (the tie may go on past the cut)."""
         scores, ids = self.index.search(q, fetch)
         if self.metric == "l2":
             scores = -scores  # higher is better everywhere
-        if extra:
-            drop = _excluded_mask(ids, excluded)
-            ids = np.where(drop, EMPTY, ids)
-        return _compact(scores, ids, k)
+        last_s, last_valid = scores[:, -1].copy(), ids[:, -1] >= 0
+        if excluded is not None and excluded.nnz:
+            ids = np.where(_excluded_mask(ids, excluded), EMPTY, ids)
+        out_s, out_i = _compact(scores, ids, k)
+        tied = last_valid & (out_i[:, -1] >= 0) & (last_s == out_s[:, -1])
+        return out_s, out_i, tied
 
     def to_bytes(self) -> bytes:
         """Serialised index."""
@@ -156,8 +174,10 @@ def valid_first(ids: np.ndarray, k: int) -> np.ndarray:
 
 
 def _compact(scores: np.ndarray, ids: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Move valid ids to the front of each row (stable), keep the first ``k``."""
-    order = valid_first(ids, k)
+    """Valid ids first, ordered by the package's tie rule (score, then lower id: FAISS leaves
+    equal scores in heap order), keep the first ``k``. Exact among the fetched candidates; a
+    tie straddling the fetch limit is cut where FAISS cut it."""
+    order = sort_rows(scores, ids)[:, :k]
     ids = np.take_along_axis(ids, order, axis=1)
     scores = np.take_along_axis(scores, order, axis=1)
     if ids.shape[1] < k:

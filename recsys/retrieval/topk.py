@@ -1,4 +1,5 @@
-"""Exact top-K over a whole catalogue: chunked matrix products, masking and ``torch.topk``."""
+"""Exact top-K over a whole catalogue: chunked matrix products, masking and the package's one
+tie rule (:mod:`recsys.ties`: equal scores rank the lower item index first)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import scipy.sparse as sp
 import torch
 
 from recsys.errors import ConfigError
+from recsys.ties import top_k
 
 EMPTY = -1
 # Scores per query chunk of exact_top_k (4 MiB of float32): cache-sized blocks rank fastest.
@@ -49,8 +51,9 @@ def mask_scores(
 
 
 def select_top_k(scores: torch.Tensor, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Best ``k`` columns of each row of ``scores``; -inf positions become ``EMPTY`` ids."""
-    values, idx = torch.topk(scores, k, dim=1, largest=True, sorted=True)
+    """Best ``k`` columns of each row of ``scores`` (ties: lower index first); -inf positions
+    become ``EMPTY`` ids."""
+    values, idx = top_k(scores, k)
     ids = idx.numpy().astype(np.int64)
     vals = values.numpy().astype(np.float32)
     ids[~np.isfinite(vals)] = EMPTY

@@ -1,4 +1,5 @@
-"""Full-catalogue ranking metrics (recall@K, NDCG@K), overall and on cold items, DDP-safe."""
+"""Full-catalogue ranking metrics of training's validation, overall and on cold items, DDP-safe:
+the evaluator's metric implementation and the package's tie rule on dense score blocks."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import torch
 from torch import Tensor
 from torchmetrics import Metric
 
+from recsys.evaluation.metrics import METRIC_NAMES, metrics_from_hits
+from recsys.ties import top_k
 from recsys.training.tables import EvalTargets, FeatureTables
 
 
@@ -27,52 +30,54 @@ def seen_matrix(users: Tensor, offsets: Tensor, seq_items: Tensor, n_items: int)
     return target_matrix(rows, seq_items[pos], len(users), n_items)
 
 
-def recall_ndcg(scores: Tensor, targets: Tensor, k: int) -> tuple[Tensor, Tensor, Tensor]:
-    """Per-row recall@k (hits / #targets), NDCG@k, and which rows have any target."""
-    k = min(k, scores.shape[1])
-    top = scores.topk(k, dim=1).indices
-    hits = targets.gather(1, top).float()
-    n_true = targets.sum(1).float()
-    discounts = 1.0 / torch.log2(torch.arange(2, k + 2, device=scores.device, dtype=torch.float))
-    dcg = (hits * discounts).sum(1)
-    ideal = torch.cumsum(discounts, 0)[(n_true.clamp(min=1, max=k) - 1).long()]
-    has = n_true > 0
-    recall = torch.where(has, hits.sum(1) / n_true.clamp(min=1), 0.0)
-    return recall, torch.where(has, dcg / ideal, 0.0), has
-
-
 class RankingMetrics(Metric):
-    """Mean recall@K and NDCG@K over users with at least one target."""
+    """Mean :data:`~recsys.evaluation.metrics.METRIC_NAMES` at ``k`` over users with at least
+    one target, DDP-safe (per-metric sums and the user count are summed over ranks).
+
+    Rows are ranked under the package's tie rule (:func:`recsys.ties.top_k`, on the scores'
+    device); the metric values come from :func:`recsys.evaluation.metrics.metrics_from_hits`,
+    the evaluator's own implementation, on the small ``[B, k]`` hit matrix. Excluded items
+    are ``-inf`` scores: never hits, but still counted among a user's targets (as there).
+    """
 
     full_state_update = False
-    recall: Tensor
-    ndcg: Tensor
     users: Tensor
 
     def __init__(self, k: int) -> None:
         super().__init__()
         self.k = k
-        self.add_state("recall", default=torch.tensor(0.0, dtype=torch.float64),
-                       dist_reduce_fx="sum")
-        self.add_state("ndcg", default=torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
-        self.add_state("users", default=torch.tensor(0.0, dtype=torch.float64),
-                       dist_reduce_fx="sum")
+        self.names = [f"{name}@{k}" for name in METRIC_NAMES]
+        for name in (*self.names, "users"):
+            self.add_state(_state(name), default=torch.tensor(0.0, dtype=torch.float64),
+                           dist_reduce_fx="sum")
 
     def update(self, scores: Tensor, targets: Tensor) -> None:
-        recall, ndcg, has = recall_ndcg(scores, targets, self.k)
-        self.recall += recall.sum().double()
-        self.ndcg += ndcg.sum().double()
-        self.users += has.sum().double()
+        """Add a batch: ``scores`` float ``[B, n_items]``, ``targets`` bool ``[B, n_items]``."""
+        k = min(self.k, scores.shape[1])
+        values, top = top_k(scores, k)
+        hits = targets.gather(1, top) & torch.isfinite(values)
+        n_true = targets.sum(1)
+        has = (n_true > 0).cpu().numpy()
+        per_user = metrics_from_hits(hits.cpu().numpy(), n_true.cpu().numpy(), [k])
+        for name in METRIC_NAMES:
+            state = getattr(self, _state(f"{name}@{self.k}"))
+            state += float(per_user[f"{name}@{k}"][has].sum())
+        self.users += float(has.sum())
 
     def compute(self) -> dict[str, Tensor]:
+        """``{"recall": mean, "ndcg": ..., "hitrate", "mrr", "map", "users": count}`` (float64)."""
         n = self.users.clamp(min=1.0)
-        return {"recall": (self.recall / n).float(), "ndcg": (self.ndcg / n).float(),
-                "users": self.users.float()}
+        out = {name: getattr(self, _state(f"{name}@{self.k}")) / n for name in METRIC_NAMES}
+        return {**out, "users": self.users.clone()}
+
+
+def _state(name: str) -> str:
+    return name.replace("@", "_at_")
 
 
 def popularity_baseline(tables: FeatureTables, targets: EvalTargets, k: int,
                         cold_only: bool = False) -> dict[str, float]:
-    """Recall@K / NDCG@K of ranking every user's unseen items by training popularity."""
+    """Validation metrics at ``k`` of ranking every user's unseen items by training popularity."""
     metric = RankingMetrics(k)
     count = torch.as_tensor(tables.item_count, dtype=torch.float32)
     offsets = torch.as_tensor(tables.user_offsets)

@@ -13,6 +13,7 @@ from torch.optim import Optimizer
 from torchmetrics import MeanMetric
 
 from recsys.errors import ConfigError, ModelError
+from recsys.evaluation.metrics import METRIC_NAMES
 from recsys.models.losses import log_expected_count
 from recsys.models.two_tower import TwoTowerModel
 from recsys.training.pixels import encode_item_images
@@ -26,8 +27,10 @@ SchedulerFactory = Callable[..., Any]
 class TwoTowerSystem(pl.LightningModule):
     """Trains ``net`` on batches of training positions gathered through ``store``.
 
-    Each validation (and test) epoch ranks the whole catalogue for every evaluated user, masks
-    the user's training positives and logs ``<split>/recall@K`` and ``<split>/ndcg@K``, overall
+    Each validation (and test) epoch ranks the whole catalogue for every evaluated user under
+    the evaluation protocol: the user's history items (``recsys.data.schema.default_history``
+    of the split, train for validation) are excluded, ties go to the lower item index, and
+    ``<split>/{recall,ndcg,hitrate,mrr,map}@K`` come from the evaluator's metric code, overall
     and restricted to cold items (``..._cold``: targets without any training positive).
     """
 
@@ -170,9 +173,9 @@ class TwoTowerSystem(pl.LightningModule):
             values = metric.compute()
             metric.reset()
             # values are already reduced over ranks; sync_dist only keeps Lightning quiet
-            self.log(f"{split}/recall@{self.k}{suffix}", values["recall"], prog_bar=not suffix,
-                     sync_dist=True)
-            self.log(f"{split}/ndcg@{self.k}{suffix}", values["ndcg"], sync_dist=True)
+            for name in METRIC_NAMES:
+                self.log(f"{split}/{name}@{self.k}{suffix}", values[name],
+                         prog_bar=name == "recall" and not suffix, sync_dist=True)
             if suffix:
                 self.log(f"{split}/users{suffix}", values["users"], sync_dist=True)
         self._catalogue = None

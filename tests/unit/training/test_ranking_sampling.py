@@ -10,24 +10,22 @@ import torch
 from torch import nn
 
 from recsys.training.optim import DenseSparseAdam, build_optimizer, warmup_cosine
-from recsys.training.ranking import RankingMetrics, recall_ndcg, seen_matrix, target_matrix
+from recsys.training.ranking import RankingMetrics, seen_matrix, target_matrix
 from recsys.training.sampling import EpochBatchSampler, sample_negatives
 
 
-def test_recall_and_ndcg_match_hand_values() -> None:
+def test_validation_metrics_match_hand_values() -> None:
     scores = torch.tensor([[0.9, 0.8, 0.1, 0.7, 0.0], [0.1, 0.2, 0.3, 0.4, 0.5]])
     targets = target_matrix(torch.tensor([0, 0, 1]), torch.tensor([1, 2, 0]), 2, 5)
-    recall, ndcg, has = recall_ndcg(scores, targets, k=3)
-    # row 0: top3 = [0, 1, 3]; hits at rank 2 only; 2 targets
-    assert recall.tolist() == pytest.approx([0.5, 0.0])
-    idcg = 1 + 1 / math.log2(3)
-    assert ndcg[0].item() == pytest.approx((1 / math.log2(3)) / idcg)
-    assert has.tolist() == [True, True]
     metric = RankingMetrics(k=3)
     metric.update(scores, targets)
     metric.update(scores[:1], torch.zeros_like(targets[:1]))  # a user without targets: skipped
     out = metric.compute()
+    # row 0: top3 = [0, 1, 3]; hit at rank 2 only of 2 targets; row 1: top3 = [4, 3, 2], none
+    idcg = 1 + 1 / math.log2(3)
     assert out["recall"].item() == pytest.approx(0.25) and out["users"].item() == 2
+    assert out["ndcg"].item() == pytest.approx((1 / math.log2(3)) / idcg / 2)
+    assert out["mrr"].item() == pytest.approx(0.25) and out["hitrate"].item() == 0.5
 
 
 def test_seen_matrix_gathers_each_users_items() -> None:
