@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ from recsys.training.checkpoint import check_compatible, make_signature
 from recsys.training.datamodule import RecsysDataModule
 from recsys.training.image_inputs import find_features_dir
 from recsys.training.optim import split_sparse
+from recsys.training.rundir import RUN_ID_ENV, choose_run, link_latest, record_run
 from recsys.training.store import FeatureStore
 from recsys.training.system import TwoTowerSystem
 from recsys.training.tables import FeatureTables
@@ -153,21 +155,29 @@ def _group(node: DictConfig | None) -> list[Any]:
     return [build(v) for v in node.values() if isinstance(v, DictConfig) and "_target_" in v]
 
 
-def _resume_path(cfg: DictConfig, trainer: pl.Trainer, signature: dict[str, Any]) -> str | None:
-    wanted = cfg.get("ckpt_path")
+def _resume_path(cfg: DictConfig, wanted: Path | None, signature: dict[str, Any]) -> str | None:
+    """The checkpoint to resume (``ckpt_path=last``: chosen by ``choose_run``), checked to belong
+    to this model, config and dataset."""
+    if wanted is None and cfg.get("ckpt_path") is not None:
+        wanted = Path(str(cfg.ckpt_path))
     if wanted is None:
         return None
-    if wanted == "last":
-        ckpt_cb = trainer.checkpoint_callback
-        dirpath = getattr(ckpt_cb, "dirpath", None) or Path(cfg.run_dir) / "checkpoints"
-        path = Path(dirpath) / "last.ckpt"
-        if not path.is_file():
-            raise ModelError("ckpt_path=last but this run has no last checkpoint yet",
-                             file=str(path))
-    else:
-        path = Path(str(wanted))
-    check_compatible(path, signature)
-    return str(path)
+    check_compatible(wanted, signature)
+    return str(wanted)
+
+
+def objective_value(cfg: DictConfig, trainer: pl.Trainer, metrics: dict[str, float]) -> float:
+    """The validation objective of a fit (``cfg.objective``): the checkpoint callback's best
+    score when it monitors it, else its last logged value."""
+    name = str(cfg.objective)
+    ckpt = trainer.checkpoint_callback
+    best = getattr(ckpt, "best_model_score", None)
+    if best is not None and getattr(ckpt, "monitor", None) == name:
+        return float(best)
+    if name not in metrics:
+        raise ConfigError(f"objective {name!r} was not logged by the fit (logged: "
+                          f"{', '.join(sorted(metrics))})", column="objective")
+    return float(metrics[name])
 
 
 def _check_sparse_strategy(trainer: pl.Trainer, system: TwoTowerSystem) -> None:
@@ -186,8 +196,10 @@ def _write_metrics(path: Path, metrics: dict[str, float]) -> None:
 
 def train(cfg: DictConfig, callbacks: list[pl.Callback] | None = None
           ) -> tuple[dict[str, float], dict[str, Any]]:
-    """Fit (and test) a two-tower model; returns the final metrics and the built objects."""
+    """Fit (and test) a two-tower model in its own run directory (``cfg.run_id`` is fixed here);
+    returns the final metrics (``objective``: the validation objective) and the built objects."""
     pl.seed_everything(int(cfg.seed), workers=True)
+    resume = choose_run(cfg)
     if int(cfg.get("torch_threads", 0)) > 0:
         torch.set_num_threads(int(cfg.torch_threads))
     dm = build_datamodule(cfg)
@@ -198,15 +210,25 @@ def train(cfg: DictConfig, callbacks: list[pl.Callback] | None = None
         all_callbacks = [c for c in all_callbacks if not isinstance(c, LearningRateMonitor)]
     trainer: pl.Trainer = build(cfg.trainer, callbacks=all_callbacks, logger=loggers or False)
     _check_sparse_strategy(trainer, system)
-    ckpt_path = _resume_path(cfg, trainer, system.hparams["signature"])
-    log.info("training %s (package %s) on %s", cfg.get("name", "two_tower"),
-             recsys.__version__, cfg.dataset_dir)
-    trainer.fit(system, datamodule=dm, ckpt_path=ckpt_path, weights_only=True)
+    ckpt_path = _resume_path(cfg, resume, system.hparams["signature"])
+    if trainer.is_global_zero:
+        assert dm.dataset is not None
+        record_run(cfg, dm.dataset.manifest.get("data_fingerprint"),
+                   None if ckpt_path is None else Path(ckpt_path))
+    log.info("training %s (package %s) on %s in %s", cfg.get("name", "two_tower"),
+             recsys.__version__, cfg.dataset_dir, cfg.run_dir)
+    os.environ[RUN_ID_ENV] = str(cfg.run_id)
+    try:
+        trainer.fit(system, datamodule=dm, ckpt_path=ckpt_path, weights_only=True)
+    finally:
+        os.environ.pop(RUN_ID_ENV, None)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+    metrics["objective"] = objective_value(cfg, trainer, metrics)
     if cfg.get("test"):
         best = getattr(trainer.checkpoint_callback, "best_model_path", "")
         trainer.test(system, datamodule=dm, ckpt_path=best or None, weights_only=True)
         metrics.update({k: float(v) for k, v in trainer.callback_metrics.items()})
     if trainer.is_global_zero and not getattr(trainer, "fast_dev_run", False):
         _write_metrics(Path(cfg.run_dir) / "metrics.json", metrics)
+        link_latest(cfg)
     return metrics, {"trainer": trainer, "system": system, "datamodule": dm, "net": system.net}

@@ -30,20 +30,33 @@ class _FirstWeights(pl.Callback):
         self.weights = {k: v.clone() for k, v in pl_module.state_dict().items()}
 
 
-def test_resume_continues_from_the_last_checkpoint(make_cfg: Make) -> None:
-    train(make_cfg("trainer.max_epochs=1", *SHORT))
-    cfg = make_cfg("trainer.max_epochs=2", "ckpt_path=last", *SHORT)
-    last = Path(cfg.run_dir) / "checkpoints" / "last.ckpt"
+def test_resume_continues_from_the_newest_run_of_that_name(make_cfg: Make) -> None:
+    older = make_cfg("trainer.max_epochs=1", *SHORT)
+    train(older)
+    first = make_cfg("trainer.max_epochs=1", *SHORT)
+    train(first)
+    assert first.run_dir != older.run_dir  # every run has its own directory
+    info = json.loads((Path(first.run_dir) / "run.json").read_text())
+    assert info["run_id"] == first.run_id and info["package_version"]
+    assert info["data_fingerprint"] and len(info["config_hash"]) == 16
+    assert info["config_hash"] == json.loads((Path(older.run_dir) / "run.json").read_text()
+                                             )["config_hash"]
+    assert (Path(first.run_dir) / "config.yaml").is_file()
+    assert (Path(first.runs_root) / "latest").resolve() == Path(first.run_dir).resolve()
+    last = Path(first.run_dir) / "checkpoints" / "last.ckpt"
     saved = torch.load(last, weights_only=True)
     assert saved["epoch"] == 0 and saved["global_step"] == 3
+    cfg = make_cfg("trainer.max_epochs=2", "ckpt_path=last", *SHORT)
     seen = _FirstWeights()
     _, objects = train(cfg, callbacks=[seen])
+    assert cfg.run_dir == first.run_dir  # the newest run, not the older one
     trainer = objects["trainer"]
     assert trainer.current_epoch == 2 and trainer.global_step == 6  # one more epoch, not two
     for key, value in saved["state_dict"].items():
         assert torch.equal(seen.weights[key], value), key
     after = torch.load(last, weights_only=True)  # rewritten each epoch, improved or not
     assert after["epoch"] == 1 and after["global_step"] == 6
+    assert json.loads((Path(cfg.run_dir) / "run.json").read_text())["resumed_from"] == str(last)
 
 
 def test_load_trained_reproduces_the_trained_vectors(make_cfg: Make, tiny_features: Path) -> None:
