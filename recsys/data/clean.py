@@ -1,4 +1,5 @@
-"""Cleaning: deduplication, validity ranges, statistical outliers, missing values."""
+"""Cleaning: deduplication, validity ranges (row-level), and outlier fences and missing-value fills
+fitted on training rows."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from recsys.data.fitted import Fence, NumericParams
 from recsys.data.quality import ROW, QualityReport
 from recsys.data.schema import SCHEMAS
 from recsys.errors import ConfigError
@@ -70,31 +72,37 @@ def check_ranges(
     return df
 
 
-def handle_outliers(
-    df: pd.DataFrame, table: str, columns: list[str], cfg: Mapping[str, Any], report: QualityReport
-) -> pd.DataFrame:
-    """Statistical outliers by IQR fences or robust z-score; ``flag`` adds ``<col>_outlier``,
-    ``clip`` clips to the fences, ``drop`` removes the rows."""
-    method, k, action = cfg["method"], float(cfg["threshold"]), cfg["action"]
-    n = len(df)
-    counts: dict[str, int] = {}
+def fit_fences(train: pd.DataFrame, columns: list[str], cfg: Mapping[str, Any]) -> dict[str, Fence]:
+    """Outlier fences (IQR or robust z-score, ``cfg.method``/``threshold``) of ``columns`` fitted
+    on the training rows; a column with fewer than 8 training values gets none."""
+    method, k = cfg["method"], float(cfg["threshold"])
+    if cfg["action"] not in ("flag", "clip", "drop"):
+        raise ConfigError(f"preprocess.outliers.action: unknown {cfg['action']!r} (flag, clip, drop)")
+    fences: dict[str, Fence] = {}
     for col in columns:
-        if col not in df.columns or df[col].notna().sum() < 8:
+        if col not in train.columns or train[col].notna().sum() < 8:
             continue
-        v = df[col].astype("float64")
-        lo, hi = _fences(v, method, k)
-        out = ((v < lo) | (v > hi)).fillna(False)
-        counts[col] = int(out.sum())
-        if action == "flag":
-            df = df.assign(**{f"{col}_outlier": out.to_numpy()})
-        elif action == "clip":
-            df = df.assign(**{col: v.clip(lo, hi).astype(df[col].dtype)})
-        elif action == "drop":
-            df = df[~out]
-            report.drop(table, f"{col} statistical outlier", counts[col])
-        else:
-            raise ConfigError(f"preprocess.outliers.action: unknown {action!r} (flag, clip, drop)")
-    report.step(table, f"outliers ({method}, {action})", n, len(df), **counts)
+        fences[col] = Fence(*_fences(train[col].astype("float64"), method, k))
+    return fences
+
+
+def apply_outliers(
+    df: pd.DataFrame, table: str, params: NumericParams, report: QualityReport | None
+) -> pd.DataFrame:
+    """Apply fitted fences: ``flag`` adds ``<col>_outlier``, ``clip`` clips, ``drop`` removes the
+    rows (counted in ``report`` when given)."""
+    n = len(df)
+    df, masks = params.outliers(df)
+    if params.outlier_action == "drop":
+        out = np.zeros(len(df), dtype=bool)
+        for col, mask in masks.items():
+            if report is not None:
+                report.drop(table, f"{col} statistical outlier", int((mask & ~out).sum()))
+            out |= mask
+        df = df[~out]
+    if report is not None:
+        counts = {c: int(m.sum()) for c, m in masks.items()}
+        report.step(table, f"outliers ({params.outlier_action})", n, len(df), **counts)
     return df
 
 
@@ -110,16 +118,11 @@ def _fences(v: pd.Series, method: str, k: float) -> tuple[float, float]:
     raise ConfigError(f"preprocess.outliers.method: unknown {method!r} (iqr, zscore)")
 
 
-def fill_missing(df: pd.DataFrame, table: str, numeric: list[str], report: QualityReport) -> pd.DataFrame:
-    """Numeric gaps get the column median (and a ``<col>_missing`` flag); categoricals stay
-    null and fall into the out-of-vocabulary bucket at encoding time."""
-    filled: dict[str, int] = {}
+def fit_fill(train: pd.DataFrame, numeric: list[str]) -> dict[str, float]:
+    """Fill value of each numeric column: its median over the training rows (0 if none).
+    Categorical gaps stay null and fall into the out-of-vocabulary bucket at encoding time."""
+    out: dict[str, float] = {}
     for col in numeric:
-        if col in df.columns and df[col].isna().any():
-            miss = df[col].isna()
-            median = df[col].median()
-            filled[col] = int(miss.sum())
-            df = df.assign(**{col: df[col].fillna(0.0 if pd.isna(median) else median),
-                              f"{col}_missing": miss.to_numpy()})
-    report.step(table, "missing values", len(df), len(df), **filled)
-    return df
+        median = pd.to_numeric(train[col], errors="coerce").median() if col in train.columns else np.nan
+        out[col] = 0.0 if pd.isna(median) else float(median)
+    return out

@@ -1,12 +1,15 @@
-"""Integration across sources: id mapping, unknown ids, item price from transactions, image paths."""
+"""Integration across sources: id mapping, unknown ids, item price from training transactions,
+image paths."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
+from recsys.data.fitted import PriceImputer
 from recsys.data.quality import QualityReport
 
 
@@ -27,15 +30,15 @@ def check_references(
     return inter
 
 
-def fill_item_prices(items: pd.DataFrame, inter: pd.DataFrame, report: QualityReport) -> pd.DataFrame:
-    """Items without a list price take the median paid price from the transactions."""
-    missing = items["price"].isna()
-    if missing.any() and inter["price"].notna().any():
-        med = inter.groupby("item_id")["price"].median()
-        items = items.assign(price=items["price"].fillna(items["item_id"].map(med)))
-        report.step("items", "price from transactions", len(items), len(items),
-                    filled=int(missing.sum() - items["price"].isna().sum()))
-    return items
+def fit_item_prices(train: pd.DataFrame) -> PriceImputer:
+    """Median price paid per item in the training interactions, and over all of them (the
+    fallback for items not sold in training); items first sold later never see their price."""
+    paid = train[["item_id", "price"]].dropna(subset=["price"])
+    if not len(paid):
+        return PriceImputer(np.zeros(0, dtype=str), np.zeros(0), None)
+    med = paid.groupby(paid["item_id"].astype(str))["price"].median()
+    return PriceImputer(med.index.to_numpy(dtype=str), med.to_numpy(np.float64),
+                        float(paid["price"].median()))
 
 
 def check_image_paths(

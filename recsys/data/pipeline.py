@@ -1,4 +1,5 @@
-"""The data stage: source -> validate -> clean/integrate -> transform -> split -> processed dataset."""
+"""The data stage: source -> validate (row-level) -> split -> fit statistics on train, apply to all
+-> processed dataset."""
 
 from __future__ import annotations
 
@@ -20,15 +21,15 @@ from recsys.data import clean, integrate
 from recsys.data.atomic import atomic_directory
 from recsys.data.canonical import load_canonical
 from recsys.data.fingerprint import config_hash, frame_fingerprint
+from recsys.data.fit import Applied, fit_apply
+from recsys.data.fitted import save_fitted
 from recsys.data.privacy import pseudonymise, strip_pii
 from recsys.data.quality import ROW, QualityReport
-from recsys.data.source_config import SourceConfig, TableSpec, parse_source_config
+from recsys.data.source_config import SourceConfig, parse_source_config
 from recsys.data.split import split_interactions
-from recsys.data.transform import FeatureSpec, encode_table
 from recsys.errors import ConfigError
 
 log = logging.getLogger(__name__)
-_USER_CATEGORICAL = ("gender", "region", "occupation", "income_band", "preferred_channel")
 
 
 def build_dataset(cfg: DictConfig) -> Path:
@@ -43,9 +44,10 @@ def build_dataset(cfg: DictConfig) -> Path:
     tables = read_sources(source, report)
     tables = preprocess(tables, source, pre, report)
     frames, split_info = split_interactions(tables["interactions"], split_cfg)
+    applied = fit_apply(tables, frames, source, pre, report)
     out = Path(str(cfg.output_dir))
     cfg_hash = config_hash({"data": as_dict(cfg.data, "data"), "preprocess": pre, "split": split_cfg})
-    write_dataset(out, tables, frames, split_info, source, pre, report, cfg_hash)
+    write_dataset(out, applied, split_info, source, report, cfg_hash)
     log.info("wrote %s in %.1fs", out, time.perf_counter() - t0)
     return out
 
@@ -72,7 +74,8 @@ def read_sources(source: SourceConfig, report: QualityReport) -> dict[str, pd.Da
 def preprocess(
     tables: dict[str, pd.DataFrame], source: SourceConfig, pre: Mapping[str, Any], report: QualityReport
 ) -> dict[str, pd.DataFrame]:
-    """Privacy, cleaning and integration across tables."""
+    """Row-level privacy, cleaning and integration across tables; nothing here is fitted (the
+    statistics are fitted on the training split by :func:`recsys.data.fit.fit_apply`)."""
     inter, users, items, uimg = (tables[t] for t in ("interactions", "users", "items", "user_images"))
     privacy = pre["privacy"]
     if privacy["pseudonymise"]:
@@ -85,15 +88,9 @@ def preprocess(
     inter = clean.deduplicate(inter, "interactions", str(dedup["interactions"]), report)
     users = clean.deduplicate(users, "users", "key", report)
     items = clean.deduplicate(items, "items", "key", report)
-    ranges, outliers = pre["ranges"], pre["outliers"]
-    ents = {"interactions": inter, "users": users, "items": items}
-    for name, frame in ents.items():
-        frame = clean.check_ranges(frame, name, ranges, report)
-        cols = list(outliers["columns"].get(name, []))
-        ents[name] = clean.handle_outliers(frame, name, cols, outliers, report)
-    inter, users, items = ents["interactions"], ents["users"], ents["items"]
+    inter, users, items = (clean.check_ranges(frame, name, pre["ranges"], report) for name, frame in
+                           (("interactions", inter), ("users", users), ("items", items)))
     inter = integrate.check_references(inter, users, items, str(pre["on_unknown_ids"]), report)
-    items = integrate.fill_item_prices(items, inter, report)
     img_policy = str(pre["on_bad_image_path"])
     items = integrate.check_image_paths(items, "items", source.root, img_policy, report)
     if len(uimg):
@@ -103,28 +100,8 @@ def preprocess(
                              policy=str(pre["on_unknown_ids"]))
         report.step("user_images", "reference check", n, len(uimg))
         uimg = integrate.check_image_paths(uimg, "user_images", source.root, img_policy, report)
-    users = clean.fill_missing(users, "users", _numeric(users, source.tables["users"], ["age"]), report)
-    items = clean.fill_missing(items, "items", _numeric(items, source.tables["items"], ["price"]), report)
     inter = inter.iloc[np.argsort(inter["timestamp"].to_numpy(), kind="stable")]  # file order breaks ties
-    for name, frame in (("interactions", inter), ("users", users), ("items", items), ("user_images", uimg)):
-        report.record_nulls(name, frame)
     return {"interactions": inter, "users": users, "items": items, "user_images": uimg}
-
-
-def _numeric(df: pd.DataFrame, spec: TableSpec, base: list[str]) -> list[str]:
-    cols = [c for c in base if c in df.columns and df[c].notna().any()] + spec.numeric
-    return list(dict.fromkeys(cols))
-
-
-def _feature_specs(tables: dict[str, pd.DataFrame], source: SourceConfig) -> dict[str, FeatureSpec]:
-    users, items = tables["users"], tables["items"]
-    uspec, ispec = source.tables["users"], source.tables["items"]
-    ucat = [c for c in _USER_CATEGORICAL if c in users.columns and users[c].notna().any()]
-    return {
-        "users": FeatureSpec(list(dict.fromkeys(ucat + uspec.categorical)), list(uspec.multi_hot),
-                             _numeric(users, uspec, ["age"])),
-        "items": FeatureSpec(ispec.categorical, list(ispec.multi_hot), _numeric(items, ispec, ["price"])),
-    }
 
 
 def _positions(index: pd.Index, values: pd.Series) -> np.ndarray:
@@ -136,15 +113,15 @@ def _positions(index: pd.Index, values: pd.Series) -> np.ndarray:
 
 def write_dataset(
     out: Path,
-    tables: dict[str, pd.DataFrame],
-    frames: dict[str, pd.DataFrame],
+    applied: Applied,
     split_info: dict[str, Any],
     source: SourceConfig,
-    pre: Mapping[str, Any],
     report: QualityReport,
     cfg_hash: str,
 ) -> None:
-    """Index, encode and write every table, the vocabularies, the report and the manifest."""
+    """Index and write every table, the fitted statistics (vocabularies included), the report
+    and the manifest."""
+    tables, frames, specs = applied.tables, applied.frames, applied.specs
     users = tables["users"].reset_index(drop=True)
     items = tables["items"].reset_index(drop=True)
     users.insert(0, "user_idx", np.arange(len(users), dtype=np.int64))
@@ -153,15 +130,6 @@ def write_dataset(
     items["item_id"] = items["item_id"].astype("string")
     uindex = pd.Index(users["user_id"])
     iindex = pd.Index(items["item_id"])
-    first_seen = tables["interactions"].groupby("item_id")["timestamp"].min()
-    items["first_seen"] = items["item_id"].map(first_seen).astype("datetime64[ns]")
-    specs = _feature_specs(tables, source)
-    vocabs: dict[str, list[str]] = {}
-    encoded: dict[str, pd.DataFrame] = {}
-    for name, df in (("users", users), ("items", items)):
-        seps = source.tables[name].multi_hot
-        encoded[name], v, specs[name] = encode_table(df, name, specs[name], seps, pre, report)
-        vocabs.update(v)
     positives = set(source.positive_events)
     out_frames: dict[str, pd.DataFrame] = {}
     for split, df in frames.items():
@@ -173,13 +141,13 @@ def write_dataset(
     uimg = tables["user_images"].drop(columns=[ROW])
     uimg.insert(0, "user_idx", _positions(uindex, uimg["user_id"]))
     out_frames["user_images"] = uimg.sort_values(["user_idx", "posted_at"], kind="stable").reset_index(drop=True)
-    out_frames["users"] = encoded["users"].drop(columns=[ROW])
-    out_frames["items"] = encoded["items"].drop(columns=[ROW])
+    out_frames["users"] = users.drop(columns=[ROW])
+    out_frames["items"] = items.drop(columns=[ROW])
     fingerprint = frame_fingerprint(tables)
     with atomic_directory(out) as tmp:
         for name, df in out_frames.items():
             df.to_parquet(tmp / f"{name}.parquet", index=False)
-        (tmp / "vocabs.json").write_text(json.dumps(vocabs))
+        save_fitted(tmp, applied.params)
         (tmp / "features.json").write_text(json.dumps({k: s.to_dict() for k, s in specs.items()}, indent=2))
         report.write(tmp)
         manifest = {
