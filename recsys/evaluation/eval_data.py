@@ -22,7 +22,8 @@ class EvalData:
     """Everything a method and the metrics need for one evaluated split.
 
     ``history``: positive interaction counts ``[n_users, n_items]`` of the splits before the
-    evaluated one (what methods learn from and what "already bought" means); ``truth``: positives
+    evaluated one (:func:`recsys.data.schema.default_history` unless configured: what methods
+    learn from and what the exclusion rule removes from rankings); ``truth``: positives
     of the evaluated split; ``history_frame``: those history positives as rows (for time-aware
     baselines); ``users``: the evaluated users (rows of ``truth`` with at least one positive).
     """
@@ -36,6 +37,8 @@ class EvalData:
     truth: sp.csr_matrix
     users: np.ndarray
     user_table: pd.DataFrame
+    fingerprint: str | None = None  # the dataset manifest's data_fingerprint
+    manifest_path: str = ""
 
     @cached_property
     def item_user_counts(self) -> np.ndarray:
@@ -110,6 +113,8 @@ def prepare_eval_data(
         truth=truth,
         users=users,
         user_table=dataset.users,
+        fingerprint=dataset.manifest.get("data_fingerprint"),
+        manifest_path=str(dataset.path / "manifest.json"),
     )
 
 

@@ -13,17 +13,24 @@ from recsys.evaluation.baselines import (
     embedding_ranker,
     fit_als,
     fit_bpr,
+    fit_ease,
+    fit_itemknn,
     history_weights,
     load_embedding_model,
     popularity_scores,
 )
+from recsys.evaluation.baselines.bundle import bundle_ranker
 from recsys.evaluation.eval_data import EvalData
+from recsys.evaluation.guard import check_same_data, checkpoint_fingerprint
 from recsys.evaluation.protocols import Ranker
 from recsys.evaluation.rankers import EmbeddingRanker, HistoryFirstRanker, IndexRanker, ScoreRanker
 from recsys.retrieval.index_spec import IndexSpec
 
 log = logging.getLogger(__name__)
-KINDS = ("popularity", "repurchase", "als", "bpr", "checkpoint", "history_first")
+KINDS = ("popularity", "repurchase", "als", "bpr", "ease", "itemknn", "checkpoint", "bundle",
+         "history_first")
+# settings that read interaction times: a method using one is skipped on data without them
+TIME_SETTINGS = ("window_days", "half_life_days", "fallback_window_days")
 
 
 def build_methods(
@@ -46,10 +53,9 @@ def build_methods(
         kind = spec.get("kind")
         if kind not in KINDS:
             raise ConfigError(f"eval.methods.{name}.kind: {kind!r} is not one of {', '.join(KINDS)}")
-        if not spec.get("enabled", True) or (kind == "checkpoint" and not spec.get("path")) or (
-            kind == "history_first" and spec.get("base") in skipped
-        ):
-            log.info("method %s skipped (disabled, no checkpoint path or skipped base)", name)
+        reason = _skip_reason(kind, spec, data, skipped)
+        if reason:
+            log.info("method %s skipped: %s", name, reason)
             skipped.add(name)
             continue
         method = _build(name, kind, spec, data, built, batch_size, seed, threads)
@@ -61,6 +67,28 @@ def build_methods(
     if not built:
         raise ConfigError("eval.methods: no method to evaluate")
     return built
+
+
+def _skip_reason(kind: str, spec: Mapping[str, Any], data: EvalData, skipped: set[str]) -> str:
+    """Why a configured method is not run ("" when it is)."""
+    if not spec.get("enabled", True):
+        return "disabled"
+    if kind in ("checkpoint", "bundle") and not spec.get("path"):
+        return "no path"
+    if kind == "history_first" and spec.get("base") in skipped:
+        return f"its base {spec.get('base')} is skipped"
+    if kind == "ease" and data.n_items > int(spec.get("max_items") or data.n_items):
+        return f"{data.n_items} items exceed its max_items={spec['max_items']} (dense n^2 gram)"
+    timed = [key for key in TIME_SETTINGS if spec.get(key) is not None]
+    if timed and not has_timestamps(data):
+        return f"{timed[0]} needs interaction timestamps, which this dataset lacks"
+    return ""
+
+
+def has_timestamps(data: EvalData) -> bool:
+    """Whether the history rows carry interaction times."""
+    frame = data.history_frame
+    return "timestamp" in frame.columns and bool(frame["timestamp"].notna().any())
 
 
 def _build(
@@ -91,9 +119,16 @@ def _build(
                            learning_rate=float(spec["learning_rate"]),
                            regularization=float(spec["regularization"]),
                            iterations=int(spec["iterations"]), seed=seed, threads=threads)
+        if kind == "ease":
+            return fit_ease(data.history, l2=float(spec["l2"]), dtype=str(spec["dtype"]))
+        if kind == "itemknn":
+            return fit_itemknn(data.history, k=int(spec["k"]), shrink=float(spec["shrink"]))
         if kind == "checkpoint":
+            check_same_data("checkpoint", spec["path"], checkpoint_fingerprint(spec["path"]), data)
             model = load_embedding_model(spec["path"], str(spec["device"]), data.history_splits)
             return embedding_ranker(model, data.users, batch_size)
+        if kind == "bundle":
+            return bundle_ranker(spec["path"], data)
         base = str(spec.get("base"))
         if base not in built:
             raise ConfigError(f"eval.methods.{name}.base: {base!r} is not an earlier method")

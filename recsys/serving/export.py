@@ -19,7 +19,9 @@ from torch import nn
 import recsys
 from recsys.data.atomic import atomic_directory
 from recsys.data.fingerprint import config_hash
-from recsys.errors import ModelError
+from recsys.data.schema import default_history
+from recsys.data.fitted import FittedParams
+from recsys.errors import DataError, ModelError
 from recsys.evaluation.baselines.popularity import popularity_scores
 from recsys.evaluation.eval_data import interaction_matrix
 from recsys.evaluation.protocols import DatasetLike
@@ -30,7 +32,7 @@ from recsys.retrieval.index_spec import IndexSpec
 from recsys.retrieval.similarity import prepare
 from recsys.serving import bundle as B
 from recsys.serving import torchscript
-from recsys.serving.user_features import UserFeatureEncoder, fit_encoder
+from recsys.serving.user_features import UserFeatureEncoder, user_encoder
 
 log = logging.getLogger(__name__)
 ENCODED_SUFFIXES = ("_idx", "_multi", "_z", "_mm")
@@ -40,12 +42,21 @@ ENCODED_SUFFIXES = ("_idx", "_multi", "_z", "_mm")
 class ExportSettings:
     """Batch size of the embedding export, splits whose purchases count as history, the item
     columns shown with recommendations (None: every raw attribute) and whether to export the
-    user tower."""
+    user tower.
+
+    The history is one definition for the whole bundle: the user vectors read it and
+    ``recommend(exclude_purchased=True)`` removes its items; None means the evaluation's test
+    history (:func:`recsys.data.schema.default_history`: train + val)."""
 
     batch_size: int
-    history_splits: tuple[str, ...]
+    history_splits: tuple[str, ...] | None
     item_columns: tuple[str, ...] | None
     user_tower: bool
+
+    @property
+    def history(self) -> tuple[str, ...]:
+        """The splits whose positives are the bundle's history."""
+        return tuple(self.history_splits) if self.history_splits else default_history("test")
 
 
 def export_bundle(
@@ -56,7 +67,8 @@ def export_bundle(
     settings: ExportSettings,
     config: Mapping[str, Any],
 ) -> Path:
-    """Write a serving bundle for ``model`` trained on ``dataset`` into ``out_dir`` atomically."""
+    """Write a serving bundle for ``model`` trained on ``dataset`` into ``out_dir`` atomically;
+    ``model``'s user vectors must read ``settings.history`` (see :class:`ExportSettings`)."""
     users = dataset.users.sort_values("user_idx").reset_index(drop=True)
     items = dataset.items.sort_values("item_idx").reset_index(drop=True)
     emb = export_embeddings(model, users["user_idx"].to_numpy(np.int64), settings.batch_size)
@@ -73,14 +85,13 @@ def export_bundle(
         _item_table(items, settings.item_columns).to_parquet(tmp / B.ITEMS, index=False)
         users[["user_idx", "user_id"]].to_parquet(tmp / B.USERS, index=False)
         np.save(tmp / B.USER_EMBEDDINGS, user_vectors)
-        sp.save_npz(tmp / B.HISTORY, _history(dataset, settings.history_splits,
-                                              len(users), len(items)))
+        sp.save_npz(tmp / B.HISTORY, _history(dataset, settings.history, len(users), len(items)))
         train = dataset.train[dataset.train["positive"].astype(bool)]
         np.save(tmp / B.POPULARITY, popularity_scores(train, len(items)).astype(np.float32))
         tower_meta = None
         if tower is not None:
-            encoder = fit_encoder(users, _vocabs(dataset), _features(dataset),
-                                  items["item_id"].astype(str).tolist(), _tower_shapes(model))
+            encoder = user_encoder(_fitted(dataset), _features(dataset),
+                                   items["item_id"].astype(str).tolist(), _tower_shapes(model))
             _check_tower(tower, encoder, emb.dim)
             torchscript.save(tower, tmp / B.USER_TOWER)
             (tmp / B.USER_ENCODER).write_text(json.dumps(encoder.to_dict(), indent=2))
@@ -88,6 +99,7 @@ def export_bundle(
                           "encoder": B.USER_ENCODER}
         names = sorted(p.name for p in tmp.iterdir())
         manifest = _manifest(dataset, emb, index, recall, tower_meta, config, len(users))
+        manifest["history_splits"] = list(settings.history)
         manifest["files"] = B.checksums(tmp, names)
         (tmp / B.MANIFEST).write_text(json.dumps(manifest, indent=2))
     return Path(out_dir)
@@ -119,8 +131,13 @@ def _history(dataset: DatasetLike, splits: Sequence[str], n_users: int, n_items:
     return mat
 
 
-def _vocabs(dataset: DatasetLike) -> dict[str, list[str]]:
-    return dict(getattr(dataset, "vocabs", {}) or {})
+def _fitted(dataset: DatasetLike) -> FittedParams:
+    """The statistics the data stage fitted on the training split (``fitted.json``)."""
+    fitted = getattr(dataset, "fitted", None)
+    if not isinstance(fitted, FittedParams):
+        raise DataError("dataset has no fitted statistics (fitted.json); rerun recsys-data",
+                        file=str(dataset.path))
+    return fitted
 
 
 def _features(dataset: DatasetLike) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,13 +17,15 @@ from recsys.retrieval.embeddings import EmbeddingModel, StaticEmbeddings
 MODEL_KINDS = ("checkpoint", "als")
 
 
-def checkpoint_model(cfg: Mapping[str, Any]) -> EmbeddingModel:
-    """The trained model of ``cfg["checkpoint"]``."""
+def checkpoint_model(cfg: Mapping[str, Any],
+                     history_splits: Sequence[str] | None = None) -> EmbeddingModel:
+    """The trained model of ``cfg["checkpoint"]``; user vectors read the positives of
+    ``history_splits`` (the checkpoint's test history when None)."""
     path = cfg.get("checkpoint")
     if not path:
         raise ConfigError("model.checkpoint is not set (or use model.kind=als)",
                           column="model.checkpoint")
-    return load_embedding_model(Path(path), str(cfg["device"]))
+    return load_embedding_model(Path(path), str(cfg["device"]), history_splits)
 
 
 def als_model(dataset: DatasetLike, cfg: Mapping[str, Any]) -> EmbeddingModel:

@@ -21,18 +21,18 @@ def run_export(cfg: DictConfig) -> Path:
     """Export the configured model over its dataset into ``cfg.bundle_dir``."""
     model_cfg = as_dict(cfg.model, "model")
     kind = check_kind(str(model_cfg["kind"]))
+    settings = ExportSettings(
+        batch_size=int(cfg.batch_size),
+        history_splits=tuple(cfg.history_splits) if cfg.history_splits else None,
+        item_columns=tuple(cfg.item_columns) if cfg.item_columns is not None else None,
+        user_tower=bool(cfg.user_tower),
+    )
     if kind == "checkpoint":
-        model = checkpoint_model(model_cfg)
+        model = checkpoint_model(model_cfg, settings.history)  # vectors read the bundle history
         dataset = load_dataset(getattr(model, "dataset_dir", None) or cfg.dataset_dir)
     else:
         dataset = load_dataset(cfg.dataset_dir)
         model = als_model(dataset, model_cfg["als"])
-    settings = ExportSettings(
-        batch_size=int(cfg.batch_size),
-        history_splits=tuple(cfg.history_splits),
-        item_columns=tuple(cfg.item_columns) if cfg.item_columns is not None else None,
-        user_tower=bool(cfg.user_tower),
-    )
     config: dict[str, Any] = {"export": as_dict(cfg, "export"),
                               "model": getattr(model, "config", None)}
     spec = IndexSpec.from_config(as_dict(cfg.index, "index"))

@@ -164,6 +164,7 @@ def test_checkpoint_methods_rank_with_the_models_vectors(toy: ToyDataset,
 
     monkeypatch.setattr(registry, "load_embedding_model", fake_load)
     data = prepare_eval_data(toy, "test")
+    monkeypatch.setattr(registry, "checkpoint_fingerprint", lambda path: data.fingerprint)
     specs = {"tower": {"kind": "checkpoint", "path": "x.ckpt", "device": "cpu"},
              "tower_rep": {"kind": "history_first", "base": "tower"}}
     built = build_methods(specs, data, **RUN)

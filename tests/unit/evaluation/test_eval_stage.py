@@ -18,13 +18,15 @@ def test_default_eval_config_runs_on_a_toy_dataset(tmp_path: Path) -> None:
     data = make_toy_dataset().write(tmp_path / "toy")
     overrides = [f"dataset_dir={data}", f"output_dir={tmp_path / 'eval'}", "eval.ks=[5,12,20]",
                  "eval.methods.als.iterations=2", "eval.methods.bpr.iterations=5",
-                 "eval.exclude_purchased=true", "eval.min_segment_users=5"]
+                 "eval.min_segment_users=5"]
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
         cfg = compose(config_name="evaluate", overrides=overrides)
     out, result = run_evaluation(cfg)
     doc = json.loads((out / "metrics.json").read_text())
     assert doc["exclude_purchased"] is True and doc["k"] == 12
-    assert list(doc["methods"]) == ["popularity", "recent_popularity", "repurchase", "als", "bpr"]
+    assert doc["exclude_purchased"] is True  # the protocol's default
+    assert list(doc["methods"]) == ["popularity", "recent_popularity", "repurchase", "itemknn",
+                                    "ease", "als", "bpr"]
     assert "gender=f" in doc["slices"] and "age=missing" not in doc["slices"]
     assert result.n_users == doc["n_users"] == 60
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
