@@ -10,6 +10,7 @@ from typing import Any
 
 import pandas as pd
 
+from recsys.data.fitted import FittedParams, load_fitted
 from recsys.data.schema import SPLITS
 from recsys.errors import DataError
 
@@ -60,6 +61,11 @@ class ProcessedDataset:
     users = _lazy("users")
     items = _lazy("items")
     user_images = _lazy("user_images")
+
+    @cached_property
+    def fitted(self) -> FittedParams:
+        """The statistics fitted on the training split (``fitted.json`` and its arrays)."""
+        return load_fitted(self.path)
 
     @property
     def image_root(self) -> Path:

@@ -14,7 +14,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from recsys.data.fit import first_seen
+from recsys.data.fitted import FittedParams, NumericParams, PriceImputer, TableParams, save_fitted
 from recsys.data.schema import UNK
+from recsys.data.transform import fit_scaler
 
 CATEGORIES = ("tops", "trousers", "dresses", "shoes", "bags")
 COLOURS = ("black", "white", "red", "blue")
@@ -35,6 +38,7 @@ class ToyDataset:
     vocabs: dict[str, list[str]]
     features: dict[str, dict[str, list[str]]]
     manifest: dict[str, Any]
+    fitted: FittedParams
     image_root: Path = field(default_factory=lambda: Path("."))
     path: Path = field(default_factory=lambda: Path("toy"))
 
@@ -44,22 +48,11 @@ class ToyDataset:
         path.mkdir(parents=True, exist_ok=True)
         for name in ("train", "val", "test", "users", "items", "user_images"):
             getattr(self, name).to_parquet(path / f"{name}.parquet", index=False)
-        (path / "vocabs.json").write_text(json.dumps(self.vocabs))
+        save_fitted(path, self.fitted)
         (path / "features.json").write_text(json.dumps(self.features))
         (path / "manifest.json").write_text(json.dumps(self.manifest))
         self.path = path
         return path
-
-
-def _codes(values: pd.Series, vocab: list[str]) -> np.ndarray:
-    lookup = {v: i for i, v in enumerate(vocab)}
-    return np.array([lookup.get(v, 0) for v in values.astype(object)], dtype=np.int64)
-
-
-def _numeric(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    z = (values - np.nanmean(values)) / np.nanstd(values)
-    mm = (values - np.nanmin(values)) / (np.nanmax(values) - np.nanmin(values))
-    return np.nan_to_num(z).astype(np.float32), np.nan_to_num(mm).astype(np.float32)
 
 
 def _users(rng: np.random.Generator, n: int) -> tuple[pd.DataFrame, dict[str, list[str]]]:
@@ -76,10 +69,6 @@ def _users(rng: np.random.Generator, n: int) -> tuple[pd.DataFrame, dict[str, li
         "preferred_channel": rng.choice(["email", "sms"], n),
     })
     vocabs = {"users.gender": [UNK, *GENDERS], "users.region": [UNK, *REGIONS]}
-    z, mm = _numeric(age)
-    users = users.assign(gender_idx=_codes(users["gender"], vocabs["users.gender"]),
-                         region_idx=_codes(users["region"], vocabs["users.region"]),
-                         age_z=z, age_mm=mm)
     return users, vocabs
 
 
@@ -96,11 +85,24 @@ def _items(rng: np.random.Generator, n: int) -> tuple[pd.DataFrame, dict[str, li
         "image_path": [None] * n,
     })
     vocabs = {"items.category": [UNK, *CATEGORIES], "items.colour": [UNK, *COLOURS]}
-    z, mm = _numeric(price)
-    items = items.assign(category_idx=_codes(items["category"], vocabs["items.category"]),
-                         colour_idx=_codes(items["colour"], vocabs["items.colour"]),
-                         price_z=z, price_mm=mm)
     return items, vocabs
+
+
+def _fit(train: pd.DataFrame, users: pd.DataFrame, items: pd.DataFrame,
+         vocabs: dict[str, list[str]]) -> FittedParams:
+    """Scalers fitted on the training entities (missing ages stay unfilled and encode as 0)."""
+    def table(name: str, key: str, col: str, frame: pd.DataFrame) -> TableParams:
+        seen = frame[frame[key].isin(train[key])][col].to_numpy(np.float64)
+        cats = {k.split(".", 1)[1]: v for k, v in vocabs.items() if k.startswith(f"{name}.")}
+        return TableParams(cats, numeric=NumericParams(scalers={col: fit_scaler(seen, False)}))
+
+    paid = train.groupby("item_id")["price"].median()
+    return FittedParams(
+        {"interactions": TableParams(), "users": table("users", "user_id", "age", users),
+         "items": table("items", "item_id", "price", items)},
+        PriceImputer(paid.index.to_numpy(str), paid.to_numpy(np.float64),
+                     float(train["price"].median())),
+        {"split": "train", "rows": len(train)})
 
 
 def _interactions(
@@ -154,8 +156,9 @@ def make_toy_dataset(
     split = np.where(day >= pd.Timestamp("2024-01-30"), "test",
                      np.where(day >= pd.Timestamp("2024-01-29"), "val", "train"))
     frames = {s: inter[split == s].reset_index(drop=True) for s in ("train", "val", "test")}
-    first = inter.groupby("item_idx")["timestamp"].min()
-    items["first_seen"] = items["item_idx"].map(first).astype("datetime64[ns]")
+    fitted = _fit(frames["train"], users, items, {**uv, **iv})
+    users = fitted.tables["users"].encode(users)
+    items = fitted.tables["items"].encode(items).assign(first_seen=first_seen(items, frames["train"]))
     user_images = pd.DataFrame({
         "user_idx": pd.Series([], dtype=np.int64), "user_id": pd.Series([], dtype=str),
         "image_path": pd.Series([], dtype=str),
@@ -172,4 +175,4 @@ def make_toy_dataset(
         "split": {"kind": "leave_last_basket"},
     }
     return ToyDataset(**frames, users=users, items=items, user_images=user_images,
-                      vocabs={**uv, **iv}, features=features, manifest=manifest)
+                      vocabs={**uv, **iv}, features=features, manifest=manifest, fitted=fitted)

@@ -19,8 +19,8 @@ from torch import nn
 import recsys
 from recsys.data.atomic import atomic_directory
 from recsys.data.fingerprint import config_hash
-from recsys.data.schema import default_history
 from recsys.data.fitted import FittedParams
+from recsys.data.schema import default_history
 from recsys.errors import DataError, ModelError
 from recsys.evaluation.baselines.popularity import popularity_scores
 from recsys.evaluation.eval_data import interaction_matrix

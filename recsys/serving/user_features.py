@@ -2,17 +2,17 @@
 
 The tower reads ``(ids, cat, num, hist_items, hist_age, social, social_mask)``
 (:class:`recsys.models.inputs.UserInputs`). A user given by features has id bucket 0 (cold),
-categorical indices from the dataset's vocabularies, standardised numbers, an optional purchase
-history and no social images. The standardisation of each numeric feature is recovered from the
-processed users table by a least-squares fit of ``<col>_z`` on the raw column (or its ``log1p``);
-derived numeric features without a raw column (e.g. PCA components) are fitted on the others.
+categorical indices from the dataset's vocabularies, numeric features through the statistics the
+data stage fitted on the training split and saved with the dataset (outlier clipping, missing-value
+fill, scaling, PCA: :class:`recsys.data.fitted.NumericParams`, the very code that encoded the
+dataset), an optional purchase history and no social images.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
@@ -20,55 +20,42 @@ import numpy as np
 import pandas as pd
 import torch
 
+from recsys.data.fitted import FittedParams, NumericParams, numeric_from_dict, numeric_to_dict
 from recsys.errors import DataError
 
 UserTensors = tuple[torch.Tensor, ...]
 
 
 @dataclass
-class NumericRule:
-    """``z = sum(weights * inputs) + shift``; inputs are raw values (``log1p``'d when asked) of
-    ``sources``, or the z-values of other features when ``derived``. A missing raw value takes
-    ``fill`` (the dataset's imputed value, from its ``<col>_missing`` flag) or gives z = 0."""
-
-    sources: list[str]
-    weights: list[float]
-    shift: float
-    log1p: bool
-    derived: bool
-    fill: float | None
-
-
-@dataclass
 class UserFeatureEncoder:
-    """Vocabularies and numeric rules for ``features.users`` plus the tower's input shapes.
+    """Vocabularies and fitted numeric parameters for ``features.users`` plus the tower's input
+    shapes.
 
     The value lookups (:attr:`item_index`, :attr:`category_index`) are built on first use and
     kept, so the fields are not to be changed after that."""
 
     categorical: dict[str, list[str]]
-    numeric: dict[str, NumericRule]
+    numeric: NumericParams
     history_len: int = 0
     social_len: int = 0
     social_dim: int = 0
     item_ids: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        out.pop("item_ids")
-        return out
+        return {"categorical": self.categorical, "numeric": numeric_to_dict(self.numeric),
+                "history_len": self.history_len, "social_len": self.social_len,
+                "social_dim": self.social_dim}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], item_ids: Sequence[str]) -> UserFeatureEncoder:
-        numeric = {k: NumericRule(**v) for k, v in data["numeric"].items()}
+        numeric = numeric_from_dict(data["numeric"], {})
         return cls(dict(data["categorical"]), numeric, int(data["history_len"]),
                    int(data["social_len"]), int(data["social_dim"]), list(item_ids))
 
     @property
     def known(self) -> list[str]:
         """Feature names accepted by :meth:`encode` (besides ``history``)."""
-        raw = [s for r in self.numeric.values() if not r.derived for s in r.sources]
-        return sorted({*self.categorical, *raw})
+        return sorted({*self.categorical, *self.numeric.columns})
 
     @cached_property
     def item_index(self) -> dict[str, int]:
@@ -103,24 +90,9 @@ class UserFeatureEncoder:
         return torch.zeros(b, dtype=torch.int64), cat, num, hist, age, social, mask
 
     def _numeric(self, records: Sequence[Mapping[str, Any]]) -> np.ndarray:
-        z: dict[str, np.ndarray] = {}
-        for name, rule in self.numeric.items():
-            if rule.derived:
-                continue
-            raw = np.array([_float(r.get(rule.sources[0]), name) for r in records], np.float64)
-            if rule.fill is not None:
-                raw = np.where(np.isnan(raw), rule.fill, raw)
-            if rule.log1p:
-                raw = np.log1p(np.clip(raw, 0, None))
-            z[name] = np.nan_to_num(raw * rule.weights[0] + rule.shift)
-        for name, rule in self.numeric.items():
-            if rule.derived:
-                x = np.stack([z[s] for s in rule.sources], axis=1) if rule.sources else None
-                base = x @ np.asarray(rule.weights) if x is not None else 0.0
-                z[name] = np.zeros(len(records)) + base + rule.shift
-        cols = [z[n] for n in self.numeric]
-        return (np.stack(cols, axis=1) if cols else np.zeros((len(records), 0))).astype(
-            np.float32)
+        raw = pd.DataFrame({c: np.array([_float(r.get(c), c) for r in records], np.float64)
+                            for c in self.numeric.columns}, index=pd.RangeIndex(len(records)))
+        return self.numeric.z_matrix(raw)
 
     def _history(self, records: Sequence[Mapping[str, Any]]) -> tuple[torch.Tensor, torch.Tensor]:
         lookup = self.item_index
@@ -157,60 +129,24 @@ def _float(value: Any, name: str) -> float:
         raise DataError(f"numeric user feature has value {value!r}", column=name) from None
 
 
-def _imputed(users: pd.DataFrame, col: str) -> float | None:
-    """The raw value the dataset put in rows flagged ``<col>_missing`` (None if not flagged)."""
-    flag = f"{col}_missing"
-    if flag not in users.columns:
-        return None
-    values = pd.to_numeric(users.loc[users[flag].astype(bool), col], errors="coerce").dropna()
-    return float(values.median()) if len(values) else None
-
-
-def _fit_affine(x: np.ndarray, z: np.ndarray) -> tuple[float, float, float]:
-    ok = np.isfinite(x)
-    if ok.sum() < 2 or np.ptp(x[ok]) == 0:
-        return 0.0, float(z[ok].mean()) if ok.any() else 0.0, 0.0
-    a, b = np.polyfit(x[ok], z[ok], 1)
-    resid = float(np.abs(a * x[ok] + b - z[ok]).max())
-    return float(a), float(b), resid
-
-
-def fit_encoder(
-    users: pd.DataFrame,
-    vocabs: Mapping[str, list[str]],
+def user_encoder(
+    fitted: FittedParams,
     features: Mapping[str, Any],
     item_ids: Sequence[str],
     shapes: Mapping[str, int],
 ) -> UserFeatureEncoder:
-    """Encoder for ``features["users"]`` of a processed dataset (see the module doc)."""
+    """Encoder for ``features["users"]`` of a processed dataset from its fitted statistics."""
+    params = fitted.tables["users"]
     spec = features.get("users", {})
-    categorical = {c: list(vocabs.get(f"users.{c}", vocabs.get(c, []))) for c in
-                   spec.get("categorical", [])}
-    numeric: dict[str, NumericRule] = {}
-    derived = []
-    for col in spec.get("numeric", []):
-        if f"{col}_z" not in users.columns:
-            raise DataError("features.json names a column the users table lacks",
-                            column=f"{col}_z")
-        if col not in users.columns:
-            derived.append(col)
-            continue
-        z = users[f"{col}_z"].to_numpy(np.float64)
-        raw = pd.to_numeric(users[col], errors="coerce").to_numpy(np.float64)
-        lin = _fit_affine(raw, z)
-        log = _fit_affine(np.log1p(np.clip(raw, 0, None)), z)
-        use_log = log[2] < lin[2]
-        a, b, _ = log if use_log else lin
-        numeric[col] = NumericRule([col], [a], b, log1p=use_log, derived=False,
-                                   fill=_imputed(users, col))
-    base = list(numeric)
-    for col in derived:
-        x = np.column_stack([users[f"{s}_z"].to_numpy(np.float64) for s in base] +
-                            [np.ones(len(users))])
-        coef = np.linalg.lstsq(x, users[f"{col}_z"].to_numpy(np.float64), rcond=None)[0]
-        numeric[col] = NumericRule(base, coef[:-1].tolist(), float(coef[-1]), log1p=False,
-                                   derived=True, fill=None)
-    ordered = {c: numeric[c] for c in spec.get("numeric", [])}
-    return UserFeatureEncoder(categorical, ordered, int(shapes.get("history_len", 0)),
+    numeric = list(spec.get("numeric", []))
+    if numeric != params.numeric.names:
+        raise DataError(f"features.json lists user numeric features {numeric}, fitted.json "
+                        f"{params.numeric.names}; rerun recsys-data", column="users.numeric")
+    missing = [c for c in spec.get("categorical", []) if c not in params.categorical]
+    if missing:
+        raise DataError("features.json names a user feature without a vocabulary",
+                        column=f"users.{missing[0]}")
+    categorical = {c: list(params.categorical[c]) for c in spec.get("categorical", [])}
+    return UserFeatureEncoder(categorical, params.numeric, int(shapes.get("history_len", 0)),
                               int(shapes.get("social_len", 0)), int(shapes.get("social_dim", 0)),
                               list(item_ids))

@@ -59,11 +59,12 @@ def test_new_user_from_features_goes_through_the_tower(
     first = toy_ds.items["item_id"].iloc[3]
     features = {"gender": "m", "region": "south", "age": 41, "history": [(first, 2.0)]}
     out = rec.recommend(features, k=6)
+    users = toy_ds.users
+    age = users.loc[users["user_id"].isin(toy_ds.train["user_id"]), "age"]  # scaler fitted on train
     with torch.no_grad():
         vec = toy_model.tower(
             torch.tensor([0]), torch.tensor([[2, 2]]),
-            torch.tensor([[(41 - np.nanmean(toy_ds.users["age"])) / np.nanstd(toy_ds.users["age"])]],
-                         dtype=torch.float32),
+            torch.tensor([[(41 - np.nanmean(age)) / np.nanstd(age)]], dtype=torch.float32),
             torch.tensor([[4, 0, 0, 0]]), torch.zeros((1, 4)), torch.zeros((1, 0, 0)),
             torch.zeros((1, 0), dtype=torch.bool)).numpy()[0]
     assert out["item_idx"].tolist() == brute(vec, toy_model.items, 6, [3])
@@ -130,31 +131,3 @@ def test_recommender_is_a_ranker_for_the_evaluator(rec: Recommender, toy_ds: Toy
     exact = EmbeddingRanker(toy_model.user_embeddings(np.arange(60)), toy_model.items, "cosine")
     np.testing.assert_array_equal(rank_users(rec, data, 10, True),
                                   rank_users(exact, data, 10, True))
-
-
-def test_encoder_fits_log_scaled_and_derived_numeric_features() -> None:
-    from recsys.serving.user_features import fit_encoder
-
-    rng = np.random.default_rng(0)
-    spend = rng.uniform(0, 500, 50)
-    age = rng.uniform(18, 80, 50)
-    z_age = (age - age.mean()) / age.std()
-    log_spend = np.log1p(spend)
-    z_spend = (log_spend - log_spend.mean()) / log_spend.std()
-    pca = 0.6 * z_age - 0.8 * z_spend
-    missing = np.zeros(50, dtype=bool)
-    missing[[3, 7]] = True
-    age[missing] = 31.0  # the dataset imputes missing ages and flags them
-    z_age = (age - age.mean()) / age.std()
-    pca = 0.6 * z_age - 0.8 * z_spend
-    users = pd.DataFrame({"age": age, "spend": spend, "age_z": z_age, "spend_z": z_spend,
-                          "pca0_z": (pca - pca.mean()) / pca.std(), "age_missing": missing})
-    enc = fit_encoder(users, {}, {"users": {"numeric": ["age", "spend", "pca0"]}}, [], {})
-    assert enc.numeric["spend"].log1p and not enc.numeric["age"].log1p
-    assert enc.numeric["pca0"].derived and enc.known == ["age", "spend"]
-    num = enc.encode([{"age": a, "spend": s} for a, s in zip(age[:5], spend[:5], strict=True)])[2]
-    np.testing.assert_allclose(num.numpy(), users[["age_z", "spend_z", "pca0_z"]].to_numpy()[:5],
-                               atol=1e-4)
-    assert enc.numeric["age"].fill == 31.0 and enc.numeric["spend"].fill is None
-    no_age = enc.encode([{"spend": spend[3]}])[2].numpy()[0]
-    np.testing.assert_allclose(no_age[:2], [z_age[3], z_spend[3]], atol=1e-4)
