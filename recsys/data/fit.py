@@ -99,11 +99,12 @@ def fit_apply(
     tables["interactions"] = clean.apply_outliers(tables["interactions"], "interactions", inter, report)
     train = frames["train"]
     base: dict[str, NumericParams] = {}
+    sizes = {name: len(tables[name]) for name in ("users", "items")}
     for name in ("users", "items"):
         fences = clean.fit_fences(_in_train(tables[name], name, train), list(cols.get(name, [])), outl)
         base[name] = NumericParams(fences, action)
         tables[name] = clean.apply_outliers(tables[name], name, base[name], report)
-    if action == "drop":
+    if any(len(tables[name]) < n for name, n in sizes.items()):
         _references(tables, frames, str(pre["on_unknown_ids"]), report)
         train = frames["train"]
     imputer = integrate.fit_item_prices(train)

@@ -11,20 +11,24 @@ Raw (canonical) tables, as every source yields them before preprocessing:
   ``|``), price (float64), stock (int64), image_path (str, relative to the data root).
 * ``user_images``: user_id (str), image_path (str, relative to the data root), posted_at (datetime).
 
-Processed dataset directory (written atomically by :mod:`recsys.data.writer`):
+Processed dataset directory (written atomically by :mod:`recsys.data.pipeline`). Every fitted
+statistic (outlier fences, imputed values, vocabularies, scalers, PCA, ``first_seen``) is fitted on
+the training split (users and items: those in a training interaction) and applied to all rows:
 
 * ``train.parquet``, ``val.parquet``, ``test.parquet``: interactions with ``user_idx``/``item_idx``
   (int64, dense 0..n-1 over users.parquet / items.parquet), the canonical columns and
   ``positive`` (bool: event counts as a positive).
 * ``users.parquet``: ``user_idx``, pseudonymised ``user_id``, raw demographic columns, for each
   categorical feature ``<col>_idx`` (int64, 0 = out-of-vocabulary / missing), for each numeric
-  feature ``<col>_z`` (standardised float32) and ``<col>_mm`` (min-max float32), consents.
+  feature ``<col>_z`` (standardised float32), ``<col>_mm`` (min-max float32, may leave [0, 1]
+  outside training) and ``<col>_missing`` (the raw value was filled), consents.
 * ``items.parquet``: ``item_idx``, ``item_id``, raw attribute columns, ``<col>_idx`` per
   categorical, ``<col>_multi`` (list<int64>, 0 = OOV) per multi-valued field, ``<col>_z`` /
   ``<col>_mm`` per numeric, ``image_path`` (relative to ``manifest["image_root"]``),
-  ``first_seen`` (first interaction timestamp, NaT if never seen).
+  ``first_seen`` (first training timestamp, NaT if never in training or without timestamps).
 * ``user_images.parquet``: ``user_idx``, ``user_id``, ``image_path``, ``posted_at``.
 * ``vocabs.json``: ``{feature: [values...]}``; index 0 is ``<unk>``.
+* ``fitted.json`` and ``fitted.*.npy``: the other fitted statistics (:mod:`recsys.data.fitted`).
 * ``features.json``: ``{"users": {"categorical": [...], "multi_hot": [...], "numeric": [...]},
   "items": {...}}`` naming the encoded feature columns (without suffix).
 * ``quality_report.json`` / ``quality_report.md`` and ``manifest.json``.

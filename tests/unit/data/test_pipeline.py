@@ -82,3 +82,15 @@ def test_pca_and_outlier_actions(raw_dir: Path, tmp_path: Path) -> None:
     out = build_dataset(make_cfg(raw_dir, tmp_path / "d", **{"preprocess.outliers.action": "drop"}))
     report = json.loads((out / "quality_report.json").read_text())
     assert report["dropped"]["interactions"]["price statistical outlier"] >= 1
+
+
+def test_dropped_outlier_entities_take_their_interactions(raw_dir: Path, tmp_path: Path) -> None:
+    cfg = make_cfg(raw_dir, tmp_path / "o", **{"preprocess.outliers.action": "drop",
+                                               "preprocess.outliers.threshold": 0.3,
+                                               "preprocess.on_unknown_ids": "quarantine"})
+    ds = load_dataset(build_dataset(cfg))
+    report = json.loads((ds.path / "quality_report.json").read_text())
+    assert report["dropped"]["users"]["age statistical outlier"] >= 1 and ds.n_users < 30
+    assert report["dropped"]["interactions"]["user_id not found in the users table"] >= 1
+    for split in ("train", "val", "test"):
+        assert ds.split(split)["user_idx"].between(0, ds.n_users - 1).all()
