@@ -51,7 +51,7 @@ def main() -> int:
     console = Console(width=max(Console().width, 110))
     t0 = time.perf_counter()
     timings = {s.title.split(" -> ")[0][:40]: run(console, s.title, s.app, list(s.args)) for s in cfg.stages}
-    test = pd.read_parquet(ROOT / "outputs" / "data" / cfg.data_name / "test.parquet")
+    test = pd.read_parquet(ROOT / "outputs" / "data" / cfg.data / "test.parquet")
     users = test.loc[test["positive"], "user_id"].astype(str).drop_duplicates().head(int(cfg.users_to_show))
     for user in users:
         timings[f"recommend {user}"] = run(console, f"recommend: user {user}", "recommend",

@@ -62,6 +62,11 @@ def _columns(rows: list[dict[str, Any]], swept: list[str]) -> list[str]:
 def _cell(value: Any) -> str:
     if value is None:
         return ""
+    if isinstance(value, str):
+        try:
+            value = float(value) if "." in value or "e" in value else value
+        except ValueError:
+            return value
     if isinstance(value, float):
         return f"{value:.6g}"
     return str(value)
@@ -69,7 +74,8 @@ def _cell(value: Any) -> str:
 
 def write_tables(sweep_dir: Path, rows: list[dict[str, Any]], swept: list[str],
                  maximize: bool = True) -> None:
-    """``trials.csv`` in trial order and ``trials.md`` best first (failed trials last)."""
+    """``trials.csv`` in trial order (full precision) and ``trials.md`` best first (failed trials
+    last, 6 significant digits)."""
     params = _columns(rows, swept)
     header = ["trial", "objective", "status", *params, "run_dir"]
     table = [[r["trial"], r["objective"], r["status"], *(r["overrides"].get(p) for p in params),
@@ -77,7 +83,7 @@ def write_tables(sweep_dir: Path, rows: list[dict[str, Any]], swept: list[str],
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(header)
-    writer.writerows([[_cell(c) for c in row] for row in table])
+    writer.writerows([["" if c is None else c for c in row] for row in table])
     sweep_dir.mkdir(parents=True, exist_ok=True)
     _write(sweep_dir / "trials.csv", buffer.getvalue())
 

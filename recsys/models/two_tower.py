@@ -49,7 +49,8 @@ class TwoTowerModel(nn.Module):
         if self.user_tower.out_dim != self.item_tower.out_dim:
             raise ModelError(
                 f"incompatible dimensions: user tower outputs {self.user_tower.out_dim}-d vectors, "
-                f"item tower {self.item_tower.out_dim}-d; set both to the same model.dim",
+                f"item tower {self.item_tower.out_dim}-d; set model.net.user_tower.dim and "
+                f"model.net.item_tower.dim to the same value",
                 column="dim",
             )
         if not 0 < min_temperature <= temperature:

@@ -37,7 +37,9 @@ class Recommender:
     ``unknown_user`` decides what an unknown user id gets: ``"error"`` (a DataError) or
     ``"cold"`` (the user tower on empty features, or the popularity ranking without a tower).
     ``contributions`` (e.g. ``TrainedModel.signal_contributions``) fills the per-signal scores
-    of :meth:`candidates`; without it they are 0.
+    of :meth:`candidates`; without it they are 0. ``pseudonym`` maps an original customer id
+    to the keyed pseudonym ``recsys-data`` stored (``preprocess.privacy``), so users can be asked
+    for by the id in the source file; messages show the id as given, never its pseudonym.
     """
 
     def __init__(
@@ -54,6 +56,7 @@ class Recommender:
         encoder: UserFeatureEncoder | None = None,
         unknown_user: str = "error",
         contributions: Contributions | None = None,
+        pseudonym: Callable[[str], str] | None = None,
     ) -> None:
         self.root = root
         self.manifest = manifest
@@ -66,6 +69,7 @@ class Recommender:
         self.encoder = encoder
         self.unknown_user = _check_mode(unknown_user)
         self.contributions = contributions
+        self.pseudonym = pseudonym
         self._user_row = {str(u): i for i, u in enumerate(user_ids)}
 
     @classmethod
@@ -75,6 +79,7 @@ class Recommender:
         *,
         unknown_user: str = "error",
         contributions: Contributions | None = None,
+        pseudonym: Callable[[str], str] | None = None,
     ) -> Recommender:
         """Verify checksums and compatibility, then load every part of the bundle."""
         root = Path(path)
@@ -100,15 +105,20 @@ class Recommender:
                 raise BundleError(f"unreadable user tower ({err})", file=str(root)) from None
         _check_shapes(root, manifest, index, items, users, vectors, history, popularity)
         return cls(root, manifest, index, items, users["user_id"].astype(str).to_numpy(),
-                   vectors, history, popularity, tower, encoder, unknown_user, contributions)
+                   vectors, history, popularity, tower, encoder, unknown_user, contributions,
+                   pseudonym)
 
     @property
     def n_items(self) -> int:
         return int(self.index.ntotal)
 
     def user_idx(self, user_id: str) -> int | None:
-        """Row of a known user (its user_idx), None if unknown."""
-        return self._user_row.get(str(user_id))
+        """Row of a known user (its user_idx), by stored id or by the pseudonym of an original
+        id; None if unknown."""
+        row = self._user_row.get(str(user_id))
+        if row is None and self.pseudonym is not None:
+            row = self._user_row.get(self.pseudonym(str(user_id)))
+        return row
 
     def top_k(
         self, user_idx: np.ndarray, k: int, exclude: sp.csr_matrix | None = None
@@ -187,8 +197,9 @@ class Recommender:
                 queries[i] = self.user_vectors[row]
                 bought[i] = self.history[row].indices.tolist()
             elif mode == "error":
-                raise DataError(f"unknown user id {user!r} (use unknown_user='cold' to "
-                                f"recommend for a new user)", column="user_id")
+                how = " (neither as stored nor pseudonymised)" if self.pseudonym else ""
+                raise DataError(f"unknown user id {user!r}{how}; use unknown_user=cold to "
+                                f"recommend for a new user", column="user_id")
             elif self.tower is not None:
                 new.append((i, {}))
             else:

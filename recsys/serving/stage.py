@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from recsys.config import as_dict
 from recsys.data import load_dataset
+from recsys.data.privacy import pseudonymise
 from recsys.errors import ConfigError
 from recsys.retrieval.index_spec import IndexSpec
 from recsys.serving.export import ExportSettings, export_bundle
@@ -39,6 +41,14 @@ def run_export(cfg: DictConfig) -> Path:
     return export_bundle(model, dataset, spec, Path(cfg.bundle_dir), settings, config)
 
 
+def pseudonymiser(privacy: DictConfig | None) -> Callable[[str], str] | None:
+    """Original customer id -> the keyed pseudonym recsys-data stored (``preprocess.privacy``)."""
+    if privacy is None or not privacy.pseudonymise:
+        return None
+    key, length = str(privacy.key), int(privacy.hash_length)
+    return lambda user_id: str(pseudonymise(pd.Series([user_id]), key, length).iloc[0])
+
+
 def run_recommend(cfg: DictConfig) -> tuple[Recommender, pd.DataFrame]:
     """Top-K for ``cfg.user`` (an id) or ``cfg.features`` (a new user's features)."""
     if (cfg.user is None) == (cfg.features is None):
@@ -48,7 +58,8 @@ def run_recommend(cfg: DictConfig) -> tuple[Recommender, pd.DataFrame]:
     if not isinstance(query, str | dict):
         raise ConfigError("features must be a mapping of feature names to values",
                           column="features")
-    rec = Recommender.load(cfg.bundle_dir, unknown_user=str(cfg.unknown_user))
+    rec = Recommender.load(cfg.bundle_dir, unknown_user=str(cfg.unknown_user),
+                           pseudonym=pseudonymiser(cfg.get("privacy")))
     frame = rec.recommend(query, k=int(cfg.k), exclude_purchased=bool(cfg.exclude_purchased))
     if cfg.columns is not None:
         keep = ["rank", "item_id", "score", *[c for c in cfg.columns if c in frame.columns]]

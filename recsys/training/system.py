@@ -58,7 +58,7 @@ class TwoTowerSystem(pl.LightningModule):
                 f"{num_negatives}, {negative_distribution!r}", column="negatives")
         if num_negatives and net.image_encoder is not None:
             raise ConfigError("extra negatives are not supported while fine-tuning the CNN; "
-                              "set model.negatives.count=0", column="negatives.count")
+                              "set model.system.num_negatives=0", column="num_negatives")
         self.net, self.store, self.loss = net, store, loss
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
         self.k, self.num_negatives, self.negative_distribution = k, num_negatives, negative_distribution

@@ -25,7 +25,8 @@ def test_ddp_two_processes_on_gloo(tmp_path: Path) -> None:
            "datamodule.batch_size=32", "~callbacks.progress_bar", "name=ddp"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    run = out / "runs" / "synthetic" / "ddp"
+    (run,) = [p for p in (out / "runs" / "synthetic" / "ddp").iterdir() if p.name != "latest"]
+    assert (run.parent / "latest").resolve() == run.resolve()  # both ranks wrote to one run dir
     metrics = json.loads((run / "metrics.json").read_text())
     assert 0.0 <= metrics["val/recall@20"] <= 1.0 and "test/recall@20" in metrics
     assert metrics["train/samples_per_s"] > 0

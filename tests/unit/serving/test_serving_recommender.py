@@ -131,3 +131,22 @@ def test_recommender_is_a_ranker_for_the_evaluator(rec: Recommender, toy_ds: Toy
     exact = EmbeddingRanker(toy_model.user_embeddings(np.arange(60)), toy_model.items, "cosine")
     np.testing.assert_array_equal(rank_users(rec, data, 10, True),
                                   rank_users(exact, data, 10, True))
+
+
+def test_original_ids_are_found_by_pseudonym_and_reported_as_typed(bundle_dir: Path) -> None:
+    from omegaconf import OmegaConf
+
+    from recsys.data.privacy import pseudonymise
+    from recsys.serving.stage import pseudonymiser
+
+    privacy = OmegaConf.create({"pseudonymise": True, "key": "k", "hash_length": 12})
+    hasher = pseudonymiser(privacy)
+    assert hasher is not None and pseudonymiser(OmegaConf.create({"pseudonymise": False})) is None
+    assert hasher("cust-1") == pseudonymise(pd.Series(["cust-1"]), "k", 12).iloc[0]
+    stored = str(pd.read_parquet(bundle_dir / "users.parquet")["user_id"].iloc[2])
+    rec = Recommender.load(bundle_dir, pseudonym=lambda uid: stored if uid == "cust-2" else hasher(uid))
+    assert rec.recommend("cust-2", k=3)["item_idx"].tolist() == rec.recommend(stored, k=3)[
+        "item_idx"].tolist()
+    with pytest.raises(DataError) as err:
+        rec.recommend("cust-404", k=3)
+    assert "unknown user id 'cust-404'" in str(err.value) and hasher("cust-404") not in str(err.value)
