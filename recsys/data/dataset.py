@@ -10,7 +10,8 @@ from typing import Any
 
 import pandas as pd
 
-from recsys.data.fitted import FittedParams, load_fitted
+from recsys.data.fitted import FittedParams
+from recsys.data.fitted_io import load_fitted
 from recsys.data.schema import SPLITS
 from recsys.errors import DataError
 

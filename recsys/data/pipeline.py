@@ -22,7 +22,7 @@ from recsys.data.atomic import atomic_directory
 from recsys.data.canonical import load_canonical
 from recsys.data.fingerprint import config_hash, frame_fingerprint
 from recsys.data.fit import Applied, fit_apply
-from recsys.data.fitted import save_fitted
+from recsys.data.fitted_io import save_fitted
 from recsys.data.privacy import pseudonymise, strip_pii
 from recsys.data.quality import ROW, QualityReport
 from recsys.data.source_config import SourceConfig, parse_source_config

@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 
 from recsys.data.fit import first_seen
-from recsys.data.fitted import FittedParams, NumericParams, PriceImputer, TableParams, save_fitted
+from recsys.data.fitted import FittedParams, NumericParams, PriceImputer, TableParams
+from recsys.data.fitted_io import save_fitted
 from recsys.data.schema import UNK
 from recsys.data.transform import fit_scaler
 

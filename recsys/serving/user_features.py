@@ -20,7 +20,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from recsys.data.fitted import FittedParams, NumericParams, numeric_from_dict, numeric_to_dict
+from recsys.data.fitted import FittedParams, NumericParams
+from recsys.data.fitted_io import numeric_from_dict, numeric_to_dict
 from recsys.errors import DataError
 
 UserTensors = tuple[torch.Tensor, ...]

@@ -13,7 +13,7 @@ from datafixtures import make_cfg
 
 from recsys.data import load_dataset
 from recsys.data.fit import first_seen
-from recsys.data.fitted import load_fitted
+from recsys.data.fitted_io import load_fitted
 from recsys.data.pipeline import build_dataset
 
 PCA_ON = {"preprocess.pca.enabled": True, "data.tables.items.numeric": ["weight"]}
