@@ -1,6 +1,9 @@
-"""Map a raw table onto its canonical schema: rename, constants, value maps, derived flags, types."""
+"""Map a raw table onto its canonical schema: rename, constants, value maps, derived flags, ratings,
+types. Text columns arrive as categoricals, so every per-value step works on the distinct values."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -9,63 +12,145 @@ from recsys.data.quality import ROW, QualityReport
 from recsys.data.readers import read_table
 from recsys.data.schema import EVENTS, SCHEMAS, Column
 from recsys.data.source_config import TableSpec
-from recsys.errors import DataError
+from recsys.errors import ConfigError, DataError
 
 _TRUE = {"true", "1", "yes", "y", "t"}
 _FALSE = {"false", "0", "no", "n", "f", ""}
+_CATEGORY_COLUMNS = ("event", "channel")  # canonical text columns kept as categoricals
 
 
 def load_canonical(spec: TableSpec, report: QualityReport) -> pd.DataFrame:
-    """Read ``spec.path`` and return the canonical table plus attribute columns and ``_row``."""
+    """Read ``spec.path`` and return the canonical table plus attribute columns and ``_row``.
+
+    A column the schema allows to be absent (the interactions' timestamp) is all-null when the
+    source neither maps nor has it; rows keep the file's order."""
     schema = SCHEMAS[spec.name]
     report.files[spec.name] = str(spec.path)
-    id_raw = [spec.columns[c.name] for c in schema.columns if c.kind == "id" and c.name in spec.columns]
-    required_raw = [spec.columns.get(c, c) for c in schema.required if c not in spec.constants]
+    sources = {c.name: spec.columns.get(c.name, c.name) for c in schema.columns if c.name not in spec.constants}
+    text = [sources[c.name] for c in schema.columns if c.kind in ("id", "str") and c.name in sources]
+    text += [sources[c] for c in spec.value_maps if c in sources]
+    if spec.date_format and not spec.date_format.startswith(("%Y-%m-%d", "unix")):
+        # Arrow parses ISO-8601 dates itself (validated, as fast as the read); other layouts
+        # are parsed by the configured format
+        text += [sources[c.name] for c in schema.columns if c.kind == "datetime" and c.name in sources]
+    mapped_optional = [spec.columns[c.name] for c in schema.columns if c.may_be_absent and c.name in spec.columns]
+    required_raw = [sources[c] for c in schema.required if c in sources] + mapped_optional
     raw = read_table(
         spec.path,
         fmt=spec.fmt,
         delimiter=spec.delimiter,
         encoding=spec.encoding,
-        string_columns=id_raw + spec.categorical + list(spec.multi_hot),
+        string_columns=list(dict.fromkeys(text + spec.categorical + list(spec.multi_hot))),
         required=list(dict.fromkeys(required_raw + spec.raw_columns)),
         allow_empty=spec.name == "user_images",  # optional: a world without social images
     )
-    out = pd.DataFrame({ROW: np.arange(1, len(raw) + 1, dtype=np.int64)})
+    n = len(raw)
+    out: dict[str, Any] = {ROW: np.arange(1, n + 1, dtype=np.int64)}
+    absent: list[str] = []
     for col in schema.columns:
-        source = spec.columns.get(col.name, col.name if col.name in raw.columns else None)
+        source = sources.get(col.name)
         if col.name in spec.constants:
-            out[col.name] = spec.constants[col.name]
+            out[col.name] = _filled(spec.constants[col.name], n, col)
         elif source is not None and source in raw.columns:
-            out[col.name] = raw[source].array
-        elif col.name in spec.derive:
-            continue
-        else:
-            out[col.name] = col.default
+            out[col.name] = raw[source]
+        elif col.name not in spec.derive:
+            out[col.name] = _filled(col.default, n, col)
+            absent += [col.name] if col.may_be_absent else []
     for name, rule in spec.derive.items():
         values = raw[rule["column"]].astype("string")
         out[name] = values.isin([str(v) for v in rule["in"]]).to_numpy()
     for attr in spec.categorical + list(spec.multi_hot) + spec.numeric + list(spec.pii) + spec.passthrough:
-        if attr not in out.columns:
-            out[attr] = raw[attr].array
+        if attr not in out:
+            out[attr] = raw[attr]
     for name, mapping in spec.value_maps.items():
-        mapped = out[name].astype("string").map(mapping)
-        out[name] = mapped.where(mapped.notna(), out[name].astype("string"))
-    if spec.rating:
-        rating = pd.to_numeric(raw[spec.rating["column"]], errors="coerce")
-        out["event"] = np.where(rating >= float(spec.rating["threshold"]), "purchase", "view")
-    report.step(spec.name, "read", len(raw), len(out), file=spec.path.name)
-    out = _coerce_types(out, spec, report)
-    if spec.image_path_template and "image_path" in out.columns:
-        ids = out[schema.columns[0].name].astype(str)
-        out["image_path"] = [spec.image_path_template.format(item_id=i, user_id=i) for i in ids]
-    return out
+        out[name] = _map_values(pd.Series(out[name]), mapping)
+    rating = spec.rating.column if spec.rating is not None else None
+    if rating is not None:
+        if rating not in raw.columns:
+            raise ConfigError(
+                f"data.tables.{spec.name}.rating sets a threshold but the file has no rating column "
+                f"{rating!r} (found {list(raw.columns)[:12]}); name the rating column or remove `rating`",
+                file=str(spec.path),
+            )
+        out.setdefault(rating, raw[rating])
+    del raw
+    df = pd.DataFrame(out)
+    del out
+    report.step(spec.name, "read", n, n, file=spec.path.name)
+    for name in absent:
+        report.step(spec.name, f"no {name} column (all null, file order kept)", n, n)
+    if rating is not None:
+        df = _apply_rating(df, spec, report)
+    df = _coerce_types(df, spec, report, skip=absent)
+    if spec.image_path_template and "image_path" in df.columns:
+        ids = df[schema.columns[0].name]  # a categorical: one path per distinct id
+        paths = [spec.image_path_template.format(item_id=i, user_id=i) for i in ids.cat.categories]
+        df["image_path"] = pd.Categorical.from_codes(ids.cat.codes, paths).astype("string")
+    return df
 
 
-def _coerce_types(df: pd.DataFrame, spec: TableSpec, report: QualityReport) -> pd.DataFrame:
+def _filled(value: Any, n: int, col: Column) -> Any:
+    """A whole column of ``value`` (a constant or the schema default) of the column's kind."""
+    if col.kind in ("id", "str"):
+        if value is None:
+            return pd.Series(pd.NA, index=pd.RangeIndex(n), dtype="string")
+        return pd.Categorical.from_codes(np.zeros(n, dtype=np.int8), [str(value)])
+    if col.kind == "datetime":
+        return pd.Series(pd.NaT, index=pd.RangeIndex(n), dtype="datetime64[ns]")
+    return np.full(n, np.nan if value is None else value)
+
+
+def _map_values(s: pd.Series, mapping: dict[str, Any]) -> pd.Categorical:
+    """Replace the values named in ``mapping`` (by their text), once per distinct value; other
+    values keep their text."""
+    cat = s if isinstance(s.dtype, pd.CategoricalDtype) else s.astype("string").astype("category")
+    texts = [str(c) for c in cat.cat.categories]
+    mapped = np.asarray([c if mapping.get(c) is None else str(mapping[c]) for c in texts], dtype=object)
+    uniq, inverse = np.unique(mapped, return_inverse=True) if len(mapped) else (mapped, np.zeros(0, np.int64))
+    codes = cat.cat.codes.to_numpy()
+    return pd.Categorical.from_codes(np.where(codes >= 0, inverse[codes], -1), uniq)
+
+
+def _to_number(s: pd.Series) -> pd.Series:
+    """Float64 values; NaN where the value is missing or not a number (text parsed once per
+    distinct value)."""
+    if pd.api.types.is_bool_dtype(s) or not (
+        pd.api.types.is_numeric_dtype(s) or isinstance(s.dtype, pd.CategoricalDtype)
+    ):
+        return pd.to_numeric(s.astype("string"), errors="coerce").astype("float64")
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        per_value = pd.to_numeric(pd.Series(s.cat.categories.astype(str)), errors="coerce").to_numpy("float64")
+        codes = s.cat.codes.to_numpy()
+        return pd.Series(np.where(codes >= 0, per_value[codes], np.nan), index=s.index)
+    return s.astype("float64")
+
+
+def _apply_rating(df: pd.DataFrame, spec: TableSpec, report: QualityReport) -> pd.DataFrame:
+    """``rating >= threshold`` is a purchase; a lower rating a view or, with ``below: drop``,
+    no interaction. A missing or non-numeric rating is rejected with its row and original value."""
+    assert spec.rating is not None
+    column = spec.rating.column
+    rating = _to_number(df[column])
+    df = report.reject(spec.name, df, rating.isna() & df[column].isna(), "missing rating", column)
+    df = report.reject(spec.name, df, rating[df.index].isna(), "rating is not a number", column)
+    positive = (rating[df.index] >= spec.rating.threshold).to_numpy()
+    if column not in spec.raw_columns:
+        df = df.drop(columns=[column])
+    df["event"] = pd.Categorical.from_codes(np.where(positive, 0, 1).astype(np.int8), ["purchase", "view"])
+    if spec.rating.below == "drop":
+        n = len(df)
+        df = df[positive]
+        report.drop(spec.name, f"rating below {spec.rating.threshold:g}", n - len(df))
+        report.step(spec.name, "rating threshold", n, len(df), threshold=spec.rating.threshold, below="drop")
+    return df
+
+
+def _coerce_types(df: pd.DataFrame, spec: TableSpec, report: QualityReport, skip: list[str]) -> pd.DataFrame:
     for col in SCHEMAS[spec.name].columns:
-        df = _coerce(df, col, spec, report)
+        if col.name not in skip:
+            df = _coerce(df, col, spec, report)
     for attr in spec.numeric:
-        num = pd.to_numeric(df[attr], errors="coerce")
+        num = _to_number(df[attr])
         bad = num.isna() & df[attr].notna()
         df = report.reject(spec.name, df, bad, "value is not a number", attr)
         df[attr] = num[df.index].astype("float64")
@@ -78,15 +163,9 @@ def _coerce(df: pd.DataFrame, col: Column, spec: TableSpec, report: QualityRepor
     s = df[col.name]
     name = spec.name
     if col.kind == "id":
-        bad = s.isna()
-        df = report.reject(name, df, bad, "missing id", col.name)
+        df = report.reject(name, df, s.isna(), "missing id", col.name)
         # ids become categoricals: every later join, dedup and group works on integer codes
-        ids = df[col.name]
-        if not isinstance(ids.dtype, pd.CategoricalDtype):
-            ids = ids.astype("string").astype("category")
-        elif not pd.api.types.is_string_dtype(ids.cat.categories):  # e.g. integer ids in a Parquet file
-            ids = ids.cat.rename_categories(ids.cat.categories.astype(str))
-        df[col.name] = ids
+        df[col.name] = _text_categories(df[col.name])
     elif col.kind == "datetime":
         if s.isna().all() and not col.required:
             df[col.name] = pd.Series(pd.NaT, index=df.index, dtype="datetime64[ns]")
@@ -97,30 +176,46 @@ def _coerce(df: pd.DataFrame, col: Column, spec: TableSpec, report: QualityRepor
         df = report.reject(name, df, bad, f"unparseable date{fmt}", col.name)
         df[col.name] = parsed[df.index].astype("datetime64[ns]")
     elif col.kind in ("float", "int"):
-        num = pd.to_numeric(s, errors="coerce")
+        num = _to_number(s)
         df = report.reject(name, df, num.isna() & s.notna(), "value is not a number", col.name)
         num = num[df.index]
         if col.kind == "int":
             num = num.fillna(col.default if col.default is not None else 0).round().astype("int64")
-        df[col.name] = num.astype("float64") if col.kind == "float" else num
+        df[col.name] = num
     elif col.kind == "bool":
         df[col.name] = _parse_bool(s, name, col, report, df)
     elif col.kind == "str":
-        df[col.name] = s.astype("string") if s.notna().any() else pd.Series(
-            pd.NA, index=df.index, dtype="string"
-        )
-        if col.name in ("event", "channel"):
-            df[col.name] = df[col.name].astype("category")
+        if col.name in _CATEGORY_COLUMNS:
+            df[col.name] = _text_categories(s)
+        else:
+            df[col.name] = s.astype("string") if s.notna().any() else pd.Series(pd.NA, index=df.index, dtype="string")
         if col.name == "event":
             df = report.reject(name, df, ~df["event"].isin(EVENTS), f"unknown event (expected {EVENTS})", "event")
     return df
+
+
+def _text_categories(s: pd.Series) -> pd.Series:
+    """A categorical of strings (unused categories dropped)."""
+    if not isinstance(s.dtype, pd.CategoricalDtype):
+        return s.astype("string").astype("category")
+    codes = s.cat.codes.to_numpy()
+    used = np.bincount(codes[codes >= 0], minlength=len(s.cat.categories)) > 0
+    if not used.all():  # cheaper than remove_unused_categories, which sorts every code
+        remap = np.cumsum(used) - 1
+        s = pd.Series(pd.Categorical.from_codes(np.where(codes >= 0, remap[codes], -1), s.cat.categories[used]),
+                      index=s.index)
+    if not pd.api.types.is_string_dtype(s.cat.categories):  # e.g. integer ids in a Parquet file
+        s = s.cat.rename_categories(s.cat.categories.astype(str))
+    if not s.cat.categories.is_monotonic_increasing:  # Arrow keeps first-seen order; pandas sorts
+        s = s.cat.reorder_categories(s.cat.categories.sort_values())
+    return s
 
 
 def _parse_dates(s: pd.Series, fmt: str | None) -> pd.Series:
     if pd.api.types.is_datetime64_any_dtype(s):
         return s.dt.tz_localize(None) if getattr(s.dt, "tz", None) is not None else s
     if fmt in ("unix", "unix_ms"):
-        return pd.to_datetime(pd.to_numeric(s, errors="coerce"), unit="s" if fmt == "unix" else "ms")
+        return pd.to_datetime(_to_number(s), unit="s" if fmt == "unix" else "ms")
     return pd.to_datetime(s.astype("string"), format=fmt, errors="coerce")
 
 

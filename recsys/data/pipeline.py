@@ -23,6 +23,7 @@ from recsys.data.canonical import load_canonical
 from recsys.data.fingerprint import config_hash, frame_fingerprint
 from recsys.data.fit import Applied, fit_apply
 from recsys.data.fitted_io import save_fitted
+from recsys.data.kcore import kcore_filter
 from recsys.data.privacy import pseudonymise, strip_pii
 from recsys.data.quality import ROW, QualityReport
 from recsys.data.source_config import SourceConfig, parse_source_config
@@ -37,13 +38,18 @@ def build_dataset(cfg: DictConfig) -> Path:
     t0 = time.perf_counter()
     source = parse_source_config(cfg.data)
     pre = as_dict(cfg.preprocess, "preprocess")
+    if cfg.get("split") is None:
+        raise ConfigError(f"split: data={source.name} names no split; add `defaults: "
+                          "[/split@_global_.split: <name>]` to its config or pass +split=<name>")
     split_cfg = as_dict(cfg.split, "split")
     if source.source == "synthetic":
         _generate_synthetic(source)
     report = QualityReport(policy=str(pre["on_invalid"]))
     tables = read_sources(source, report)
     tables = preprocess(tables, source, pre, report)
-    frames, split_info = split_interactions(tables["interactions"], split_cfg)
+    tables = kcore_filter(tables, source, report)
+    frames, split_info = split_interactions(tables["interactions"], split_cfg, positive_events=source.positive_events,
+                                            source_file=report.files.get("interactions"))
     applied = fit_apply(tables, frames, source, pre, report)
     out = Path(str(cfg.output_dir))
     cfg_hash = config_hash({"data": as_dict(cfg.data, "data"), "preprocess": pre, "split": split_cfg})
@@ -100,7 +106,8 @@ def preprocess(
                              policy=str(pre["on_unknown_ids"]))
         report.step("user_images", "reference check", n, len(uimg))
         uimg = integrate.check_image_paths(uimg, "user_images", source.root, img_policy, report)
-    inter = inter.iloc[np.argsort(inter["timestamp"].to_numpy(), kind="stable")]  # file order breaks ties
+    # file order breaks ties; without timestamps (all NaT) the file order stays
+    inter = inter.iloc[np.argsort(inter["timestamp"].to_numpy(), kind="stable")]
     return {"interactions": inter, "users": users, "items": items, "user_images": uimg}
 
 
@@ -158,6 +165,7 @@ def write_dataset(
             "data_fingerprint": fingerprint,
             "image_root": str(source.root),
             "positive_events": sorted(positives),
+            "has_timestamps": bool(tables["interactions"]["timestamp"].notna().any()),
             "row_counts": {k: len(v) for k, v in out_frames.items()},
             "schema": {k: {c: str(t) for c, t in v.dtypes.items()} for k, v in out_frames.items()},
             "split": split_info,

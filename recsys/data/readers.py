@@ -5,8 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from recsys.errors import DataError
@@ -22,7 +25,8 @@ def read_table(
     required: list[str] | None = None,
     allow_empty: bool = False,
 ) -> pd.DataFrame:
-    """Read one raw table; ``string_columns`` keep their text (ids with leading zeros).
+    """Read one raw table; ``string_columns`` keep their text (ids with leading zeros) and come
+    back from a CSV as categoricals; other CSV columns get the types Arrow infers.
 
     Raises :class:`DataError` for a missing file, an undecodable or corrupted file, a wrong
     delimiter, an empty table or a missing required column.
@@ -51,16 +55,61 @@ def _read_parquet(path: Path) -> pd.DataFrame:
 
 
 def _read_csv(path: Path, delimiter: str, encoding: str, string_columns: list[str]) -> pd.DataFrame:
+    """Arrow's multithreaded CSV reader; ``string_columns`` become pandas categoricals with sorted
+    categories. A value that does not fit the type Arrow inferred from the first block (a word in
+    a number column) makes every column text, so the row-level checks can name the row."""
     if path.stat().st_size == 0:
         raise DataError("file is empty", file=str(path))
     header = _header(path, delimiter, encoding)
-    dtypes: dict[str, Any] = {c: "string" for c in string_columns if c in header}
+    text = [c for c in header if c in set(string_columns)]
     try:
-        return pd.read_csv(path, sep=delimiter, encoding=encoding, dtype=dtypes, engine="c")
-    except UnicodeDecodeError as err:
-        raise DataError(f"cannot decode as {encoding} ({err.reason} at byte {err.start})", file=str(path)) from None
-    except (pd.errors.ParserError, ValueError) as err:
-        raise DataError(f"cannot parse CSV: {str(err).splitlines()[0]}", file=str(path)) from None
+        table = _arrow_csv(path, delimiter, encoding, text)
+    except pa.ArrowInvalid as err:
+        if "conversion error" not in str(err) or "UTF8" in str(err):
+            raise _csv_error(err, path, encoding) from None
+        text = header
+        try:
+            table = _arrow_csv(path, delimiter, encoding, text)
+        except pa.ArrowInvalid as err2:
+            raise _csv_error(err2, path, encoding) from None
+    columns: dict[str, Any] = {}
+    while table.num_columns:  # column by column, so each Arrow buffer is freed once converted
+        name, col = table.column_names[0], table.column(0)
+        table = table.remove_column(0)
+        columns[name] = _categorical(col) if name in text else col.to_pandas(date_as_object=False)
+    return pd.DataFrame(columns)
+
+
+def _arrow_csv(path: Path, delimiter: str, encoding: str, text: list[str]) -> pa.Table:
+    return pacsv.read_csv(
+        path,
+        read_options=pacsv.ReadOptions(encoding=encoding),
+        parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
+        convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(text, pa.string()),
+                                             strings_can_be_null=True),
+    )
+
+
+def _categorical(col: pa.ChunkedArray) -> pd.Categorical:
+    """A string column as a categorical with sorted categories (nulls are missing values)."""
+    # one dictionary for the whole column; string offsets are 32-bit, so huge columns go large
+    col = (col if col.nbytes < 2**31 - 1 else col.cast(pa.large_string())).combine_chunks()
+    encoded = pc.dictionary_encode(col)
+    dictionary = encoded.dictionary
+    order = pc.array_sort_indices(dictionary).to_numpy()
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    codes = pc.fill_null(encoded.indices, -1).to_numpy()
+    codes = np.where(codes >= 0, rank[np.maximum(codes, 0)], -1)
+    categories = pd.Index(dictionary.take(pa.array(order)).to_pandas())
+    return pd.Categorical.from_codes(codes, categories, validate=False)
+
+
+def _csv_error(err: pa.ArrowInvalid, path: Path, encoding: str) -> DataError:
+    message = str(err).splitlines()[0]
+    if "UTF8" in message:
+        return DataError(f"cannot decode as {encoding} ({message})", file=str(path))
+    return DataError(f"cannot parse CSV: {message}", file=str(path))
 
 
 def _header(path: Path, delimiter: str, encoding: str) -> list[str]:
@@ -75,7 +124,11 @@ def _header(path: Path, delimiter: str, encoding: str) -> list[str]:
             "`encoding` in the data config",
             file=str(path),
         ) from None
-    return [h.strip().strip('"') for h in first.rstrip("\r\n").split(delimiter)]
+    names = [h.strip().strip('"') for h in first.rstrip("\r\n").split(delimiter)]
+    repeated = sorted({n for n in names if n and names.count(n) > 1})
+    if repeated:
+        raise DataError(f"repeated column name(s) {repeated} in the header", file=str(path), column=repeated[0])
+    return names
 
 
 def _check_columns(df: pd.DataFrame, path: Path, required: list[str], delimiter: str | None) -> None:

@@ -2,8 +2,9 @@
 
 Raw (canonical) tables, as every source yields them before preprocessing:
 
-* ``interactions``: user_id (str), item_id (str), timestamp (datetime64[ns]), event (str, one of
-  :data:`EVENTS`), quantity (int64), price (float64), channel (str).
+* ``interactions``: user_id (str), item_id (str), timestamp (datetime64[ns]; all NaT when the source
+  has no timestamp column, rows then keep file order), event (str, one of :data:`EVENTS`),
+  quantity (int64), price (float64), channel (str).
 * ``users``: user_id (str) + optional demographics (age float, gender, region, occupation,
   income_band: str), consents (marketing_consent, social_image_consent: bool),
   preferred_channel (str) and any extra categorical / numeric columns named by the source config.
@@ -63,6 +64,7 @@ class Column:
     kind: str  # "id" | "str" | "float" | "int" | "datetime" | "bool"
     required: bool = False
     default: object = None
+    may_be_absent: bool = False  # a required column a source may lack entirely (then all null)
 
 
 @dataclass(frozen=True)
@@ -75,7 +77,8 @@ class TableSchema:
 
     @property
     def required(self) -> list[str]:
-        return [c.name for c in self.columns if c.required]
+        """Columns every source must provide (a may-be-absent column only when mapped)."""
+        return [c.name for c in self.columns if c.required and not c.may_be_absent]
 
     def column(self, name: str) -> Column | None:
         return next((c for c in self.columns if c.name == name), None)
@@ -86,7 +89,7 @@ INTERACTIONS = TableSchema(
     (
         Column("user_id", "id", required=True),
         Column("item_id", "id", required=True),
-        Column("timestamp", "datetime", required=True),
+        Column("timestamp", "datetime", required=True, may_be_absent=True),
         Column("event", "str", default="purchase"),
         Column("quantity", "int", default=1),
         Column("price", "float", default=float("nan")),

@@ -22,6 +22,28 @@ _TABLE_KEYS = {
 
 
 @dataclass(frozen=True)
+class RatingSpec:
+    """Explicit feedback: a rating >= ``threshold`` is a purchase (positive); a lower one is a
+    view (``below: view``) or dropped (``below: drop``, as RecBole's rating interval)."""
+
+    column: str
+    threshold: float
+    below: str = "view"
+
+
+@dataclass(frozen=True)
+class KCore:
+    """k-core filter over positive interactions, iterated to a fixed point (0 = no filter)."""
+
+    min_user_interactions: int = 0
+    min_item_interactions: int = 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.min_user_interactions > 0 or self.min_item_interactions > 0
+
+
+@dataclass(frozen=True)
 class TableSpec:
     """How to read one canonical table from a raw file."""
 
@@ -40,7 +62,7 @@ class TableSpec:
     numeric: list[str] = field(default_factory=list)
     pii: dict[str, str] = field(default_factory=dict)  # column -> drop | coarsen
     image_path_template: str | None = None
-    rating: dict[str, Any] | None = None
+    rating: RatingSpec | None = None
     passthrough: list[str] = field(default_factory=list)  # raw columns carried unchanged (no encoding)
 
     @property
@@ -48,8 +70,6 @@ class TableSpec:
         """Raw columns this spec reads (mapped, attributes, derived sources, PII)."""
         cols = list(self.columns.values()) + self.categorical + list(self.multi_hot) + self.numeric + self.passthrough
         cols += [d["column"] for d in self.derive.values()] + list(self.pii)
-        if self.rating:
-            cols.append(str(self.rating["column"]))
         return list(dict.fromkeys(cols))
 
 
@@ -63,6 +83,7 @@ class SourceConfig:
     tables: dict[str, TableSpec]
     positive_events: tuple[str, ...] = ("purchase",)
     generator: dict[str, Any] | None = None
+    kcore: KCore = field(default_factory=KCore)
 
 
 def parse_source_config(cfg: DictConfig | Mapping[str, Any]) -> SourceConfig:
@@ -72,7 +93,7 @@ def parse_source_config(cfg: DictConfig | Mapping[str, Any]) -> SourceConfig:
     source = raw.get("source")
     if source not in SOURCES:
         raise ConfigError(f"data={name}: unknown source {source!r}; expected one of {SOURCES}")
-    unknown = set(raw) - {"name", "source", "root", "tables", "positive_events", "generator"}
+    unknown = set(raw) - {"name", "source", "root", "tables", "positive_events", "generator", "kcore"}
     if unknown:
         raise ConfigError(f"data={name}: unknown key(s) {sorted(unknown)}")
     if "root" not in raw:
@@ -96,7 +117,41 @@ def parse_source_config(cfg: DictConfig | Mapping[str, Any]) -> SourceConfig:
         tables=tables,
         positive_events=tuple(raw.get("positive_events") or ("purchase",)),
         generator=raw.get("generator"),
+        kcore=_kcore(name, raw.get("kcore") or {}),
     )
+
+
+def _kcore(src: str, raw: Mapping[str, Any]) -> KCore:
+    unknown = set(raw) - {"min_user_interactions", "min_item_interactions"}
+    if unknown:
+        raise ConfigError(f"data={src}: kcore: unknown key(s) {sorted(unknown)}")
+    values: dict[str, int] = {}
+    for key in ("min_user_interactions", "min_item_interactions"):
+        value = raw.get(key) or 0
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ConfigError(f"data={src}: kcore.{key} must be a non-negative integer, got {value!r}")
+        values[key] = value
+    return KCore(**values)
+
+
+def _rating(src: str, tname: str, raw: Mapping[str, Any] | None) -> RatingSpec | None:
+    if raw is None:
+        return None
+    key = f"data={src}: tables.{tname}.rating"
+    if tname != "interactions":
+        raise ConfigError(f"{key}: a rating applies to the interactions table only")
+    unknown = set(raw) - {"column", "threshold", "below"}
+    if unknown:
+        raise ConfigError(f"{key}: unknown key(s) {sorted(unknown)}")
+    if not raw.get("column"):
+        raise ConfigError(f"{key}.column: name the file's rating column (a threshold needs ratings)")
+    threshold = raw.get("threshold")
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)):
+        raise ConfigError(f"{key}.threshold must be a number, got {threshold!r}")
+    below = str(raw.get("below", "view"))
+    if below not in ("view", "drop"):
+        raise ConfigError(f"{key}.below must be view or drop, got {below!r}")
+    return RatingSpec(column=str(raw["column"]), threshold=float(threshold), below=below)
 
 
 def _table_spec(src: str, tname: str, spec: dict[str, Any], root: Path) -> TableSpec:
@@ -131,6 +186,6 @@ def _table_spec(src: str, tname: str, spec: dict[str, Any], root: Path) -> Table
         numeric=list(spec.get("numeric") or []),
         pii=dict(spec.get("pii") or {}),
         image_path_template=spec.get("image_path_template"),
-        rating=spec.get("rating"),
+        rating=_rating(src, tname, spec.get("rating")),
         passthrough=list(spec.get("passthrough") or []),
     )
