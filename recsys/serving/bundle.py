@@ -10,7 +10,7 @@ from recsys.data.fingerprint import file_sha256
 from recsys.errors import BundleError
 
 FORMAT = "recsys-bundle"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: user_encoder.json holds the dataset's fitted numeric parameters
 MANIFEST = "manifest.json"
 INDEX = "index.faiss"
 ITEMS = "items.parquet"
