@@ -139,7 +139,8 @@ class NumericParams:
         return df.assign(**pcs)
 
     def z_matrix(self, raw: pd.DataFrame) -> np.ndarray:
-        """``[n, len(names)]`` float32 z-values of raw rows (serving: clip, fill, scale, PCA)."""
+        """``[n, len(names)]`` float32 z-values of raw rows (serving: clip, fill, scale, PCA; the
+        ``drop`` outlier action does not apply to a single new row)."""
         df = raw.copy()
         for col in self.columns:
             df[col] = pd.to_numeric(df[col], errors="coerce") if col in df.columns else np.nan
@@ -196,6 +197,16 @@ class FittedParams:
     tables: dict[str, TableParams]
     item_price: PriceImputer
     fitted_on: dict[str, Any] = field(default_factory=dict)
+
+    def apply_rows(self, table: str, raw: pd.DataFrame) -> pd.DataFrame:
+        """New raw ``users`` or ``items`` rows (canonical columns) encoded as the dataset's: outliers
+        flagged or clipped (a new row is never dropped), item prices imputed, gaps filled, then
+        vocabularies, scalers and PCA applied."""
+        params = self.tables[table]
+        df = params.numeric.outliers(raw)[0]
+        if table == "items":
+            df = self.item_price.apply(df)[0]
+        return params.encode(params.numeric.fill_missing(df))
 
     def vocabs(self) -> dict[str, list[str]]:
         """``{"<table>.<col>": vocabulary}`` as in ``vocabs.json``."""

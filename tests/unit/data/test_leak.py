@@ -105,6 +105,22 @@ def test_items_first_sold_after_training_get_no_held_out_value(raw_dir: Path, tm
     np.testing.assert_array_equal(b.items.set_index("item_idx").loc[first.index, "first_seen"], first)
 
 
+def test_new_raw_rows_encode_as_the_dataset(raw_dir: Path, tmp_path: Path) -> None:
+    _prepare(raw_dir)
+    a = load_dataset(build_dataset(make_cfg(raw_dir, tmp_path / "a", **PCA_ON)))
+    _change_held_out(raw_dir, pd.Timestamp(a.manifest["split"]["val_start"]))
+    b = load_dataset(build_dataset(make_cfg(raw_dir, tmp_path / "b", **PCA_ON)))
+    raw = pd.read_csv(raw_dir / "items.csv", dtype={"sku": str}).rename(
+        columns={"sku": "item_id", "list_price": "price"})  # as the source mapping names them
+    encoded = b.fitted.apply_rows("items", raw)
+    items = b.items.sort_values("item_idx").reset_index(drop=True)  # same order as items.csv
+    cols = [c for c in items.columns if c.endswith(("_idx", "_z", "_mm", "_missing", "_outlier"))
+            and c != "item_idx"] + ["price", "pca0"]
+    pd.testing.assert_frame_equal(encoded[cols].reset_index(drop=True), items[cols])
+    multi = [list(v) for v in encoded["tags_multi"]]
+    assert multi == [list(v) for v in items["tags_multi"]]
+
+
 def test_first_seen_is_null_without_timestamps() -> None:
     items = pd.DataFrame({"item_id": ["a", "b"]})
     for ts in (pd.Series([pd.NaT, pd.NaT], dtype="datetime64[ns]"), pd.Series([None, None])):
