@@ -1,43 +1,51 @@
-"""Recommendation quality on a processed dataset: every method side by side, with the goals.
+"""Recommendation quality on a processed dataset: every method side by side under one protocol,
+baselines tuned on validation, with published results beside ours when the protocol has them.
 
-Runs the offline evaluation (``conf/evaluate.yaml``) on the test split twice: with the training
-split as history and with train + validation as history; every method, the two-tower user
-vectors included, reads the same history in each run. It prints Recall@12 / NDCG@12 per method, the ratio to the best
-baseline, cold-item recall, and the goal checks (image two-tower >= 1.2x the best baseline;
-image towers beat ID-only on cold test items).
+    python scripts/bench_quality.py data=ml1m [two_tower_id=CKPT] [two_tower_image=CKPT] \
+        [any recsys-evaluate override, e.g. eval.only=[popularity,ease]]
 
-    python scripts/bench_quality.py data=hm [two_tower_id=CKPT] [two_tower_image=CKPT] \
-        [any recsys-evaluate override, e.g. eval.exclude_purchased=true]
-
-Checkpoints default to ``<runs_dir>/<data>/{id_only,hm_images|images}/checkpoints/best.ckpt`` when they
-exist; without them only the baselines run.
+Protocol: the eval config (``recsys/conf/eval/*.yaml``) whose ``published`` block names the
+dataset (``eval=recbole`` for ml1m), else ``eval=default``. History is the splits before the
+evaluated one and the user's history items are excluded (as in training's validation and
+``recsys-evaluate``). Each method with a search space (``hparams_search/<method>.yaml``) is
+tuned in process with the sweep's budget and seeded TPE sampler, objective
+``<eval.objective_metric>@<eval.main_k>`` on validation (history = train); the chosen setting is
+refit on train + val and evaluated on test. Methods without one run as configured; methods that
+need what the data lacks (timestamps) are skipped with the reason. Two-tower checkpoints are
+evaluated untuned (their own sweep is ``recsys-train -m hparams_search=two_tower``).
+Prints the table with fit + ranking seconds and writes
+``<output_dir>/eval/<data>/bench_quality/{metrics.json,report.md}``.
 """
 
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
+from typing import Any
 
+import optuna
 from hydra import compose, initialize_config_dir
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from recsys.cli._app import CONFIG_DIR
-from recsys.evaluation.evaluator import EvalResult
-from recsys.evaluation.stage import run_evaluation
+from recsys.config import as_dict
+from recsys.data import load_dataset
+from recsys.errors import RecsysError
+from recsys.evaluation.eval_data import EvalData, prepare_eval_data
+from recsys.evaluation.evaluator import EvalResult, EvalSettings, evaluate
+from recsys.evaluation.methods import BuildInfo, build_methods, skip_reason
+from recsys.evaluation.report import write_report
+from recsys.evaluation.stage import selected_methods, settings_from
+from recsys.evaluation.tuning import SearchSpace, TuningResult, search_space, tune
 from recsys.runtime import apply_runtime
 
-BASELINES = ("popularity", "recent_popularity", "repurchase", "als", "bpr")
-# Runs searched, in order, under <runs_dir>/<data>/ when no checkpoint is given.
-TOWERS = {"two_tower_id": ("id_only",), "two_tower_image": ("hm_images", "images")}
-COMBOS = {
-    "als_repurchase": "{kind: history_first, base: als, half_life_days: 30}",
-    "two_tower_id_repurchase": "{kind: history_first, base: two_tower_id, half_life_days: 30}",
-}
-K = 12
+TOWERS = ("two_tower_id", "two_tower_image")
+HEADLINE = ("recall", "ndcg", "mrr", "hitrate")
 
 
 def parse(argv: list[str]) -> tuple[str, dict[str, str], list[str]]:
-    data, ckpts, rest = "hm", {}, []
+    data, ckpts, rest = "synthetic", {}, []
     for arg in argv:
         key, _, value = arg.partition("=")
         if key == "data":
@@ -49,79 +57,127 @@ def parse(argv: list[str]) -> tuple[str, dict[str, str], list[str]]:
     return data, ckpts, rest
 
 
-def config(overrides: list[str]) -> DictConfig:
+def protocol_for(data: str) -> str:
+    """The eval config whose ``published`` results name ``data``, else ``default``."""
+    for path in sorted(Path(CONFIG_DIR, "eval").glob("*.yaml")):
+        if data in (OmegaConf.load(path).get("published") or {}):
+            return path.stem
+    return "default"
+
+
+def config(overrides: list[str], hydra_node: bool = False) -> DictConfig:
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        return compose(config_name="evaluate", overrides=overrides)
+        return compose(config_name="evaluate", overrides=overrides,
+                       return_hydra_config=hydra_node)
 
 
-def checkpoints(cfg: DictConfig, data: str, given: dict[str, str]) -> dict[str, str]:
-    found = {}
-    for method, runs in TOWERS.items():
-        paths = [given[method]] if method in given else [
-            str(Path(cfg.paths.runs_dir) / data / run / "checkpoints" / "best.ckpt") for run in runs
-        ]
-        path = next((p for p in paths if Path(p).is_file()), None)
-        if path is not None:
-            found[method] = path
-    return found
+def space_of(method: str, base: list[str]) -> SearchSpace | None:
+    """The search space of ``hparams_search/<method>.yaml`` composed as a sweep would be."""
+    if not Path(CONFIG_DIR, "hparams_search", f"{method}.yaml").is_file():
+        return None
+    cfg = config([*base, f"hparams_search={method}"], hydra_node=True)
+    return search_space(cfg.hydra.sweeper, method, f"hparams_search/{method}.yaml")
 
 
-def table(result: EvalResult) -> list[str]:
-    methods = result.to_dict()["methods"]
-    slices = result.to_dict()["slices"]
-    best = max((methods[m][f"recall@{K}"] for m in BASELINES if m in methods), default=0.0)
-    cold = slices.get("cold_items", {}).get("methods", {})
-    lines = [f"{'method':28s} {'recall@12':>10s} {'ndcg@12':>9s} {'map@12':>8s} "
-             f"{'x best baseline':>15s} {'cold-item recall@12':>20s} {'seconds':>8s}"]
-    for name, values in methods.items():
-        ratio = values[f"recall@{K}"] / best if best else float("nan")
-        cold_recall = cold.get(name, {}).get(f"recall@{K}", float("nan"))
-        lines.append(f"{name:28s} {values[f'recall@{K}']:10.4f} {values[f'ndcg@{K}']:9.4f} "
-                     f"{values[f'map@{K}']:8.4f} {ratio:15.2f} {cold_recall:20.4f} "
-                     f"{result.methods[name].seconds:8.2f}")
+def run(methods: dict[str, Any], data: EvalData, ev: dict[str, Any], settings: EvalSettings,
+        info: BuildInfo) -> EvalResult:
+    built = build_methods(methods, data, batch_size=int(ev["batch_size"]), seed=int(ev["seed"]),
+                          threads=int(ev["threads"]), info=info)
+    return evaluate(built, data, settings)
+
+
+def tune_method(name: str, spec: dict[str, Any], space: SearchSpace, val: EvalData,
+                ev: dict[str, Any], settings: EvalSettings) -> TuningResult:
+    key = f"{ev['objective_metric']}@{settings.main_k}"
+
+    def objective(values: dict[str, Any]) -> float:
+        result = run({name: {**spec, **values}}, val, ev, settings, BuildInfo())
+        return result.methods[name].overall[key]
+
+    return tune(space, objective)
+
+
+def table(result: EvalResult, info: BuildInfo, tuned: dict[str, TuningResult],
+          published: dict[str, Any]) -> list[str]:
+    k = result.settings.main_k
+    cols = [f"{m}@{k}" for m in HEADLINE]
+    head = (f"{'method':28s} " + " ".join(f"{c:>10s}" for c in cols) +
+            f" {'published ndcg@' + str(k):>18s} {'diff':>8s} {'fit+rank s':>10s} {'tune s':>7s}"
+            "  chosen (on validation)")
+    lines = [head]
+    for name, res in result.methods.items():
+        ours = res.overall
+        ref = (published.get(name) or {}).get(f"ndcg@{k}")
+        ref_s = f"{ref:18.4f} {ours[f'ndcg@{k}'] - ref:+8.4f}" if ref is not None else \
+            f"{'-':>18s} {'-':>8s}"
+        seconds = info.fit_seconds.get(name, 0.0) + res.seconds
+        tune_s = f"{tuned[name].seconds:7.1f}" if name in tuned else f"{'-':>7s}"
+        chosen = _fmt_params(tuned[name].best) if name in tuned else ""
+        lines.append(f"{name:28s} " + " ".join(f"{ours[c]:10.4f}" for c in cols) +
+                     f" {ref_s} {seconds:10.2f} {tune_s}  {chosen}")
+    for name, reason in info.skipped.items():
+        lines.append(f"{name:28s} skipped: {reason}")
     return lines
 
 
-def goals(result: EvalResult) -> list[str]:
-    doc = result.to_dict()
-    methods, cold = doc["methods"], doc["slices"].get("cold_items", {}).get("methods", {})
-    best_name = max((m for m in BASELINES if m in methods), key=lambda m: methods[m][f"recall@{K}"])
-    best = methods[best_name][f"recall@{K}"]
-    out = [f"best baseline: {best_name} recall@{K}={best:.4f}"]
-    for name in ("two_tower_image", "two_tower_image_repurchase"):
-        if name in methods:
-            ratio = methods[name][f"recall@{K}"] / best
-            out.append(f"goal {name} >= 1.2x best baseline: {ratio:.2f}x -> "
-                       f"{'met' if ratio >= 1.2 else 'NOT met'}")
-    if "two_tower_image" in cold and "two_tower_id" in cold:
-        img, ids = (cold[m][f"recall@{K}"] for m in ("two_tower_image", "two_tower_id"))
-        out.append(f"goal image beats ID-only on cold items: {img:.4f} vs {ids:.4f} -> "
-                   f"{'met' if img > ids else 'NOT met'}")
-    return out
+def _fmt_params(values: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                     for k, v in sorted(values.items()))
 
 
 def main(argv: list[str]) -> None:
-    data, given, rest = parse(argv)
-    base = [f"data_name={data}", *rest]
+    data_name, ckpts, rest = parse(argv)
+    protocol = protocol_for(data_name)
+    base = [f"data={data_name}", f"eval={protocol}", *rest,
+            *[f"eval.methods.{m}.path={p}" for m, p in ckpts.items()]]
     cfg = config(base)
     apply_runtime(cfg.runtime)  # the app's process settings, runtime.* overrides included
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
     if not (Path(cfg.dataset_dir) / "manifest.json").is_file():
-        print(f"skipped: no processed dataset at {cfg.dataset_dir} "
-              f"(run recsys-data data={data} split=leave_last_day)")
+        print(f"skipped: no processed dataset at {cfg.dataset_dir} (run recsys-data "
+              f"data={data_name})")
         return
-    found = checkpoints(cfg, data, given)
-    overrides = [*base, *[f"eval.methods.{m}.path={p}" for m, p in found.items()]]
-    overrides += [f"+eval.methods.{name}={spec}" for name, spec in COMBOS.items()]
-    print(f"data={data}; two-tower checkpoints: {found or 'none (baselines only)'}")
-    for label, history in (("train", "[train]"), ("train+val", "[train,val]")):
-        cfg = config([*overrides, f"eval.history_splits={history}",
-                      f"output_dir=${{paths.output_dir}}/eval/{data}/bench_quality/{label}"])
-        out, result = run_evaluation(cfg)
-        print(f"\n== test split, history = {label}: {result.n_users} users x "
-              f"{result.n_items} items (report: {out / 'report.md'})")
-        print("\n".join(table(result)))
-        print("\n".join(goals(result)))
+    ev = as_dict(cfg.eval, "eval")
+    settings = settings_from(ev)
+    published = (ev.get("published") or {}).get(data_name) or {}
+    dataset = load_dataset(cfg.dataset_dir)
+    val, test = prepare_eval_data(dataset, "val"), prepare_eval_data(dataset, "test")
+    specs = selected_methods(ev)
+    print(f"data={data_name} ({len(test.users)} test users x {test.n_items} items), protocol "
+          f"eval={protocol}: history = earlier splits, history items excluded, ties to the "
+          f"lower item index; tuned on validation by {ev['objective_metric']}@{settings.main_k}")
+    tuned: dict[str, TuningResult] = {}
+    for name, spec in specs.items():
+        space = space_of(name, base)
+        if space is None or skip_reason(str(spec.get("kind")), spec, val, set()):
+            continue
+        tuned[name] = tune_method(name, spec, space, val, ev, settings)
+        print(f"  tuned {name}: {_fmt_params(tuned[name].best)} -> validation "
+              f"{tuned[name].value:.4f} ({space.n_trials} trials, {tuned[name].seconds:.1f}s)")
+    final = {name: {**spec, **(tuned[name].best if name in tuned else {})}
+             for name, spec in specs.items()}
+    info = BuildInfo()
+    start = time.perf_counter()
+    result = run(final, test, ev, settings, info)
+    print(f"\n== test split (history = train + val, refit), {time.perf_counter() - start:.1f}s")
+    print("\n".join(table(result, info, tuned, published)))
+    out = Path(cfg.paths.output_dir) / "eval" / data_name / "bench_quality"
+    extra = {
+        "protocol": protocol,
+        "published": published,
+        "fit_seconds": info.fit_seconds,
+        "skipped": info.skipped,
+        "tuning": {name: {"chosen": t.best, "validation": t.value, "seconds": t.seconds,
+                          "objective": f"{ev['objective_metric']}@{settings.main_k}",
+                          "trials": t.trials} for name, t in tuned.items()},
+    }
+    write_report(result, out, title=f"bench_quality: {data_name}", extra=extra)
+    print(f"metrics: {out / 'metrics.json'}")
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    try:
+        main(sys.argv[1:])
+    except RecsysError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(err.exit_code)

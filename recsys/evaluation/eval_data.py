@@ -65,6 +65,12 @@ class EvalData:
         return int((~self.cold_users).sum())
 
     @cached_property
+    def item_gram(self) -> sp.csr_matrix:
+        """Co-occurrence counts of the binarised history (:func:`item_gram`); computed once,
+        shared by the item-item baselines and every trial that refits them."""
+        return item_gram(self.history)
+
+    @cached_property
     def user_truth(self) -> sp.csr_matrix:
         """``truth`` rows of the evaluated ``users``, in their order; computed once, read-only
         by convention (shared by every method and slice)."""
@@ -82,6 +88,15 @@ def interaction_matrix(frame: pd.DataFrame, n_users: int, n_items: int,
     mat.sum_duplicates()
     mat.sort_indices()
     return mat
+
+
+def item_gram(history: sp.spmatrix) -> sp.csr_matrix:
+    """``X'X`` of the binarised ``history`` X: users who interacted with both items (float32
+    CSR, exact up to 2**24 users; the diagonal holds each item's user count)."""
+    x = sp.csr_matrix(history > 0, dtype=np.float32)
+    gram = (x.T @ x).tocsr()
+    gram.sort_indices()
+    return gram
 
 
 def prepare_eval_data(

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from recsys.errors import ConfigError
@@ -33,6 +35,14 @@ KINDS = ("popularity", "repurchase", "als", "bpr", "ease", "itemknn", "checkpoin
 TIME_SETTINGS = ("window_days", "half_life_days", "fallback_window_days")
 
 
+@dataclass
+class BuildInfo:
+    """What :func:`build_methods` did: seconds spent fitting each method, skipped methods."""
+
+    fit_seconds: dict[str, float] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
+
+
 def build_methods(
     specs: Mapping[str, Mapping[str, Any]],
     data: EvalData,
@@ -41,24 +51,28 @@ def build_methods(
     seed: int,
     threads: int,
     index: IndexSpec | None = None,
+    info: BuildInfo | None = None,
 ) -> dict[str, Ranker]:
-    """Methods in config order; disabled ones and checkpoints without a path are skipped.
+    """Methods in config order; disabled ones, checkpoints without a path and methods needing
+    what the data lacks are skipped (reasons and fit seconds go to ``info`` when given).
 
     Users are scored ``batch_size`` at a time; ``seed`` and ``threads`` go to ALS / BPR.
     Embedding methods rank through a FAISS index built from ``index`` when it is given.
     """
     built: dict[str, Ranker] = {}
-    skipped: set[str] = set()
+    info = info if info is not None else BuildInfo()
     for name, spec in specs.items():
         kind = spec.get("kind")
         if kind not in KINDS:
             raise ConfigError(f"eval.methods.{name}.kind: {kind!r} is not one of {', '.join(KINDS)}")
-        reason = _skip_reason(kind, spec, data, skipped)
+        reason = skip_reason(kind, spec, data, set(info.skipped))
         if reason:
             log.info("method %s skipped: %s", name, reason)
-            skipped.add(name)
+            info.skipped[name] = reason
             continue
+        start = time.perf_counter()
         method = _build(name, kind, spec, data, built, batch_size, seed, threads)
+        info.fit_seconds[name] = time.perf_counter() - start
         if isinstance(method, ScoreRanker | EmbeddingRanker):
             method.batch_size = batch_size
         if index is not None and isinstance(method, EmbeddingRanker):
@@ -69,7 +83,7 @@ def build_methods(
     return built
 
 
-def _skip_reason(kind: str, spec: Mapping[str, Any], data: EvalData, skipped: set[str]) -> str:
+def skip_reason(kind: str, spec: Mapping[str, Any], data: EvalData, skipped: set[str]) -> str:
     """Why a configured method is not run ("" when it is)."""
     if not spec.get("enabled", True):
         return "disabled"
@@ -120,9 +134,11 @@ def _build(
                            regularization=float(spec["regularization"]),
                            iterations=int(spec["iterations"]), seed=seed, threads=threads)
         if kind == "ease":
-            return fit_ease(data.history, l2=float(spec["l2"]), dtype=str(spec["dtype"]))
+            return fit_ease(data.history, l2=float(spec["l2"]), dtype=str(spec["dtype"]),
+                            gram=data.item_gram)
         if kind == "itemknn":
-            return fit_itemknn(data.history, k=int(spec["k"]), shrink=float(spec["shrink"]))
+            return fit_itemknn(data.history, k=int(spec["k"]), shrink=float(spec["shrink"]),
+                               gram=data.item_gram)
         if kind == "checkpoint":
             check_same_data("checkpoint", spec["path"], checkpoint_fingerprint(spec["path"]), data)
             model = load_embedding_model(spec["path"], str(spec["device"]), data.history_splits)

@@ -16,9 +16,11 @@ HEADLINE = ("recall", "ndcg", "hitrate", "mrr", "map")
 COLD_WARM = ("cold_items", "warm_items", "cold_users", "warm_users")
 
 
-def write_report(result: EvalResult, out_dir: Path, title: str = "Offline evaluation") -> Path:
-    """Write ``metrics.json``, ``report.md`` and ``plots/*.png`` into ``out_dir`` atomically."""
-    doc = result.to_dict()
+def write_report(result: EvalResult, out_dir: Path, title: str = "Offline evaluation",
+                 extra: dict[str, Any] | None = None) -> Path:
+    """Write ``metrics.json`` (``result`` plus the ``extra`` keys), ``report.md`` and
+    ``plots/*.png`` into ``out_dir`` atomically."""
+    doc = {**result.to_dict(), **(extra or {})}
     with atomic_directory(Path(out_dir)) as tmp:
         (tmp / "metrics.json").write_text(json.dumps(doc, indent=2, sort_keys=False) + "\n")
         plots = tmp / "plots"

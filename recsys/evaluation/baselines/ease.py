@@ -8,31 +8,35 @@ import scipy.sparse as sp
 import torch
 
 from recsys.errors import ConfigError, ModelError
+from recsys.evaluation.eval_data import item_gram
 from recsys.evaluation.rankers import ScoreRanker
 
 DTYPES = {"float32": np.float32, "float64": np.float64}
 
 
-def ease_weights(history: sp.csr_matrix, l2: float, dtype: str = "float64") -> np.ndarray:
+def ease_weights(gram: sp.spmatrix, l2: float, dtype: str = "float64") -> np.ndarray:
     """Item-item weights ``B`` minimising ``||X - XB||^2 + l2 ||B||^2`` subject to
-    ``diag(B) = 0``, on the binarised ``history`` X: with ``P = (X'X + l2 I)^-1``,
-    ``B = -P / diag(P)`` column-wise and a zero diagonal. The gram is built and solved in
-    ``dtype`` (Cholesky: it is symmetric positive definite for ``l2 > 0``); float32 result."""
+    ``diag(B) = 0`` for the binarised history X whose ``gram`` ``X'X`` is given
+    (:func:`recsys.evaluation.eval_data.item_gram`): with ``P = (X'X + l2 I)^-1``,
+    ``B = -P / diag(P)`` column-wise and a zero diagonal. Solved densely in ``dtype``, inverted
+    through its Cholesky factor (LAPACK potrf + potri: symmetric positive definite for
+    ``l2 > 0``); float32 result."""
     if l2 <= 0:
         raise ConfigError(f"EASE l2 must be positive, got {l2}", column="l2")
     if dtype not in DTYPES:
         raise ConfigError(f"EASE dtype must be one of {', '.join(DTYPES)}, got {dtype!r}",
                           column="dtype")
-    x = (history > 0).astype(DTYPES[dtype])
-    gram = np.asarray((x.T @ x).toarray(), dtype=DTYPES[dtype])
+    gram = np.asarray(sp.csr_matrix(gram).toarray(), dtype=DTYPES[dtype])
     gram[np.diag_indices_from(gram)] += l2
-    try:
-        factor = scipy.linalg.cho_factor(gram, lower=True, overwrite_a=True, check_finite=False)
-    except np.linalg.LinAlgError as err:
-        raise ModelError(f"EASE gram matrix is not positive definite ({err})") from None
-    identity = np.eye(gram.shape[0], dtype=gram.dtype)
-    p = scipy.linalg.cho_solve(factor, identity, overwrite_b=True, check_finite=False)
-    p /= -np.diag(p)[None, :]  # in place: two n_items^2 arrays at the peak
+    potrf, potri = scipy.linalg.lapack.get_lapack_funcs(("potrf", "potri"), (gram,))
+    factor, info = potrf(gram, lower=True, overwrite_a=True, clean=False)
+    if info == 0:
+        p, info = potri(factor, lower=True, overwrite_c=True)  # inverse from the factor
+    if info != 0:
+        raise ModelError(f"EASE gram matrix is not positive definite (LAPACK info {info})")
+    p = np.tril(p)
+    p += np.tril(p, -1).T  # potri fills the lower triangle only
+    p /= -np.diag(p).copy()[None, :]
     p[np.diag_indices_from(p)] = 0.0
     return p.astype(np.float32, copy=False)
 
@@ -49,6 +53,8 @@ class EaseRanker(ScoreRanker):
         return torch.from_numpy(np.asarray(self.history[user_idx] @ self.weights))
 
 
-def fit_ease(history: sp.csr_matrix, *, l2: float, dtype: str = "float64") -> EaseRanker:
-    """EASE fitted on ``history`` (see :func:`ease_weights`)."""
-    return EaseRanker(history, ease_weights(history, l2, dtype))
+def fit_ease(history: sp.csr_matrix, *, l2: float, dtype: str = "float64",
+             gram: sp.spmatrix | None = None) -> EaseRanker:
+    """EASE fitted on ``history`` (see :func:`ease_weights`; ``gram`` when already computed)."""
+    gram = item_gram(history) if gram is None else gram
+    return EaseRanker(history, ease_weights(gram, l2, dtype))

@@ -7,6 +7,7 @@ import scipy.sparse as sp
 import torch
 
 from recsys.errors import ConfigError
+from recsys.evaluation.eval_data import item_gram
 from recsys.evaluation.rankers import ScoreRanker
 from recsys.ties import top_k
 
@@ -14,26 +15,26 @@ from recsys.ties import top_k
 BLOCK_FLOATS = 1 << 23
 
 
-def knn_weights(history: sp.csr_matrix, k: int, shrink: float) -> sp.csr_matrix:
+def knn_weights(gram: sp.spmatrix, k: int, shrink: float) -> sp.csr_matrix:
     """Sparse ``W [n_items, n_items]`` whose column ``j`` holds the ``k`` items most similar
     to ``j`` (self excluded; ties by lower index) with
     ``sim(i, j) = x_i . x_j / (|x_i| |x_j| + shrink)`` over binarised user columns (the
-    RecBole ItemKNN definition, without its 1e-6 guard: empty items have zero dot products)."""
+    RecBole ItemKNN definition, without its 1e-6 guard: empty items have zero dot products),
+    from the co-occurrence ``gram`` ``X'X`` (:func:`recsys.evaluation.eval_data.item_gram`)."""
     if k < 1 or shrink < 0:
         raise ConfigError(f"ItemKNN needs k >= 1 and shrink >= 0, got k={k}, shrink={shrink}",
                           column="k")
-    x = (history > 0).astype(np.float32).tocsc()
-    n_items = x.shape[1]
+    gram = sp.csr_matrix(gram)
+    n_items = gram.shape[1]
     k = min(k, n_items - 1)
     if k < 1:
         return sp.csr_matrix((n_items, n_items), dtype=np.float32)
-    norms = np.sqrt(np.asarray(x.sum(axis=0)).ravel())
-    xt = x.T.tocsr()
+    norms = np.sqrt(gram.diagonal().astype(np.float64))
     block = max(1, BLOCK_FLOATS // n_items)
     rows, cols, vals = [], [], []
     for start in range(0, n_items, block):
         stop = min(start + block, n_items)
-        dots = (xt @ x[:, start:stop]).toarray().T  # [b, n_items]: column j's co-counts
+        dots = gram[start:stop].toarray()  # [b, n_items]: the block items' co-counts
         with np.errstate(invalid="ignore", divide="ignore"):
             sims = dots / (norms[start:stop, None] * norms[None, :] + shrink)
         sims = np.nan_to_num(sims, nan=0.0).astype(np.float32)
@@ -59,6 +60,8 @@ class ItemKnnRanker(ScoreRanker):
         return torch.from_numpy((self.history[user_idx] @ self.weights).toarray())
 
 
-def fit_itemknn(history: sp.csr_matrix, *, k: int, shrink: float) -> ItemKnnRanker:
-    """ItemKNN fitted on ``history`` (see :func:`knn_weights`)."""
-    return ItemKnnRanker(history, knn_weights(history, int(k), float(shrink)))
+def fit_itemknn(history: sp.csr_matrix, *, k: int, shrink: float,
+                gram: sp.spmatrix | None = None) -> ItemKnnRanker:
+    """ItemKNN fitted on ``history`` (see :func:`knn_weights`; ``gram`` when already computed)."""
+    gram = item_gram(history) if gram is None else gram
+    return ItemKnnRanker(history, knn_weights(gram, int(k), float(shrink)))

@@ -14,7 +14,7 @@ import torch
 from recsys.errors import ConfigError, ModelError
 from recsys.evaluation.baselines.ease import ease_weights, fit_ease
 from recsys.evaluation.baselines.itemknn import fit_itemknn, knn_weights
-from recsys.evaluation.eval_data import prepare_eval_data
+from recsys.evaluation.eval_data import item_gram, prepare_eval_data
 from recsys.evaluation.methods import build_methods
 from recsys.evaluation.toy import make_toy_dataset
 
@@ -28,7 +28,7 @@ X = sp.csr_matrix(np.array([[1, 1, 0, 0], [1, 1, 1, 0], [0, 1, 1, 0], [0, 0, 0, 
 def test_ease_two_items_always_together(dtype: str) -> None:
     # gram [[2 + l2, 2], [2, 2 + l2]]: B01 = -P01 / P11 = 2 / (2 + l2)
     pair = sp.csr_matrix(np.ones((2, 2), dtype=np.float32))
-    np.testing.assert_allclose(ease_weights(pair, 2.0, dtype), [[0.0, 0.5], [0.5, 0.0]],
+    np.testing.assert_allclose(ease_weights(item_gram(pair), 2.0, dtype), [[0.0, 0.5], [0.5, 0.0]],
                                rtol=1e-6)
 
 
@@ -39,7 +39,7 @@ def test_ease_matches_the_closed_form_and_scores_histories() -> None:
     p = np.linalg.inv(gram)
     want = p / -np.diag(p)
     np.fill_diagonal(want, 0.0)
-    np.testing.assert_allclose(ease_weights(counts, 10.0), want, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(ease_weights(item_gram(counts), 10.0), want, rtol=1e-5, atol=1e-7)
     ranker = fit_ease(counts, l2=10.0)
     np.testing.assert_allclose(ranker.scores(np.array([2])).numpy(), X[2].toarray() @ want,
                                rtol=1e-5, atol=1e-7)
@@ -49,13 +49,13 @@ def test_ease_matches_the_closed_form_and_scores_histories() -> None:
 
 
 def test_itemknn_keeps_k_cosine_neighbours_with_shrinkage() -> None:
-    w = knn_weights(X, k=1, shrink=0.0).toarray()
+    w = knn_weights(item_gram(X), k=1, shrink=0.0).toarray()
     # column j holds j's single nearest item: 0 -> 1 (2/sqrt6), 1 -> 0 (tie with 2: lower index),
     # 2 -> 1; item 3 shares no user with anyone
     c = 2 / np.sqrt(6)
     np.testing.assert_allclose(w, [[0, c, 0, 0], [c, 0, c, 0], [0, 0, 0, 0], [0, 0, 0, 0]],
                                rtol=1e-6)
-    shrunk = knn_weights(X, k=3, shrink=1.0).toarray()
+    shrunk = knn_weights(item_gram(X), k=3, shrink=1.0).toarray()
     assert shrunk[2, 0] == pytest.approx(1 / (np.sqrt(2) * np.sqrt(2) + 1.0))
     assert shrunk[1, 0] == pytest.approx(2 / (np.sqrt(2) * np.sqrt(3) + 1.0))
     assert np.all(np.diag(shrunk) == 0) and shrunk[3].sum() == shrunk[:, 3].sum() == 0
@@ -69,9 +69,9 @@ def test_itemknn_keeps_k_cosine_neighbours_with_shrinkage() -> None:
 def test_itemknn_blocks_agree_with_one_block(monkeypatch: pytest.MonkeyPatch) -> None:
     rng = np.random.default_rng(3)
     hist = sp.csr_matrix((rng.random((30, 25)) < 0.3).astype(np.float32))
-    whole = knn_weights(hist, k=4, shrink=2.0).toarray()
+    whole = knn_weights(item_gram(hist), k=4, shrink=2.0).toarray()
     monkeypatch.setattr("recsys.evaluation.baselines.itemknn.BLOCK_FLOATS", 60)  # 2 columns
-    np.testing.assert_array_equal(knn_weights(hist, k=4, shrink=2.0).toarray(), whole)
+    np.testing.assert_array_equal(knn_weights(item_gram(hist), k=4, shrink=2.0).toarray(), whole)
     assert ((whole > 0).sum(axis=0) <= 4).all()
 
 
