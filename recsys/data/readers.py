@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -72,12 +72,14 @@ def _read_csv(path: Path, delimiter: str, encoding: str, string_columns: list[st
             table = _arrow_csv(path, delimiter, encoding, text)
         except pa.ArrowInvalid as err2:
             raise _csv_error(err2, path, encoding) from None
-    columns: dict[str, Any] = {}
-    while table.num_columns:  # column by column, so each Arrow buffer is freed once converted
-        name, col = table.column_names[0], table.column(0)
-        table = table.remove_column(0)
-        columns[name] = _categorical(col) if name in text else col.to_pandas(date_as_object=False)
-    return pd.DataFrame(columns)
+    names = table.column_names
+    with ThreadPoolExecutor(max_workers=pa.cpu_count()) as pool:  # Arrow and numpy release the GIL
+        converted = pool.map(_categorical, [table.column(c) for c in names if c in text])
+        categoricals = dict(zip([c for c in names if c in text], converted, strict=True))
+    table = table.drop_columns([c for c in names if c in text])
+    frame = table.to_pandas(date_as_object=False, self_destruct=True)
+    del table
+    return pd.DataFrame({c: categoricals[c] if c in categoricals else frame[c] for c in names})
 
 
 def _arrow_csv(path: Path, delimiter: str, encoding: str, text: list[str]) -> pa.Table:
@@ -95,13 +97,14 @@ def _categorical(col: pa.ChunkedArray) -> pd.Categorical:
     # one dictionary for the whole column; string offsets are 32-bit, so huge columns go large
     col = (col if col.nbytes < 2**31 - 1 else col.cast(pa.large_string())).combine_chunks()
     encoded = pc.dictionary_encode(col)
-    dictionary = encoded.dictionary
-    order = pc.array_sort_indices(dictionary).to_numpy()
-    rank = np.empty(len(order), dtype=np.int64)
-    rank[order] = np.arange(len(order))
-    codes = pc.fill_null(encoded.indices, -1).to_numpy()
-    codes = np.where(codes >= 0, rank[np.maximum(codes, 0)], -1)
-    categories = pd.Index(dictionary.take(pa.array(order)).to_pandas())
+    dictionary, indices = encoded.dictionary, encoded.indices
+    order = pc.array_sort_indices(dictionary)
+    rank = np.empty(len(order), dtype=np.int32)
+    rank[order.to_numpy()] = np.arange(len(order), dtype=np.int32)
+    codes = rank.take(pc.fill_null(indices, 0).to_numpy())
+    if indices.null_count:
+        codes[pc.is_null(indices).to_numpy(zero_copy_only=False)] = -1
+    categories = pd.Index(dictionary.take(order).to_pandas())
     return pd.Categorical.from_codes(codes, categories, validate=False)
 
 

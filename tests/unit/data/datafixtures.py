@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -49,3 +51,9 @@ def make_cfg(root: Path, out: Path, **overrides: Any) -> DictConfig:
     for key, value in overrides.items():
         OmegaConf.update(cfg, key, value, merge=False)
     return cfg
+
+
+def run_data_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """`recsys-data` with ``args`` as a separate process."""
+    return subprocess.run([sys.executable, "-m", "recsys.cli.data", *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=120)

@@ -3,19 +3,13 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from datafixtures import run_data_cli as _run
 
 HM = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "hm"
-
-
-def _run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "recsys.cli.data", *args], cwd=cwd,
-                          capture_output=True, text=True, timeout=120)
 
 
 @pytest.fixture()
