@@ -38,18 +38,21 @@ def newest_resumable(runs_root: Path) -> Path:
 def choose_run(cfg: DictConfig) -> Path | None:
     """Fix ``cfg.run_id`` for this run and return the checkpoint to resume, if any.
 
-    ``ckpt_path=last`` resumes the newest run of ``cfg.name`` (or the given ``run_id`` when that
-    run exists); a new run takes a free id (a suffix is added when the timestamped id is taken).
+    ``ckpt_path=last`` resumes the newest run of ``cfg.name``, or the run ``run_id=...`` names; a
+    new run takes a free id (a suffix is added when the id is taken).
     """
     root = Path(cfg.runs_root)
     inherited = os.environ.get(RUN_ID_ENV) if int(os.environ.get("LOCAL_RANK", "0")) > 0 else None
     if inherited:
         cfg.run_id = inherited
         return root / inherited / LAST_CKPT if cfg.get("ckpt_path") == "last" else None
+    chosen = not OmegaConf.is_interpolation(cfg, "run_id")  # run_id=... given, not the default
     run_id = str(cfg.run_id)
     if cfg.get("ckpt_path") == "last":
-        given = root / run_id
-        run = given if (given / LAST_CKPT).is_file() else newest_resumable(root)
+        run = root / run_id if chosen else newest_resumable(root)
+        if not (run / LAST_CKPT).is_file():
+            raise ModelError("ckpt_path=last but this run has no last checkpoint to resume",
+                             file=str(run / LAST_CKPT))
         cfg.run_id = run.name
         return run / LAST_CKPT
     candidate, n = run_id, 1

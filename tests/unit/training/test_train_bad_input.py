@@ -109,3 +109,5 @@ def test_checkpoint_of_another_config_or_dataset_is_refused(make_cfg: Make, tmp_
 def test_resume_without_a_last_checkpoint_is_refused(make_cfg: Make) -> None:
     with pytest.raises(ModelError, match="no run of this name has a last checkpoint"):
         train(make_cfg(*SHORT, "ckpt_path=last"))
+    with pytest.raises(ModelError, match=r"no_such_run.*this run has no last checkpoint"):
+        train(make_cfg(*SHORT, "ckpt_path=last", "run_id=no_such_run"))

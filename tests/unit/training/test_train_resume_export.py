@@ -57,6 +57,9 @@ def test_resume_continues_from_the_newest_run_of_that_name(make_cfg: Make) -> No
     after = torch.load(last, weights_only=True)  # rewritten each epoch, improved or not
     assert after["epoch"] == 1 and after["global_step"] == 6
     assert json.loads((Path(cfg.run_dir) / "run.json").read_text())["resumed_from"] == str(last)
+    named = make_cfg("trainer.max_epochs=2", "ckpt_path=last", f"run_id={older.run_id}", *SHORT)
+    train(named)  # run_id=... resumes that run instead of the newest
+    assert named.run_dir == older.run_dir
 
 
 def test_load_trained_reproduces_the_trained_vectors(make_cfg: Make, tiny_features: Path) -> None:
