@@ -74,7 +74,7 @@ def load_canonical(spec: TableSpec, report: QualityReport) -> pd.DataFrame:
             )
         out.setdefault(rating, raw[rating])
     del raw
-    df = pd.DataFrame(out)
+    df = pd.DataFrame(out, copy=False)
     del out
     report.step(spec.name, "read", n, n, file=spec.path.name)
     for name in absent:
@@ -125,6 +125,11 @@ def _to_number(s: pd.Series) -> pd.Series:
     return s.astype("float64")
 
 
+def _kept(values: pd.Series, df: pd.DataFrame) -> pd.Series:
+    """``values`` (aligned with the frame before a rejection step) for the rows ``df`` kept."""
+    return values if len(values) == len(df) else values[df.index]
+
+
 def _apply_rating(df: pd.DataFrame, spec: TableSpec, report: QualityReport) -> pd.DataFrame:
     """``rating >= threshold`` is a purchase; a lower rating a view or, with ``below: drop``,
     no interaction. A missing or non-numeric rating is rejected with its row and original value."""
@@ -132,8 +137,8 @@ def _apply_rating(df: pd.DataFrame, spec: TableSpec, report: QualityReport) -> p
     column = spec.rating.column
     rating = _to_number(df[column])
     df = report.reject(spec.name, df, rating.isna() & df[column].isna(), "missing rating", column)
-    df = report.reject(spec.name, df, rating[df.index].isna(), "rating is not a number", column)
-    positive = (rating[df.index] >= spec.rating.threshold).to_numpy()
+    df = report.reject(spec.name, df, _kept(rating, df).isna(), "rating is not a number", column)
+    positive = (_kept(rating, df) >= spec.rating.threshold).to_numpy()
     if column not in spec.raw_columns:
         df = df.drop(columns=[column])
     df["event"] = pd.Categorical.from_codes(np.where(positive, 0, 1).astype(np.int8), ["purchase", "view"])
@@ -153,7 +158,7 @@ def _coerce_types(df: pd.DataFrame, spec: TableSpec, report: QualityReport, skip
         num = _to_number(df[attr])
         bad = num.isna() & df[attr].notna()
         df = report.reject(spec.name, df, bad, "value is not a number", attr)
-        df[attr] = num[df.index].astype("float64")
+        df[attr] = _kept(num, df).astype("float64")
     for attr in spec.categorical + list(spec.multi_hot):
         df[attr] = df[attr].astype("string")
     return df
@@ -174,11 +179,11 @@ def _coerce(df: pd.DataFrame, col: Column, spec: TableSpec, report: QualityRepor
         bad = parsed.isna() & s.notna() if not col.required else parsed.isna()
         fmt = f" with format {spec.date_format!r}" if spec.date_format else ""
         df = report.reject(name, df, bad, f"unparseable date{fmt}", col.name)
-        df[col.name] = parsed[df.index].astype("datetime64[ns]")
+        df[col.name] = _kept(parsed, df).astype("datetime64[ns]")
     elif col.kind in ("float", "int"):
         num = _to_number(s)
         df = report.reject(name, df, num.isna() & s.notna(), "value is not a number", col.name)
-        num = num[df.index]
+        num = _kept(num, df)
         if col.kind == "int":
             num = num.fillna(col.default if col.default is not None else 0).round().astype("int64")
         df[col.name] = num

@@ -79,7 +79,7 @@ def _read_csv(path: Path, delimiter: str, encoding: str, string_columns: list[st
     table = table.drop_columns([c for c in names if c in text])
     frame = table.to_pandas(date_as_object=False, self_destruct=True)
     del table
-    return pd.DataFrame({c: categoricals[c] if c in categoricals else frame[c] for c in names})
+    return pd.DataFrame({c: categoricals[c] if c in categoricals else frame[c] for c in names}, copy=False)
 
 
 def _arrow_csv(path: Path, delimiter: str, encoding: str, text: list[str]) -> pa.Table:
@@ -127,6 +127,7 @@ def _header(path: Path, delimiter: str, encoding: str) -> list[str]:
             "`encoding` in the data config",
             file=str(path),
         ) from None
+    first = first.removeprefix("\ufeff")  # a UTF-8 byte-order mark, which Arrow skips too
     names = [h.strip().strip('"') for h in first.rstrip("\r\n").split(delimiter)]
     repeated = sorted({n for n in names if n and names.count(n) > 1})
     if repeated:
