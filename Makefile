@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test lint unit bench clean
+.PHONY: setup demo test lint unit bench wheel clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,5 +29,8 @@ test: lint
 bench: $(STAMP)
 	for b in scripts/bench_*.py; do $(BIN)/python $$b || exit 1; done
 
+wheel: $(STAMP)
+	$(BIN)/pip wheel --no-deps --no-build-isolation -w dist .
+
 clean:
-	rm -rf outputs .pytest_cache .mypy_cache .ruff_cache
+	rm -rf outputs build dist .pytest_cache .mypy_cache .ruff_cache
