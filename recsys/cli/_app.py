@@ -86,7 +86,9 @@ def run_app(config_name: str, task: Callable[[DictConfig], Any]) -> Any:
     results: list[Any] = []
     try:
         args = parse_args(sys.argv[1:])
-        if not (args.help or args.hydra_help or args.info or args.shell_completion):
+        # -cp replaces the package's configs: Hydra alone knows how to resolve its path
+        if not (args.help or args.hydra_help or args.info or args.shell_completion
+                or args.config_path):
             _precheck(args.config_name or config_name, args.overrides, args.config_dir,
                       args.multirun)
 
