@@ -114,15 +114,20 @@ def _map_values(s: pd.Series, mapping: dict[str, Any]) -> pd.Categorical:
 def _to_number(s: pd.Series) -> pd.Series:
     """Float64 values; NaN where the value is missing or not a number (text parsed once per
     distinct value)."""
-    if pd.api.types.is_bool_dtype(s) or not (
-        pd.api.types.is_numeric_dtype(s) or isinstance(s.dtype, pd.CategoricalDtype)
-    ):
-        return pd.to_numeric(s.astype("string"), errors="coerce").astype("float64")
     if isinstance(s.dtype, pd.CategoricalDtype):
-        per_value = pd.to_numeric(pd.Series(s.cat.categories.astype(str)), errors="coerce").to_numpy("float64")
-        codes = s.cat.codes.to_numpy()
-        return pd.Series(np.where(codes >= 0, per_value[codes], np.nan), index=s.index)
-    return s.astype("float64")
+        per_value = pd.to_numeric(pd.Series(s.cat.categories.astype(str)), errors="coerce")
+        return _per_category(s, per_value.to_numpy("float64"))
+    if pd.api.types.is_numeric_dtype(s):  # bool included: true/false are 1/0
+        return s.astype("float64")
+    return pd.to_numeric(s.astype("string"), errors="coerce").astype("float64")
+
+
+def _per_category(s: pd.Series, per_value: np.ndarray) -> pd.Series:
+    """``per_value[i]`` (computed once per category ``i``) for each row of the categorical ``s``;
+    missing rows get the dtype's missing value."""
+    codes = s.cat.codes.to_numpy()
+    missing = np.array([np.nan]).astype(per_value.dtype)
+    return pd.Series(np.concatenate([per_value, missing])[codes], index=s.index)
 
 
 def _kept(values: pd.Series, df: pd.DataFrame) -> pd.Series:
@@ -221,6 +226,9 @@ def _parse_dates(s: pd.Series, fmt: str | None) -> pd.Series:
         return s.dt.tz_localize(None) if getattr(s.dt, "tz", None) is not None else s
     if fmt in ("unix", "unix_ms"):
         return pd.to_datetime(_to_number(s), unit="s" if fmt == "unix" else "ms")
+    if isinstance(s.dtype, pd.CategoricalDtype):  # a date layout Arrow does not parse: once per value
+        per_value = pd.to_datetime(pd.Series(s.cat.categories.astype(str)), format=fmt, errors="coerce")
+        return _per_category(s, per_value.to_numpy("datetime64[ns]"))
     return pd.to_datetime(s.astype("string"), format=fmt, errors="coerce")
 
 
