@@ -3,18 +3,22 @@ hparams_search=<name>`` an Optuna sweep over the returned validation objective."
 
 from __future__ import annotations
 
+import math
+
 from omegaconf import DictConfig
 
 from recsys.cli._app import run_app
 
 
 def task(cfg: DictConfig) -> float:
-    """Train; return the validation objective (``cfg.objective``) for sweeps."""
+    """Train; return the validation objective (``cfg.objective``) for sweeps, NaN without
+    validation."""
     from recsys.training.train import train
 
     metrics, _ = train(cfg)
-    print(f"run: {cfg.run_dir} ({cfg.objective}={metrics['objective']:.4f})")
-    return metrics["objective"]
+    objective = metrics.get("objective", math.nan)  # NaN: no validation, a failed trial
+    print(f"run: {cfg.run_dir} ({cfg.objective}={objective:.4f})")
+    return objective
 
 
 def main() -> None:

@@ -166,17 +166,19 @@ def _resume_path(cfg: DictConfig, wanted: Path | None, signature: dict[str, Any]
     return str(wanted)
 
 
-def objective_value(cfg: DictConfig, trainer: pl.Trainer, metrics: dict[str, float]) -> float:
+def objective_value(cfg: DictConfig, trainer: pl.Trainer, metrics: dict[str, float]
+                    ) -> float | None:
     """The validation objective of a fit (``cfg.objective``): the checkpoint callback's best
-    score when it monitors it, else its last logged value."""
+    score when it monitors it, else its last logged value; None when validation never ran."""
     name = str(cfg.objective)
     ckpt = trainer.checkpoint_callback
     best = getattr(ckpt, "best_model_score", None)
     if best is not None and getattr(ckpt, "monitor", None) == name:
         return float(best)
     if name not in metrics:
-        raise ConfigError(f"objective {name!r} was not logged by the fit (logged: "
-                          f"{', '.join(sorted(metrics))})", column="objective")
+        log.warning("objective %s was not logged (validation off?); logged: %s", name,
+                    ", ".join(sorted(metrics)))
+        return None
     return float(metrics[name])
 
 
@@ -197,7 +199,8 @@ def _write_metrics(path: Path, metrics: dict[str, float]) -> None:
 def train(cfg: DictConfig, callbacks: list[pl.Callback] | None = None
           ) -> tuple[dict[str, float], dict[str, Any]]:
     """Fit (and test) a two-tower model in its own run directory (``cfg.run_id`` is fixed here);
-    returns the final metrics (``objective``: the validation objective) and the built objects."""
+    returns the final metrics (``objective``: the validation objective, when validation ran)
+    and the built objects."""
     pl.seed_everything(int(cfg.seed), workers=True)
     resume = choose_run(cfg)
     if int(cfg.get("torch_threads", 0)) > 0:
@@ -223,7 +226,9 @@ def train(cfg: DictConfig, callbacks: list[pl.Callback] | None = None
     finally:
         os.environ.pop(RUN_ID_ENV, None)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
-    metrics["objective"] = objective_value(cfg, trainer, metrics)
+    objective = objective_value(cfg, trainer, metrics)
+    if objective is not None:
+        metrics["objective"] = objective
     if cfg.get("test"):
         best = getattr(trainer.checkpoint_callback, "best_model_path", "")
         trainer.test(system, datamodule=dm, ckpt_path=best or None, weights_only=True)

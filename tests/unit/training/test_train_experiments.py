@@ -55,6 +55,15 @@ def test_option_variants_run_and_write_checkpoints_and_logs(make_cfg: Make, tmp_
     assert type(objects["system"].optimizers().optimizer).__name__ == "DenseSparseAdam"
     assert type(objects["net"].user_tower.fusion).__name__ == "GatedFusion"
     assert metrics["train/temperature"] == pytest.approx(0.05)
+    best = objects["trainer"].checkpoint_callback.best_model_score
+    assert metrics["objective"] == float(best) >= metrics["val/recall@20"]  # best, not last epoch
+
+
+def test_objective_is_absent_without_validation(make_cfg: Make) -> None:
+    metrics, _ = train(make_cfg("trainer.max_epochs=1", "trainer.limit_train_batches=2",
+                                "trainer.limit_val_batches=0", "test=false",
+                                "~callbacks.early_stopping", "~callbacks.model_checkpoint"))
+    assert "objective" not in metrics and "train/loss" in metrics
 
 
 def test_short_run_learns_well_above_popularity(make_cfg: Make) -> None:
