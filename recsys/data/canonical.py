@@ -27,6 +27,27 @@ def load_canonical(spec: TableSpec, report: QualityReport) -> pd.DataFrame:
     schema = SCHEMAS[spec.name]
     report.files[spec.name] = str(spec.path)
     sources = {c.name: spec.columns.get(c.name, c.name) for c in schema.columns if c.name not in spec.constants}
+    raw = _read(spec, sources)
+    n = len(raw)
+    df, absent = _assemble(raw, spec, sources)
+    del raw
+    report.step(spec.name, "read", n, n, file=spec.path.name)
+    for name in absent:
+        report.step(spec.name, f"no {name} column (all null, file order kept)", n, n)
+    if spec.rating is not None:
+        df = _apply_rating(df, spec, report)
+    df = _coerce_types(df, spec, report, skip=absent)
+    if spec.image_path_template and "image_path" in df.columns:
+        ids = df[schema.columns[0].name]  # a categorical: one path per distinct id
+        paths = [spec.image_path_template.format(item_id=i, user_id=i) for i in ids.cat.categories]
+        df["image_path"] = pd.Categorical.from_codes(ids.cat.codes, paths).astype("string")
+    return df
+
+
+def _read(spec: TableSpec, sources: dict[str, str]) -> pd.DataFrame:
+    """The raw file, with every text column (ids, events, channels, mapped values, attributes)
+    as a categorical; required columns checked."""
+    schema = SCHEMAS[spec.name]
     text = [sources[c.name] for c in schema.columns if c.kind in ("id", "str") and c.name in sources]
     text += [sources[c] for c in spec.value_maps if c in sources]
     if spec.date_format and not spec.date_format.startswith(("%Y-%m-%d", "unix")):
@@ -35,7 +56,7 @@ def load_canonical(spec: TableSpec, report: QualityReport) -> pd.DataFrame:
         text += [sources[c.name] for c in schema.columns if c.kind == "datetime" and c.name in sources]
     mapped_optional = [spec.columns[c.name] for c in schema.columns if c.may_be_absent and c.name in spec.columns]
     required_raw = [sources[c] for c in schema.required if c in sources] + mapped_optional
-    raw = read_table(
+    return read_table(
         spec.path,
         fmt=spec.fmt,
         delimiter=spec.delimiter,
@@ -44,10 +65,15 @@ def load_canonical(spec: TableSpec, report: QualityReport) -> pd.DataFrame:
         required=list(dict.fromkeys(required_raw + spec.raw_columns)),
         allow_empty=spec.name == "user_images",  # optional: a world without social images
     )
+
+
+def _assemble(raw: pd.DataFrame, spec: TableSpec, sources: dict[str, str]) -> tuple[pd.DataFrame, list[str]]:
+    """The canonical columns (mapped, constant, default, derived, value-mapped), the attributes
+    and the raw rating; also the names of the absent columns filled with nulls."""
     n = len(raw)
     out: dict[str, Any] = {ROW: np.arange(1, n + 1, dtype=np.int64)}
     absent: list[str] = []
-    for col in schema.columns:
+    for col in SCHEMAS[spec.name].columns:
         source = sources.get(col.name)
         if col.name in spec.constants:
             out[col.name] = _filled(spec.constants[col.name], n, col)
@@ -64,8 +90,8 @@ def load_canonical(spec: TableSpec, report: QualityReport) -> pd.DataFrame:
             out[attr] = raw[attr]
     for name, mapping in spec.value_maps.items():
         out[name] = _map_values(pd.Series(out[name]), mapping)
-    rating = spec.rating.column if spec.rating is not None else None
-    if rating is not None:
+    if spec.rating is not None:
+        rating = spec.rating.column
         if rating not in raw.columns:
             raise ConfigError(
                 f"data.tables.{spec.name}.rating sets a threshold but the file has no rating column "
@@ -73,20 +99,7 @@ def load_canonical(spec: TableSpec, report: QualityReport) -> pd.DataFrame:
                 file=str(spec.path),
             )
         out.setdefault(rating, raw[rating])
-    del raw
-    df = pd.DataFrame(out, copy=False)
-    del out
-    report.step(spec.name, "read", n, n, file=spec.path.name)
-    for name in absent:
-        report.step(spec.name, f"no {name} column (all null, file order kept)", n, n)
-    if rating is not None:
-        df = _apply_rating(df, spec, report)
-    df = _coerce_types(df, spec, report, skip=absent)
-    if spec.image_path_template and "image_path" in df.columns:
-        ids = df[schema.columns[0].name]  # a categorical: one path per distinct id
-        paths = [spec.image_path_template.format(item_id=i, user_id=i) for i in ids.cat.categories]
-        df["image_path"] = pd.Categorical.from_codes(ids.cat.codes, paths).astype("string")
-    return df
+    return pd.DataFrame(out, copy=False), absent
 
 
 def _filled(value: Any, n: int, col: Column) -> Any:
