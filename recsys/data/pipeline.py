@@ -83,12 +83,6 @@ def preprocess(
     """Row-level privacy, cleaning and integration across tables; nothing here is fitted (the
     statistics are fitted on the training split by :func:`recsys.data.fit.fit_apply`)."""
     inter, users, items, uimg = (tables[t] for t in ("interactions", "users", "items", "user_images"))
-    privacy = pre["privacy"]
-    if privacy["pseudonymise"]:
-        key, length = str(privacy["key"]), int(privacy["hash_length"])
-        inter = inter.assign(user_id=pseudonymise(inter["user_id"], key, length))
-        users = users.assign(user_id=pseudonymise(users["user_id"], key, length))
-        uimg = uimg.assign(user_id=pseudonymise(uimg["user_id"], key, length)) if len(uimg) else uimg
     users = strip_pii(users, "users", source.tables["users"].pii, report)
     dedup = pre["dedup"]
     inter = clean.deduplicate(inter, "interactions", str(dedup["interactions"]), report)
@@ -106,9 +100,24 @@ def preprocess(
                              policy=str(pre["on_unknown_ids"]))
         report.step("user_images", "reference check", n, len(uimg))
         uimg = integrate.check_image_paths(uimg, "user_images", source.root, img_policy, report)
+    inter, users, uimg = _pseudonymise(pre["privacy"], report, inter, users, uimg)
     # file order breaks ties; without timestamps (all NaT) the file order stays
     inter = inter.iloc[np.argsort(inter["timestamp"].to_numpy(), kind="stable")]
     return {"interactions": inter, "users": users, "items": items, "user_images": uimg}
+
+
+def _pseudonymise(privacy: Mapping[str, Any], report: QualityReport, *frames: pd.DataFrame
+                  ) -> tuple[pd.DataFrame, ...]:
+    """Keyed pseudonyms for customer ids, after every row-level check (so errors name the id as
+    it is in the file); rows quarantined so far get them too, so no raw id is written."""
+    if not privacy["pseudonymise"]:
+        return frames
+    key, length = str(privacy["key"]), int(privacy["hash_length"])
+    for rejected in report.quarantined.values():
+        for part in rejected:
+            if "user_id" in part.columns:
+                part["user_id"] = pseudonymise(part["user_id"].astype("string"), key, length)
+    return tuple(f.assign(user_id=pseudonymise(f["user_id"], key, length)) if len(f) else f for f in frames)
 
 
 def _positions(index: pd.Index, values: pd.Series) -> np.ndarray:

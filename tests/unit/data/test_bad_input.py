@@ -106,6 +106,7 @@ def test_quarantine_counts_rows(raw_dir: Path, tmp_path: Path) -> None:
     assert report["dropped"]["interactions"]["user_id not found in the users table"] == 1
     q = pd.read_parquet(out / "quarantine" / "interactions.parquet")
     assert sorted(q["_row"]) == [3, 4] and set(q["_column"]) == {"price", "user_id"}
+    assert "ghost" not in set(q["user_id"].astype(str)), "quarantined customer ids are pseudonymised too"
 
 
 @pytest.mark.parametrize(("col", "value", "canonical"), [("cust", "ghost", "user_id"), ("sku", "99999", "item_id")])
@@ -113,6 +114,7 @@ def test_unknown_ids(raw_dir: Path, tmp_path: Path, col: str, value: str, canoni
     _edit_csv(raw_dir / "interactions.csv", 11, col, value)
     err = _fails(raw_dir, tmp_path / "o")
     assert (err.row, err.column) == (12, canonical) and "not found" in str(err)
+    assert repr(value) in str(err), "the id as it is in the file, not its pseudonym"
 
 
 def test_empty_table(raw_dir: Path, tmp_path: Path) -> None:
