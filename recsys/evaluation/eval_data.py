@@ -22,10 +22,13 @@ class EvalData:
     """Everything a method and the metrics need for one evaluated split.
 
     ``history``: positive interaction counts ``[n_users, n_items]`` of the splits before the
-    evaluated one (:func:`recsys.data.schema.default_history` unless configured: what methods
-    learn from and what the exclusion rule removes from rankings); ``truth``: positives
-    of the evaluated split; ``history_frame``: those history positives as rows (for time-aware
-    baselines); ``users``: the evaluated users (rows of ``truth`` with at least one positive).
+    evaluated one (:func:`recsys.data.schema.default_history` unless configured: what the
+    exclusion rule removes from rankings and, by default, what methods learn from); ``truth``:
+    positives of the evaluated split; ``history_frame``: those history positives as rows (for
+    time-aware baselines); ``users``: the evaluated users (rows of ``truth`` with a positive).
+    ``fit`` / ``fit_frame`` / ``fit_names``: what methods are fitted on and score users from,
+    the history unless ``fit_splits`` were given (RecBole fits on train only and scores test
+    users from their train rows while excluding train + valid items).
     """
 
     split: str
@@ -39,6 +42,24 @@ class EvalData:
     user_table: pd.DataFrame
     fingerprint: str | None = None  # the dataset manifest's data_fingerprint
     manifest_path: str = ""
+    fit_splits: tuple[str, ...] = ()  # empty: methods fit on the history
+    fit_matrix: sp.csr_matrix | None = None
+    fit_rows: pd.DataFrame | None = None
+
+    @property
+    def fit(self) -> sp.csr_matrix:
+        """Positive counts methods are fitted on (the history unless ``fit_splits``)."""
+        return self.history if self.fit_matrix is None else self.fit_matrix
+
+    @property
+    def fit_frame(self) -> pd.DataFrame:
+        """Rows of :attr:`fit` (popularity, time-aware baselines)."""
+        return self.history_frame if self.fit_rows is None else self.fit_rows
+
+    @property
+    def fit_names(self) -> tuple[str, ...]:
+        """The splits of :attr:`fit`."""
+        return self.fit_splits or self.history_splits
 
     @cached_property
     def item_user_counts(self) -> np.ndarray:
@@ -66,9 +87,9 @@ class EvalData:
 
     @cached_property
     def item_gram(self) -> sp.csr_matrix:
-        """Co-occurrence counts of the binarised history (:func:`item_gram`); computed once,
+        """Co-occurrence counts of the binarised :attr:`fit` (:func:`item_gram`); computed once,
         shared by the item-item baselines and every trial that refits them."""
-        return item_gram(self.history)
+        return item_gram(self.fit)
 
     @cached_property
     def user_truth(self) -> sp.csr_matrix:
@@ -100,12 +121,18 @@ def item_gram(history: sp.spmatrix) -> sp.csr_matrix:
 
 
 def prepare_eval_data(
-    dataset: DatasetLike, split: str, history_splits: Sequence[str] | None = None
+    dataset: DatasetLike, split: str, history_splits: Sequence[str] | None = None,
+    fit_splits: Sequence[str] | None = None,
 ) -> EvalData:
-    """Build :class:`EvalData` for ``split`` with positives of ``history_splits`` as history."""
+    """Build :class:`EvalData` for ``split`` with positives of ``history_splits`` as history
+    and, when given, of ``fit_splits`` (a subset of the history) as what methods fit on."""
     hist_names = tuple(history_splits) if history_splits else default_history(split)
     if split in hist_names:
         raise ConfigError(f"eval.history_splits {list(hist_names)} must not contain {split!r}")
+    fit_names = tuple(fit_splits) if fit_splits else hist_names
+    if not set(fit_names) <= set(hist_names):
+        raise ConfigError(f"eval.fit_splits {list(fit_names)} must be among the history splits "
+                          f"{list(hist_names)}", column="eval.fit_splits")
     n_users, n_items = len(dataset.users), len(dataset.items)
     frames = {name: _positives(getattr(dataset, name), name, dataset, n_users, n_items)
               for name in {*hist_names, split}}
@@ -118,6 +145,8 @@ def prepare_eval_data(
     if len(users) == 0:
         raise DataError(f"split {split!r} has no positive interactions to evaluate",
                         file=str(dataset.path / f"{split}.parquet"))
+    fit_rows = None if fit_names == hist_names else pd.concat(
+        [frames[n] for n in fit_names], ignore_index=True)
     return EvalData(
         split=split,
         history_splits=hist_names,
@@ -130,6 +159,9 @@ def prepare_eval_data(
         user_table=dataset.users,
         fingerprint=dataset.manifest.get("data_fingerprint"),
         manifest_path=str(dataset.path / "manifest.json"),
+        fit_splits=fit_names if fit_rows is not None else (),
+        fit_matrix=None if fit_rows is None else interaction_matrix(fit_rows, n_users, n_items),
+        fit_rows=fit_rows,
     )
 
 

@@ -101,7 +101,7 @@ def skip_reason(kind: str, spec: Mapping[str, Any], data: EvalData, skipped: set
 
 def has_timestamps(data: EvalData) -> bool:
     """Whether the history rows carry interaction times."""
-    frame = data.history_frame
+    frame = data.fit_frame
     return "timestamp" in frame.columns and bool(frame["timestamp"].notna().any())
 
 
@@ -115,7 +115,7 @@ def _build(
     seed: int,
     threads: int,
 ) -> Ranker:
-    hist = data.history_frame
+    hist = data.fit_frame
     try:
         if kind == "popularity":
             return PopularityRanker(popularity_scores(hist, data.n_items, spec.get("window_days")))
@@ -124,24 +124,24 @@ def _build(
             weights = history_weights(hist, data.n_users, data.n_items, spec.get("half_life_days"))
             return RepurchaseRanker(weights, fallback)
         if kind == "als":
-            return fit_als(data.history, factors=int(spec["factors"]),
+            return fit_als(data.fit, factors=int(spec["factors"]),
                            regularization=float(spec["regularization"]),
                            iterations=int(spec["iterations"]), alpha=float(spec["alpha"]),
                            seed=seed, threads=threads)
         if kind == "bpr":
-            return fit_bpr(data.history, factors=int(spec["factors"]),
+            return fit_bpr(data.fit, factors=int(spec["factors"]),
                            learning_rate=float(spec["learning_rate"]),
                            regularization=float(spec["regularization"]),
                            iterations=int(spec["iterations"]), seed=seed, threads=threads)
         if kind == "ease":
-            return fit_ease(data.history, l2=float(spec["l2"]), dtype=str(spec["dtype"]),
+            return fit_ease(data.fit, l2=float(spec["l2"]), dtype=str(spec["dtype"]),
                             gram=data.item_gram)
         if kind == "itemknn":
-            return fit_itemknn(data.history, k=int(spec["k"]), shrink=float(spec["shrink"]),
+            return fit_itemknn(data.fit, k=int(spec["k"]), shrink=float(spec["shrink"]),
                                gram=data.item_gram)
         if kind == "checkpoint":
             check_same_data("checkpoint", spec["path"], checkpoint_fingerprint(spec["path"]), data)
-            model = load_embedding_model(spec["path"], str(spec["device"]), data.history_splits)
+            model = load_embedding_model(spec["path"], str(spec["device"]), data.fit_names)
             return embedding_ranker(model, data.users, batch_size)
         if kind == "bundle":
             return bundle_ranker(spec["path"], data)

@@ -63,7 +63,7 @@ def run_evaluation(cfg: DictConfig) -> tuple[Path, EvalResult]:
     """Evaluate every configured method on ``cfg.eval.split``; returns the report directory."""
     ev = as_dict(cfg.eval, "eval")
     dataset = load_dataset(cfg.dataset_dir)
-    data = prepare_eval_data(dataset, ev["split"], ev.get("history_splits"))
+    data = prepare_eval_data(dataset, ev["split"], ev.get("history_splits"), ev.get("fit_splits"))
     index = IndexSpec.from_config(as_dict(cfg.index, "index")) if ev["through_index"] else None
     methods = build_methods(selected_methods(ev), data, index=index,
                             batch_size=int(ev["batch_size"]), seed=int(ev["seed"]),

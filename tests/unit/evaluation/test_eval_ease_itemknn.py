@@ -112,3 +112,19 @@ def test_checkpoint_or_bundle_of_another_dataset_is_refused(tmp_path: Path) -> N
     (bundle / "manifest.json").write_text(json.dumps({"data_fingerprint": "cafe"}))
     with pytest.raises(ModelError, match=r"bundle .*bundle was built on data_fingerprint 'cafe'"):
         build_methods({"b": {"kind": "bundle", "path": str(bundle)}}, data, **RUN)
+
+
+def test_fit_splits_fit_on_less_than_the_excluded_history() -> None:
+    toy = make_toy_dataset()
+    data = prepare_eval_data(toy, "test", None, ["train"])
+    train = toy.train[toy.train["positive"]]
+    assert data.history_splits == ("train", "val") and data.fit_names == ("train",)
+    assert data.fit.sum() == len(train) < data.history.sum()
+    assert data.item_gram.diagonal().sum() == (data.fit > 0).sum()
+    ranker = build_methods({"pop": {"kind": "popularity"}}, data, **RUN)["pop"]
+    top = ranker.top_k(data.users, 5, data.history)  # the evaluator excludes the whole history
+    assert not any(set(top[r]) & set(data.history[u].indices) for r, u in enumerate(data.users))
+    same = prepare_eval_data(toy, "test")
+    assert same.fit is same.history and same.fit_names == ("train", "val")
+    with pytest.raises(ConfigError, match="fit_splits"):
+        prepare_eval_data(toy, "val", None, ["val"])
