@@ -128,3 +128,21 @@ def test_fit_splits_fit_on_less_than_the_excluded_history() -> None:
     assert same.fit is same.history and same.fit_names == ("train", "val")
     with pytest.raises(ConfigError, match="fit_splits"):
         prepare_eval_data(toy, "val", None, ["val"])
+
+
+@pytest.mark.slow
+def test_evaluate_cli_refuses_a_checkpoint_of_another_dataset(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    data = make_toy_dataset().write(tmp_path / "toy")
+    ckpt = _fake_checkpoint(tmp_path / "other.ckpt", "feedbeef")
+    out = tmp_path / "eval"
+    proc = subprocess.run(
+        [sys.executable, "-m", "recsys.cli.evaluate", f"dataset_dir={data}", f"output_dir={out}",
+         "eval.only=[two_tower_id]", f"eval.methods.two_tower_id.path={ckpt}"],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    (line,) = [x for x in proc.stderr.splitlines() if x.startswith("error:")]
+    assert "'feedbeef'" in line and "'toy-0'" in line and str(ckpt) in line
+    assert str(data / "manifest.json") in line and not out.exists()
