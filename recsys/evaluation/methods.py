@@ -15,6 +15,7 @@ from recsys.evaluation.baselines import (
     embedding_ranker,
     fit_als,
     fit_bpr,
+    fit_bpr_mf,
     fit_ease,
     fit_itemknn,
     history_weights,
@@ -29,8 +30,8 @@ from recsys.evaluation.rankers import EmbeddingRanker, HistoryFirstRanker, Index
 from recsys.retrieval.index_spec import IndexSpec
 
 log = logging.getLogger(__name__)
-KINDS = ("popularity", "repurchase", "als", "bpr", "ease", "itemknn", "checkpoint", "bundle",
-         "history_first")
+KINDS = ("popularity", "repurchase", "als", "bpr", "bpr_mf", "ease", "itemknn", "checkpoint",
+         "bundle", "history_first")
 # settings that read interaction times: a method using one is skipped on data without them
 TIME_SETTINGS = ("window_days", "half_life_days", "fallback_window_days")
 
@@ -133,6 +134,12 @@ def _build(
                            learning_rate=float(spec["learning_rate"]),
                            regularization=float(spec["regularization"]),
                            iterations=int(spec["iterations"]), seed=seed, threads=threads)
+        if kind == "bpr_mf":
+            return fit_bpr_mf(data.fit, factors=int(spec["factors"]),
+                              learning_rate=float(spec["learning_rate"]),
+                              regularization=float(spec["regularization"]),
+                              epochs=int(spec["epochs"]), batch_size=int(spec["batch_size"]),
+                              seed=seed)
         if kind == "ease":
             return fit_ease(data.fit, l2=float(spec["l2"]), dtype=str(spec["dtype"]),
                             gram=data.item_gram)

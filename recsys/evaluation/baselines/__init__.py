@@ -1,6 +1,7 @@
 """Baselines evaluated beside the trained models: popularity, repurchase, ALS, BPR, EASE,
 ItemKNN, two-tower."""
 
+from recsys.evaluation.baselines.bpr_mf import fit_bpr_mf
 from recsys.evaluation.baselines.ease import fit_ease
 from recsys.evaluation.baselines.implicit_mf import fit_als, fit_bpr
 from recsys.evaluation.baselines.itemknn import fit_itemknn
@@ -14,6 +15,7 @@ __all__ = [
     "embedding_ranker",
     "fit_als",
     "fit_bpr",
+    "fit_bpr_mf",
     "fit_ease",
     "fit_itemknn",
     "history_weights",

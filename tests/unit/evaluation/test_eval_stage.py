@@ -17,7 +17,7 @@ from recsys.evaluation.toy import make_toy_dataset
 def test_default_eval_config_runs_on_a_toy_dataset(tmp_path: Path) -> None:
     data = make_toy_dataset().write(tmp_path / "toy")
     overrides = [f"dataset_dir={data}", f"output_dir={tmp_path / 'eval'}", "eval.ks=[5,12,20]",
-                 "eval.methods.als.iterations=2", "eval.methods.bpr.iterations=5",
+                 "eval.methods.als.iterations=2", "eval.methods.bpr.epochs=1",
                  "eval.min_segment_users=5"]
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
         cfg = compose(config_name="evaluate", overrides=overrides)
