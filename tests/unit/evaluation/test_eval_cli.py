@@ -30,7 +30,9 @@ def test_evaluate_cli_writes_report_then_refuses_bad_input(tmp_path: Path) -> No
     assert proc.returncode == 0, proc.stderr
     assert "repurchase" in proc.stdout and "report:" in proc.stdout
     doc = json.loads((out / "metrics.json").read_text())
-    assert set(doc["methods"]) == {"popularity", "recent_popularity", "repurchase", "als"}
+    assert set(doc["methods"]) == {"popularity", "recent_popularity", "repurchase", "itemknn",
+                                   "ease", "als"}
+    assert doc["exclude_purchased"] is True  # the protocol's default
     assert (out / "report.md").is_file()
     bad = run(*common, "eval.main_k=7", cwd=ROOT)
     assert bad.returncode == 2 and "main_k=7" in bad.stderr and "Traceback" not in bad.stderr
