@@ -146,3 +146,28 @@ def test_evaluate_cli_refuses_a_checkpoint_of_another_dataset(tmp_path: Path) ->
     (line,) = [x for x in proc.stderr.splitlines() if x.startswith("error:")]
     assert "'feedbeef'" in line and "'toy-0'" in line and str(ckpt) in line
     assert str(data / "manifest.json") in line and not out.exists()
+
+
+def test_a_bundle_of_the_dataset_ranks_like_its_vectors(tmp_path: Path) -> None:
+    from recsys.evaluation.evaluator import EvalSettings, evaluate
+    from recsys.evaluation.rankers import EmbeddingRanker
+    from recsys.retrieval.embeddings import StaticEmbeddings
+    from recsys.retrieval.index_spec import load_spec
+    from recsys.serving import ExportSettings, export_bundle
+
+    toy = make_toy_dataset()
+    toy.write(tmp_path / "toy")
+    data = prepare_eval_data(toy, "test")
+    rng = np.random.default_rng(0)
+    users, items = rng.normal(size=(len(toy.users), 4)), rng.normal(size=(len(toy.items), 4))
+    settings = ExportSettings(batch_size=16, history_splits=None, item_columns=None,
+                              user_tower=False)
+    out = export_bundle(StaticEmbeddings(items, users, "dot"), toy, load_spec("flat"),
+                        tmp_path / "bundle", settings, {"test": True})
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["history_splits"] == ["train", "val"]  # one history: the test's
+    bundle = build_methods({"b": {"kind": "bundle", "path": str(out)}}, data, **RUN)["b"]
+    ks = EvalSettings(ks=(5,), main_k=5, exclude_purchased=True, segments=(), min_segment_users=1)
+    got = evaluate({"b": bundle}, data, ks).methods["b"].overall
+    want = evaluate({"e": EmbeddingRanker(users, items, "dot")}, data, ks).methods["e"].overall
+    assert got == pytest.approx(want, abs=1e-9)
