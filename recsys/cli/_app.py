@@ -52,9 +52,10 @@ def _search_path(config_dir: str | None) -> Any:
 
 
 def _precheck(config_name: str, overrides: list[str], config_dir: str | None = None,
-              multirun: bool = False) -> None:
-    """Compose the config with ``overrides`` as Hydra's main would; raise ConfigError on any
-    composition problem. Sweep values (``a,b``, ``interval(...)``) are checked by the sweeper."""
+              multirun: bool = False) -> DictConfig:
+    """Compose the config with ``overrides`` as Hydra's main would and return the job's part;
+    raise ConfigError on any composition problem. Sweep values (``a,b``, ``interval(...)``) are
+    checked by the sweeper."""
     from hydra._internal.hydra import Hydra
     from hydra.core.global_hydra import GlobalHydra
     from hydra.types import RunMode
@@ -67,6 +68,7 @@ def _precheck(config_name: str, overrides: list[str], config_dir: str | None = N
                                  run_mode=RunMode.MULTIRUN if multirun else RunMode.RUN)
         job = OmegaConf.masked_copy(cfg, [str(k) for k in cfg if k != "hydra"])
         OmegaConf.resolve(job) if _resolvable(job) else None
+        return job
     except (HydraException, OmegaConfBaseException) as err:
         message = " ".join(str(err).split())
         raise ConfigError(f"{config_name}.yaml with overrides {overrides}: {message}") from None
@@ -80,21 +82,28 @@ def _resolvable(cfg: DictConfig) -> bool:
     return "${hydra:" not in text
 
 
-def run_app(config_name: str, task: Callable[[DictConfig], Any]) -> Any:
+def run_app(config_name: str, task: Callable[[DictConfig], Any],
+            check: Callable[[DictConfig], None] | None = None) -> Any:
     """Run ``task`` as a Hydra app over ``recsys/conf/<config_name>.yaml``, mapping user errors
-    to exit 2; return the task's value (of the last job in a multirun)."""
+    to exit 2; return the task's value (of the last job in a multirun). ``check`` validates the
+    composed config against this machine (e.g. a GPU trainer without CUDA) before Hydra writes
+    anything, and again inside each job (sweeps, ``-cp``)."""
     results: list[Any] = []
     try:
         args = parse_args(sys.argv[1:])
         # -cp replaces the package's configs: Hydra alone knows how to resolve its path
         if not (args.help or args.hydra_help or args.info or args.shell_completion
                 or args.config_path):
-            _precheck(args.config_name or config_name, args.overrides, args.config_dir,
-                      args.multirun)
+            job = _precheck(args.config_name or config_name, args.overrides, args.config_dir,
+                            args.multirun)
+            if check is not None and not (args.cfg or args.resolve):
+                check(job)
 
         @hydra.main(config_path=CONFIG_DIR, config_name=config_name, version_base="1.3")
         def _main(cfg: DictConfig) -> Any:
             try:
+                if check is not None:  # again per job: a sweep may change what was checked
+                    check(cfg)
                 apply_runtime(cfg.get("runtime"))
                 results.append(task(cfg))
                 return results[-1]

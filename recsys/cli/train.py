@@ -21,8 +21,15 @@ def task(cfg: DictConfig) -> float:
     return objective
 
 
+def check_machine(cfg: DictConfig) -> None:
+    """A GPU trainer this machine cannot run (no CUDA, too few GPUs) stops before anything runs."""
+    from recsys.devices import check_trainer_devices
+
+    check_trainer_devices(cfg.trainer.accelerator, cfg.trainer.devices)
+
+
 def main() -> None:
-    run_app("train", task)
+    run_app("train", task, check_machine)
 
 
 if __name__ == "__main__":
