@@ -106,3 +106,39 @@ class BPRLoss(nn.Module):
         valid[diag, diag] = False  # the positive is not its own negative
         weight = valid.to(margin.dtype)
         return (margin * weight).sum() / weight.sum().clamp(min=1.0)
+
+
+class CosineContrastiveLoss(nn.Module):
+    """SimpleX's cosine contrastive loss (Mao et al. 2021): ``1 - cos(u, pos)`` plus
+    ``negative_weight`` times the mean over each row's valid negatives of
+    ``relu(cos(u, neg) - margin)``. Tower outputs are unit vectors, so the cosine is the logit
+    times the temperature; the temperature itself plays no part."""
+
+    def __init__(self, margin: float, negative_weight: float,
+                 remove_accidental_hits: bool = True) -> None:
+        super().__init__()
+        if not -1.0 <= margin <= 1.0 or negative_weight < 0:
+            raise ValueError(f"cosine_contrastive needs -1 <= margin <= 1 and negative_weight "
+                             f">= 0, got {margin}, {negative_weight}")
+        self.margin, self.negative_weight = float(margin), float(negative_weight)
+        self.remove_accidental_hits = remove_accidental_hits
+
+    def forward(
+        self,
+        user: Tensor,
+        pos: Tensor,
+        pos_ids: Tensor,
+        temperature: Tensor,
+        candidate_logq: Tensor | None = None,
+        neg: Tensor | None = None,
+        neg_ids: Tensor | None = None,
+    ) -> Tensor:
+        one = torch.ones((), device=user.device)
+        cos, hits = candidate_logits(user, pos, pos_ids, one, neg, neg_ids,
+                                     self.remove_accidental_hits)
+        diag = torch.arange(user.shape[0], device=cos.device)
+        valid = ~hits
+        valid[diag, diag] = False
+        weight = valid.to(cos.dtype)
+        push = (F.relu(cos - self.margin) * weight).sum(1) / weight.sum(1).clamp(min=1.0)
+        return ((1.0 - cos[diag, diag]) + self.negative_weight * push).mean()

@@ -7,6 +7,7 @@ factory is called as ``pooling(dim=...)``, a fusion factory as ``fusion(in_dims=
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Optional
 
 import torch
 import torch.nn.functional as F
@@ -20,7 +21,15 @@ FusionFactory = Callable[..., nn.Module]
 
 
 class UserTower(nn.Module):
-    """Hashed user id, demographics, purchase history and social-image features."""
+    """Hashed user id, demographics, purchase history and social-image features.
+
+    ``history_source``: ``shared`` reads the history through the item tower's representation of
+    the history items (``hist_vectors`` [B, L, item dim], given by the caller, see
+    :meth:`~recsys.models.two_tower.TwoTowerModel.history_items`), so bought items and
+    candidates live in one space; ``separate`` (an ablation) learns its own ``history_dim``-d
+    table. ``history_encoder`` is a factory ``(dim=, max_len=)`` (``recsys.models.history``).
+    ``embedding_dropout`` drops entries of the id / categorical embeddings and history vectors.
+    """
 
     def __init__(
         self,
@@ -33,14 +42,20 @@ class UserTower(nn.Module):
         cat_dim: int,
         use_demographics: bool,
         history_dim: int,
-        history_pooling: PoolingFactory | None,
+        history_encoder: PoolingFactory | None,
         social_dim: int,
         social_pooling: PoolingFactory | None,
         sparse_min_rows: int,
+        history_source: str = "shared",
+        item_dim: int = 0,
+        embedding_dropout: float = 0.0,
     ) -> None:
         super().__init__()
+        if history_source not in ("shared", "separate"):
+            raise ValueError(f"history_source must be shared or separate, got {history_source!r}")
         self.out_dim = dim
         self.ids = IdEmbedding(id_buckets, id_dim, id_dropout, sparse=id_buckets >= sparse_min_rows)
+        self.emb_dropout = nn.Dropout(embedding_dropout)
         dims, names = [id_dim], ["id"]
         self.cat: CategoricalEmbedding | None = None
         self.use_num = use_demographics and schema.user_num > 0
@@ -53,13 +68,19 @@ class UserTower(nn.Module):
             names.append("demographics_numeric")
         self.hist_emb: nn.Embedding | None = None
         self.hist_pool: nn.Module | None = None
-        if history_pooling is not None and schema.history_len > 0:
-            rows = schema.n_items + 1
-            self.hist_emb = nn.Embedding(rows, history_dim, padding_idx=0,
-                                         sparse=rows >= sparse_min_rows)
-            nn.init.normal_(self.hist_emb.weight, std=history_dim**-0.5)
-            self.hist_pool = history_pooling(dim=history_dim)
-            dims.append(history_dim)
+        self.shared_history = False
+        if history_encoder is not None and schema.history_len > 0:
+            self.shared_history = history_source == "shared"
+            width = item_dim if self.shared_history else history_dim
+            if width < 1:
+                raise ValueError("a shared history needs the item tower's dim (item_dim)")
+            if not self.shared_history:
+                rows = schema.n_items + 1
+                self.hist_emb = nn.Embedding(rows, width, padding_idx=0,
+                                             sparse=rows >= sparse_min_rows)
+                nn.init.normal_(self.hist_emb.weight, std=width**-0.5)
+            self.hist_pool = history_encoder(dim=width, max_len=schema.history_len)
+            dims.append(width)
             names.append("behaviour")
         self.social_proj: nn.Linear | None = None
         self.social_pool: nn.Module | None = None
@@ -80,22 +101,52 @@ class UserTower(nn.Module):
         hist_age: Tensor,
         social: Tensor,
         social_mask: Tensor,
+        hist_vectors: Optional[Tensor] = None,  # noqa: UP045 (TorchScript)
     ) -> Tensor:
-        blocks = [self.ids(ids)]
+        blocks = [self.emb_dropout(self.ids(ids))]
         if self.cat is not None:
-            blocks.append(self.cat(cat))
+            blocks.append(self.emb_dropout(self.cat(cat)))
         if self.use_num:
             blocks.append(num)
-        if self.hist_emb is not None and self.hist_pool is not None:
-            blocks.append(self.hist_pool(self.hist_emb(hist_items), hist_items > 0, hist_age))
+        if self.hist_pool is not None:
+            if self.hist_emb is not None:
+                hist = self.hist_emb(hist_items)
+            else:
+                if hist_vectors is None:
+                    raise RuntimeError("a shared history needs hist_vectors")
+                hist = hist_vectors
+            blocks.append(self.hist_pool(self.emb_dropout(hist), hist_items > 0, hist_age))
         if self.social_proj is not None and self.social_pool is not None:
             feats = self.social_proj(social)
             blocks.append(self.social_pool(feats, social_mask, torch.zeros_like(social_mask, dtype=feats.dtype)))
         return F.normalize(self.fusion(blocks), dim=-1)
 
 
+class UserTowerWithTable(nn.Module):
+    """A shared-history user tower with the history representation of every item frozen into
+    a table (row 0: padding), so that it takes the plain user inputs (export, serving)."""
+
+    def __init__(self, tower: UserTower, item_vectors: Tensor) -> None:
+        super().__init__()
+        self.tower = tower
+        self.out_dim = tower.out_dim
+        pad = torch.zeros(1, item_vectors.shape[1], dtype=item_vectors.dtype)
+        self.table: Tensor
+        self.register_buffer("table", torch.cat([pad, item_vectors.detach().cpu()]))
+
+    def forward(self, ids: Tensor, cat: Tensor, num: Tensor, hist_items: Tensor,
+                hist_age: Tensor, social: Tensor, social_mask: Tensor) -> Tensor:
+        out: Tensor = self.tower(ids, cat, num, hist_items, hist_age, social, social_mask,
+                                 self.table[hist_items])
+        return out
+
+
 class ItemTower(nn.Module):
-    """Item id, categorical / multi-hot / numeric attributes and product-image features."""
+    """Item id, categorical / multi-hot / numeric attributes and product-image features.
+
+    :meth:`represent` is the same tower reading only some of its blocks (the others zeroed), the
+    representation a shared user history may read (``history_encoder.item_features``).
+    """
 
     def __init__(
         self,
@@ -109,11 +160,13 @@ class ItemTower(nn.Module):
         image_dim: int,
         use_image: bool,
         sparse_min_rows: int,
+        embedding_dropout: float = 0.0,
     ) -> None:
         super().__init__()
         self.out_dim = dim
         rows = schema.n_items + 1
         self.ids = IdEmbedding(rows, id_dim, id_dropout, sparse=rows >= sparse_min_rows)
+        self.emb_dropout = nn.Dropout(embedding_dropout)
         dims, names = [id_dim], ["id"]
         self.cat: CategoricalEmbedding | None = None
         self.multi: MultiHotEmbedding | None = None
@@ -142,6 +195,22 @@ class ItemTower(nn.Module):
         self.block_names = names
         self.fusion = fusion(in_dims=dims, out_dim=dim)
 
+    def blocks(self, ids: Tensor, cat: Tensor, multi: Tensor, num: Tensor, image: Tensor,
+               image_mask: Tensor) -> list[Tensor]:
+        """The feature blocks, in the order of ``block_names``."""
+        blocks = [self.emb_dropout(self.ids(ids))]
+        if self.cat is not None:
+            blocks.append(self.emb_dropout(self.cat(cat)))
+        if self.multi is not None:
+            blocks.append(self.emb_dropout(self.multi(multi)))
+        if self.use_num:
+            blocks.append(num)
+        if self.image_proj is not None and self.image_missing is not None:
+            img = self.image_proj(image)
+            missing = self.image_missing.to(img.dtype).expand_as(img)
+            blocks.append(torch.where(image_mask.unsqueeze(-1), img, missing))
+        return blocks
+
     def forward(
         self,
         ids: Tensor,
@@ -151,15 +220,13 @@ class ItemTower(nn.Module):
         image: Tensor,
         image_mask: Tensor,
     ) -> Tensor:
-        blocks = [self.ids(ids)]
-        if self.cat is not None:
-            blocks.append(self.cat(cat))
-        if self.multi is not None:
-            blocks.append(self.multi(multi))
-        if self.use_num:
-            blocks.append(num)
-        if self.image_proj is not None and self.image_missing is not None:
-            img = self.image_proj(image)
-            missing = self.image_missing.to(img.dtype).expand_as(img)
-            blocks.append(torch.where(image_mask.unsqueeze(-1), img, missing))
+        blocks = self.blocks(ids, cat, multi, num, image, image_mask)
+        return F.normalize(self.fusion(blocks), dim=-1)
+
+    def represent(self, inputs: tuple[Tensor, ...], features: list[str] | None) -> Tensor:
+        """Tower output from the named blocks only (None: all, i.e. ``forward``)."""
+        blocks = self.blocks(*inputs)
+        if features is not None:
+            blocks = [b if name in features else torch.zeros_like(b)
+                      for name, b in zip(self.block_names, blocks, strict=True)]
         return F.normalize(self.fusion(blocks), dim=-1)

@@ -10,7 +10,7 @@ from torch import Tensor, nn
 
 from recsys.errors import ModelError
 from recsys.models.inputs import FeatureSchema, ItemInputs, UserInputs
-from recsys.models.towers import ItemTower, UserTower
+from recsys.models.towers import ItemTower, UserTower, UserTowerWithTable
 
 
 class TwoTowerModel(nn.Module):
@@ -42,10 +42,17 @@ class TwoTowerModel(nn.Module):
                     column="image_dim",
                 )
         try:
-            self.user_tower = user_tower(schema=schema)
             self.item_tower = item_tower(schema=schema)
+            self.user_tower = user_tower(schema=schema, item_dim=self.item_tower.out_dim)
         except ValueError as err:
             raise ModelError(f"cannot build the towers: {err}") from None
+        self.history_features: list[str] | None = getattr(
+            self.user_tower.hist_pool, "item_features", None)
+        missing = sorted(set(self.history_features or []) - set(self.item_tower.block_names))
+        if missing:
+            raise ModelError(
+                f"model.history_encoder.item_features names {missing[0]!r}, which the item tower "
+                f"does not have (it has {self.item_tower.block_names})", column="item_features")
         if self.user_tower.out_dim != self.item_tower.out_dim:
             raise ModelError(
                 f"incompatible dimensions: user tower outputs {self.user_tower.out_dim}-d vectors, "
@@ -55,8 +62,8 @@ class TwoTowerModel(nn.Module):
             )
         if not 0 < min_temperature <= temperature:
             raise ModelError(
-                f"temperature {temperature} must be >= min_temperature {min_temperature} > 0",
-                column="temperature",
+                f"model.net.temperature {temperature} must be >= model.net.min_temperature "
+                f"{min_temperature} > 0", column="temperature",
             )
         if image_encoder is not None and self.item_tower.image_proj is None:
             raise ModelError("an image encoder is given but the item tower does not use images",
@@ -76,10 +83,28 @@ class TwoTowerModel(nn.Module):
         """Current temperature, clamped to [min_temperature, 1]."""
         return torch.exp(-self.log_inv_temperature.clamp(self.min_log_inv, self.max_log_inv))
 
-    def user(self, inputs: UserInputs) -> Tensor:
-        """L2-normalised user vectors [B, dim]."""
-        out: Tensor = self.user_tower(*inputs)
+    @property
+    def shared_history(self) -> bool:
+        """Whether the user tower reads history through :meth:`history_items`."""
+        return bool(self.user_tower.shared_history)
+
+    def history_items(self, inputs: ItemInputs) -> Tensor:
+        """The representation a shared user history reads for these items: the item tower's
+        output from ``history_features`` (all blocks by default), i.e. the candidates' space."""
+        return self.item_tower.represent(tuple(inputs), self.history_features)
+
+    def user(self, inputs: UserInputs, hist_vectors: Tensor | None = None) -> Tensor:
+        """L2-normalised user vectors [B, dim]; ``hist_vectors`` [B, L, item dim]: the
+        :meth:`history_items` of ``inputs.hist_items`` (needed by a shared history)."""
+        out: Tensor = self.user_tower(*inputs, hist_vectors)
         return out
+
+    def user_tower_with_table(self, history_table: Tensor) -> nn.Module:
+        """The user tower taking plain :class:`UserInputs` (export): a shared history reads the
+        frozen ``history_table`` [n_items, item dim] of :meth:`history_items` of every item."""
+        if not self.shared_history:
+            return self.user_tower
+        return UserTowerWithTable(self.user_tower, history_table)
 
     def item(self, inputs: ItemInputs, pixels: Tensor | None = None) -> Tensor:
         """L2-normalised item vectors [B, dim]; ``pixels`` feed the fine-tuned image encoder."""
@@ -90,6 +115,7 @@ class TwoTowerModel(nn.Module):
         out: Tensor = self.item_tower(*inputs)
         return out
 
-    def forward(self, users: UserInputs, items: ItemInputs) -> Tensor:
-        """Scores [B] of matching user/item rows."""
-        return (self.user(users) * self.item(items)).sum(-1) / self.temperature
+    def forward(self, users: UserInputs, items: ItemInputs,
+                hist_vectors: Tensor | None = None) -> Tensor:
+        """Scores [B] of matching user/item rows (``hist_vectors``: see :meth:`user`)."""
+        return (self.user(users, hist_vectors) * self.item(items)).sum(-1) / self.temperature

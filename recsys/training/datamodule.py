@@ -18,6 +18,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
 from recsys.data import ProcessedDataset, load_dataset
+from recsys.errors import ConfigError
 from recsys.training.image_inputs import ImageArrays, load_image_arrays
 from recsys.training.pixels import PixelReader, image_paths
 from recsys.training.sampling import EpochBatchSampler
@@ -96,6 +97,9 @@ class RecsysDataModule(pl.LightningDataModule):
         eval_history: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
         super().__init__()
+        if history_len < 1:
+            raise ConfigError(f"datamodule.history_len must be >= 1 (purchases the user tower "
+                              f"reads), got {history_len}", column="history_len")
         self.dataset_dir = Path(dataset_dir)
         self.image_features_dir = Path(image_features_dir) if image_features_dir else None
         self.batch_size, self.eval_batch_size = batch_size, eval_batch_size

@@ -24,7 +24,13 @@ from recsys.models.two_tower import TwoTowerModel
 from recsys.training.checkpoint import read_checkpoint, stored_signature
 from recsys.training.datamodule import RecsysDataModule
 from recsys.training.pixels import encode_item_images
-from recsys.training.store import FeatureStore, encode_items
+from recsys.training.store import (
+    FeatureStore,
+    encode_history_table,
+    encode_items,
+    encode_users,
+    history_vectors,
+)
 
 
 @dataclass
@@ -54,7 +60,9 @@ class TrainedModel:
         chunks = self._chunks(np.asarray(user_idx), batch_size)
         for idx in chunks:
             self._check_users(idx)
-        out = [self.net.user(self.store.user_inputs(idx)).float().cpu() for idx in chunks]
+        table = encode_history_table(self.net, self.store, batch_size)
+        out = [encode_users(self.net, self.store, idx, "test", table).float().cpu()
+               for idx in chunks]
         return torch.cat(out).numpy() if out else np.zeros((0, self.dim), np.float32)
 
     def encode_user_features(self, user_idx: np.ndarray) -> dict[str, Tensor]:
@@ -69,11 +77,14 @@ class TrainedModel:
 
     def user_tower_for_export(self) -> nn.Module:
         """The user tower (eval mode, frozen CPU copy), TorchScript-able with ``torch.jit.script``:
-        ``forward(ids, cat, num, hist_items, hist_age, social, social_mask) -> [B, dim]``."""
+        ``forward(ids, cat, num, hist_items, hist_age, social, social_mask) -> [B, dim]``; a
+        shared history reads a frozen table of every item's history representation."""
         import copy
 
-        tower = copy.deepcopy(self.net.user_tower).cpu().eval()
-        return tower.requires_grad_(False)
+        table = encode_history_table(self.net, self.store)
+        tower = self.net.user_tower_with_table(
+            torch.zeros(0, 1) if table is None else table.cpu())
+        return copy.deepcopy(tower).cpu().eval().requires_grad_(False)
 
     @torch.no_grad()
     def signal_contributions(self, user_idx: np.ndarray, item_idx: np.ndarray
@@ -103,7 +114,9 @@ class TrainedModel:
         return out
 
     def _score(self, users: UserInputs, items: ItemInputs) -> Tensor:
-        return (self.net.user(users).float() * self.net.item(items).float()).sum(-1)
+        table = encode_history_table(self.net, self.store)
+        hist = history_vectors(self.net, self.store, users.hist_items, table)
+        return (self.net.user(users, hist).float() * self.net.item(items).float()).sum(-1)
 
     def _chunks(self, idx: np.ndarray, size: int) -> list[Tensor]:
         t = torch.as_tensor(idx.astype(np.int64), device=self.device)

@@ -17,11 +17,12 @@ class DenseSparseAdam(Optimizer):
     """AdamW over ``dense`` and SparseAdam over ``sparse`` parameters; ``param_groups`` are the
     two optimizers' groups (shared objects), so LR schedulers and monitors see both."""
 
-    def __init__(self, dense: list[nn.Parameter], sparse: list[nn.Parameter], lr: float,
-                 weight_decay: float, betas: tuple[float, float]) -> None:
-        self.dense = AdamW(dense, lr=lr, weight_decay=weight_decay, betas=betas)
+    def __init__(self, dense: list[dict[str, Any]], sparse: list[nn.Parameter], lr: float,
+                 betas: tuple[float, float]) -> None:
+        self.dense = AdamW(dense, lr=lr, betas=betas)
         self.sparse = SparseAdam(sparse, lr=lr, betas=betas)
-        super().__init__(dense + sparse, {"lr": lr})
+        params = [p for group in dense for p in group["params"]] + sparse
+        super().__init__(params, {"lr": lr})
         self.param_groups = self.dense.param_groups + self.sparse.param_groups
 
     @torch.no_grad()
@@ -46,6 +47,18 @@ class DenseSparseAdam(Optimizer):
         self.sparse.load_state_dict(state_dict["sparse"])
 
 
+def decay_groups(params: list[nn.Parameter], module: nn.Module, weight_decay: float
+                 ) -> list[dict[str, Any]]:
+    """``params`` in two groups: weight matrices of dense layers (decayed by ``weight_decay``)
+    and the rest (embedding tables, biases, norms, temperature: never decayed)."""
+    embeddings = {id(m.weight) for m in module.modules() if isinstance(m, nn.Embedding)}
+    decay = [p for p in params if p.ndim >= 2 and id(p) not in embeddings]
+    keep = {id(p) for p in decay}
+    rest = [p for p in params if id(p) not in keep]
+    return [group for group in ({"params": decay, "weight_decay": weight_decay},
+                                {"params": rest, "weight_decay": 0.0}) if group["params"]]
+
+
 def split_sparse(module: nn.Module) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
     """Trainable parameters split into (dense, sparse-gradient embedding weights)."""
     sparse_ids = {id(m.weight) for m in module.modules()
@@ -57,12 +70,14 @@ def split_sparse(module: nn.Module) -> tuple[list[nn.Parameter], list[nn.Paramet
 
 def build_optimizer(module: nn.Module, lr: float, weight_decay: float,
                     betas: tuple[float, float] = (0.9, 0.999)) -> Optimizer:
-    """AdamW, or :class:`DenseSparseAdam` when the module has sparse embedding tables."""
+    """AdamW, or :class:`DenseSparseAdam` when the module has sparse embedding tables; weight
+    decay applies to dense weight matrices only (:func:`decay_groups`)."""
     dense, sparse = split_sparse(module)
     betas = (float(betas[0]), float(betas[1]))
+    groups = decay_groups(dense, module, weight_decay)
     if sparse:
-        return DenseSparseAdam(dense, sparse, lr, weight_decay, betas)
-    return AdamW(dense, lr=lr, weight_decay=weight_decay, betas=betas)
+        return DenseSparseAdam(groups, sparse, lr, betas)
+    return AdamW(groups, lr=lr, betas=betas)
 
 
 def warmup_cosine(optimizer: Optimizer, total_steps: int, warmup_fraction: float,

@@ -44,6 +44,7 @@ class FeatureStore(nn.Module):
         self.history_len = tables.schema.history_len
         self.social_len = tables.schema.social_len
         self.n_items = tables.schema.n_items
+        self.timestamped = tables.timestamped
         social = tables.social_features
         if social.shape[0] == 0:
             social = np.zeros((1, social.shape[1]), dtype=np.float32)
@@ -128,16 +129,75 @@ class FeatureStore(nn.Module):
         return self._users(users, end, ref, seq)
 
     def train_inputs(self, pos: Tensor) -> tuple[UserInputs, Tensor]:
-        """For training positions ``pos``: user features as of that basket, and the item idx."""
+        """For training positions ``pos``: user features as of that basket (on data without
+        timestamps: with a random subset of the user's other positives as history, see
+        :meth:`_other_positives`), and the item idx."""
         users = self.seq_users[pos]
         inputs = self._users(users, self.seq_basket_start[pos], self.seq_days[pos])
+        if not self.timestamped:
+            inputs = inputs._replace(hist_items=self._other_positives(users, pos),
+                                     hist_age=torch.zeros_like(inputs.hist_age))
         return inputs, self.seq_items[pos]
+
+    def _other_positives(self, users: Tensor, pos: Tensor) -> Tensor:
+        """[B, history_len] item idx + 1 of up to ``history_len`` of each user's training
+        positives other than position ``pos`` (uniformly at random, without replacement; all of
+        them when there are fewer), real entries first, 0 = padding."""
+        start = self.user_offsets[users]
+        others = self.user_offsets[users + 1] - start - 1
+        width = int(others.max()) if len(users) else 0
+        out = torch.zeros(len(users), self.history_len, dtype=torch.long, device=pos.device)
+        if width < 1:
+            return out
+        keys = torch.rand(len(users), width, device=pos.device)
+        steps = torch.arange(width, device=pos.device).unsqueeze(0)
+        keys = keys.masked_fill(steps >= others.unsqueeze(1), -1.0)
+        top, rank = keys.topk(min(width, self.history_len), dim=1)
+        rank = rank + (rank >= (pos - start).unsqueeze(1)).long()  # skip the target itself
+        idx = (start.unsqueeze(1) + rank).clamp(max=len(self.seq_items) - 1)
+        items = torch.where(top >= 0, self.seq_items[idx] + 1, 0)
+        out[:, : items.shape[1]] = items
+        return out
 
     def item_inputs(self, items: Tensor) -> ItemInputs:
         """Features of items ``items`` (product-image features from the cache)."""
         return ItemInputs(self.item_bucket[items], self.item_cat[items], self.item_multi[items],
                           self.item_num[items], self.item_image[items].float(),
                           self.item_image_mask[items])
+
+
+def history_vectors(net: TwoTowerModel, store: FeatureStore, hist_items: Tensor,
+                    table: Tensor | None = None) -> Tensor | None:
+    """What a shared-history user tower reads for ``hist_items`` [B, L] (item idx + 1, 0 =
+    padding): rows of ``table`` (every item's :meth:`TwoTowerModel.history_items`) when given,
+    else the item tower run once per distinct item of the batch. None for a separate table."""
+    if not net.shared_history:
+        return None
+    if table is not None:
+        return table[(hist_items - 1).clamp(min=0)]
+    uniq, inverse = torch.unique(hist_items, return_inverse=True)
+    vectors = net.history_items(store.item_inputs((uniq - 1).clamp(min=0)))
+    return vectors[inverse]
+
+
+def encode_users(net: TwoTowerModel, store: FeatureStore, users: Tensor, split: str = "test",
+                 table: Tensor | None = None) -> Tensor:
+    """User vectors of ``users`` evaluated on ``split`` (its protocol history)."""
+    inputs = store.user_inputs(users, split)
+    return net.user(inputs, history_vectors(net, store, inputs.hist_items, table))
+
+
+@torch.no_grad()
+def encode_history_table(net: TwoTowerModel, store: FeatureStore, batch_size: int = 8192
+                         ) -> Tensor | None:
+    """Every item's shared-history representation [n_items, item dim] (None without one)."""
+    if not net.shared_history:
+        return None
+    device = store.item_bucket.device
+    parts = [net.history_items(store.item_inputs(torch.arange(
+        s, min(s + batch_size, store.n_items), device=device))).float()
+        for s in range(0, store.n_items, batch_size)]
+    return torch.cat(parts)
 
 
 @torch.no_grad()

@@ -19,7 +19,13 @@ from recsys.models.two_tower import TwoTowerModel
 from recsys.training.pixels import encode_item_images
 from recsys.training.ranking import RankingMetrics, seen_matrix, target_matrix
 from recsys.training.sampling import sample_negatives
-from recsys.training.store import FeatureStore, encode_items
+from recsys.training.store import (
+    FeatureStore,
+    encode_history_table,
+    encode_items,
+    encode_users,
+    history_vectors,
+)
 
 SchedulerFactory = Callable[..., Any]
 
@@ -66,6 +72,7 @@ class TwoTowerSystem(pl.LightningModule):
                                       for split in ("val", "test") for subset in ("all", "cold")})
         self.epoch_loss = MeanMetric()
         self._catalogue: Tensor | None = None
+        self._history_table: Tensor | None = None
 
     # ---------------------------------------------------------------- training
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
@@ -73,7 +80,7 @@ class TwoTowerSystem(pl.LightningModule):
         item_inputs = self.store.item_inputs(items)
         if "pixels" in batch:
             item_inputs = item_inputs._replace(image_mask=batch["pixel_mask"])
-        u = self.net.user(users)
+        u = self.net.user(users, history_vectors(self.net, self.store, users.hist_items))
         v = self.net.item(item_inputs, batch.get("pixels"))
         neg = neg_ids = None
         neg_prob = None
@@ -140,6 +147,9 @@ class TwoTowerSystem(pl.LightningModule):
 
     def _eval_start(self) -> None:
         self._catalogue = self.encode_catalogue()
+        # a shared history reading every item block reads the catalogue's vectors themselves
+        self._history_table = self._catalogue if self.net.history_features is None \
+            else encode_history_table(self.net, self.store)
 
     def on_validation_epoch_start(self) -> None:
         self._eval_start()
@@ -150,7 +160,7 @@ class TwoTowerSystem(pl.LightningModule):
     def _eval_step(self, batch: dict[str, Tensor], split: str) -> None:
         assert self._catalogue is not None
         users = batch["users"]
-        u = self.net.user(self.store.user_inputs(users, split)).float()
+        u = encode_users(self.net, self.store, users, split, self._history_table).float()
         scores = u @ self._catalogue.T
         n_items = self.store.n_items
         hist_items, _, hist_offsets = self.store.history_arrays(split)
@@ -178,7 +188,7 @@ class TwoTowerSystem(pl.LightningModule):
                          prog_bar=name == "recall" and not suffix, sync_dist=True)
             if suffix:
                 self.log(f"{split}/users{suffix}", values["users"], sync_dist=True)
-        self._catalogue = None
+        self._catalogue = self._history_table = None
 
     def on_validation_epoch_end(self) -> None:
         self._eval_end("val")

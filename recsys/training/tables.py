@@ -3,6 +3,9 @@
 Training positives are the rows of train.parquet with ``positive``; they are sorted by user and
 time into one sequence, so a training example is just a position ``p`` in it: its user, item,
 time and the purchase history *before its basket* (no leakage of the target or later baskets).
+On data without timestamps (manifest ``has_timestamps: false``) there is no "before": a training
+example's history is up to ``history_len`` of the user's *other* training positives, a fresh
+random subset each time it is drawn (never the target; see ``FeatureStore.train_inputs``).
 Evaluated users read a separate history per evaluated split (``eval_history``): by default the
 training positives for validation and train + validation positives for the test split, i.e. every
 purchase before that split's period (as the repurchase baseline sees them), never the split itself.
@@ -69,6 +72,7 @@ class FeatureTables:
     item_image_mask: np.ndarray
     item_count: np.ndarray
     eval_history: dict[str, HistorySeq] = field(default_factory=dict)
+    timestamped: bool = True  # False: training histories are the user's other positives
 
     @property
     def n_train(self) -> int:
@@ -243,7 +247,8 @@ def build_tables(
         social_count=social_count.astype(np.int64),
         item_bucket=np.where(count > 0, np.arange(1, n_items + 1), 0), item_cat=icat,
         item_multi=multi, item_num=np.nan_to_num(inum), item_image=np.nan_to_num(image),
-        item_image_mask=image_mask, item_count=count, eval_history=histories, **seq,
+        item_image_mask=image_mask, item_count=count, eval_history=histories,
+        timestamped=bool(ds.manifest.get("has_timestamps", True)), **seq,
     )
 
 

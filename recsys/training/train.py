@@ -25,6 +25,7 @@ import recsys
 from recsys.config import as_dict
 from recsys.data.atomic import write_json_atomic
 from recsys.errors import ConfigError, DataError, ModelError, RecsysError
+from recsys.evaluation.metrics import METRIC_NAMES
 from recsys.models.two_tower import TwoTowerModel
 from recsys.training.checkpoint import check_compatible, make_signature
 from recsys.training.datamodule import RecsysDataModule
@@ -123,6 +124,11 @@ def build_model(cfg: DictConfig, dm: RecsysDataModule
     tables: FeatureTables | None = dm.tables
     assert tables is not None and dm.dataset is not None
     net: TwoTowerModel = build(cfg.model.net, schema=tables.schema, image_encoder=encoder)
+    if getattr(net.user_tower.hist_pool, "ordered", False) and not tables.timestamped:
+        raise ConfigError(f"model.history_encoder reads the order of the history, but "
+                          f"{cfg.dataset_dir} has no timestamps (manifest has_timestamps: "
+                          f"false); use history_encoder=mean|attention or "
+                          f"model.history_encoder.position=none", column="history_encoder")
     dtype = DTYPES.get(str(cfg.model.image_dtype))
     if dtype is None:
         raise ConfigError(f"model.image_dtype must be one of {sorted(DTYPES)}",
@@ -166,6 +172,15 @@ def _resume_path(cfg: DictConfig, wanted: Path | None, signature: dict[str, Any]
     return str(wanted)
 
 
+def check_objective(cfg: DictConfig, system: TwoTowerSystem) -> None:
+    """Refuse an objective that validation never logs (a sweep would optimise nothing)."""
+    name, k = str(cfg.objective), system.k
+    logged = {f"val/{m}@{k}{suffix}" for m in METRIC_NAMES for suffix in ("", "_cold")}
+    if name not in logged:
+        raise ConfigError(f"objective {name!r} is not a metric validation logs; choose one of "
+                          f"{', '.join(sorted(logged))}", column="objective")
+
+
 def objective_value(cfg: DictConfig, trainer: pl.Trainer, metrics: dict[str, float]
                     ) -> float | None:
     """The validation objective of a fit (``cfg.objective``): the checkpoint callback's best
@@ -207,6 +222,7 @@ def train(cfg: DictConfig, callbacks: list[pl.Callback] | None = None
         torch.set_num_threads(int(cfg.torch_threads))
     dm = build_datamodule(cfg)
     system = build_system(cfg, dm)
+    check_objective(cfg, system)
     loggers = _group(cfg.get("logger"))
     all_callbacks = _group(cfg.get("callbacks")) + list(callbacks or [])
     if not loggers:  # Lightning refuses an LR monitor without a logger

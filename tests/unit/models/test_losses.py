@@ -7,7 +7,12 @@ import math
 import pytest
 import torch
 
-from recsys.models.losses import BPRLoss, SampledSoftmaxLoss, log_expected_count
+from recsys.models.losses import (
+    BPRLoss,
+    CosineContrastiveLoss,
+    SampledSoftmaxLoss,
+    log_expected_count,
+)
 
 
 def _vectors(seed: int, rows: int, dim: int = 4) -> torch.Tensor:
@@ -86,3 +91,21 @@ def test_logq_correction_requires_counts() -> None:
     with pytest.raises(ValueError, match="candidate_logq"):
         SampledSoftmaxLoss()(_vectors(0, 2), _vectors(1, 2), torch.tensor([0, 1]),
                              torch.tensor(0.1))
+
+
+def test_cosine_contrastive_equals_hand_computation() -> None:
+    u, v, n = _vectors(0, 3), _vectors(1, 3), _vectors(2, 2)
+    ids, neg_ids = torch.tensor([3, 7, 3]), torch.tensor([5, 7])
+    margin, weight = 0.1, 2.0
+    cands, cand_ids = torch.cat([v, n]), [3, 7, 3, 5, 7]
+    total = 0.0
+    for i, pid in enumerate(ids.tolist()):
+        cos = [sum(float(a) * float(b) for a, b in zip(u[i], c, strict=True)) for c in cands]
+        negs = [max(0.0, cos[j] - margin) for j, cid in enumerate(cand_ids)
+                if j != i and cid != pid]
+        total += (1 - cos[i]) + weight * sum(negs) / len(negs)
+    loss = CosineContrastiveLoss(margin=margin, negative_weight=weight)(
+        u, v, ids, torch.tensor(0.05), None, n, neg_ids)
+    assert loss.item() == pytest.approx(total / 3, rel=1e-5)
+    with pytest.raises(ValueError, match="margin"):
+        CosineContrastiveLoss(margin=1.5, negative_weight=1.0)

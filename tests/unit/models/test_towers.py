@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 
 import pytest
 import torch
@@ -11,6 +12,7 @@ from torch import nn
 from recsys.errors import ModelError
 from recsys.models.embeddings import CategoricalEmbedding, IdEmbedding, MultiHotEmbedding
 from recsys.models.fusion import ConcatMLPFusion, GatedFusion
+from recsys.models.history import AttentionHistory, MeanHistory, TransformerHistory
 from recsys.models.inputs import FeatureSchema, ItemInputs, UserInputs
 from recsys.models.pooling import AttentionPooling, MeanPooling
 from recsys.models.towers import ItemTower, UserTower
@@ -22,13 +24,14 @@ SCHEMA = FeatureSchema(n_users=10, n_items=12, user_cat_sizes=[3, 4], user_num=1
 
 
 def _user_tower(fusion: type[nn.Module] = ConcatMLPFusion, dim: int = 16,
-                social: bool = True, sparse_min_rows: int = 10**9) -> UserTower:
+                social: bool = True, sparse_min_rows: int = 10**9, source: str = "separate",
+                encoder: Callable[..., nn.Module] = AttentionHistory) -> UserTower:
     return UserTower(SCHEMA, functools.partial(fusion, hidden=[16], dropout=0.0), dim=dim,
                      id_buckets=7, id_dim=4, id_dropout=0.0, cat_dim=3, use_demographics=True,
-                     history_dim=6, history_pooling=functools.partial(AttentionPooling),
+                     history_dim=6, history_encoder=encoder,
                      social_dim=5,
                      social_pooling=functools.partial(MeanPooling) if social else None,
-                     sparse_min_rows=sparse_min_rows)
+                     sparse_min_rows=sparse_min_rows, history_source=source, item_dim=16)
 
 
 def _item_tower(dim: int = 16, use_image: bool = True) -> ItemTower:
@@ -133,12 +136,13 @@ def test_large_tables_get_sparse_gradients() -> None:
 
 
 def test_model_scores_and_learnable_temperature() -> None:
-    model = TwoTowerModel(SCHEMA, lambda schema: _user_tower(), lambda schema: _item_tower(),
+    model = TwoTowerModel(SCHEMA, lambda schema, item_dim: _user_tower(),
+                          lambda schema: _item_tower(),
                           temperature=0.1, learn_temperature=True)
     scores = model.eval()(_users(), _items())
     assert scores.shape == (4,) and scores.abs().max() <= 1 / 0.1 + 1e-4
     assert isinstance(model.log_inv_temperature, nn.Parameter)
-    fixed = TwoTowerModel(SCHEMA, lambda schema: _user_tower(), lambda schema: _item_tower(),
+    fixed = TwoTowerModel(SCHEMA, lambda schema, item_dim: _user_tower(), lambda schema: _item_tower(),
                           temperature=0.1, learn_temperature=False)
     assert "log_inv_temperature" not in dict(fixed.named_parameters())
     assert fixed.temperature.item() == pytest.approx(0.1)
@@ -146,7 +150,7 @@ def test_model_scores_and_learnable_temperature() -> None:
 
 def test_mismatched_tower_dimensions_are_refused() -> None:
     with pytest.raises(ModelError, match=r"incompatible dimensions.*32.*16"):
-        TwoTowerModel(SCHEMA, lambda schema: _user_tower(dim=32), lambda schema: _item_tower(),
+        TwoTowerModel(SCHEMA, lambda schema, item_dim: _user_tower(dim=32), lambda schema: _item_tower(),
                       temperature=0.1, learn_temperature=True)
 
 
@@ -154,5 +158,88 @@ def test_image_encoder_of_another_width_is_refused() -> None:
     encoder = nn.Linear(2, 2)
     encoder.out_dim = 99  # type: ignore[assignment]
     with pytest.raises(ModelError, match="99-d"):
-        TwoTowerModel(SCHEMA, lambda schema: _user_tower(), lambda schema: _item_tower(),
+        TwoTowerModel(SCHEMA, lambda schema, item_dim: _user_tower(), lambda schema: _item_tower(),
                       temperature=0.1, learn_temperature=True, image_encoder=encoder)
+
+
+def _model(source: str = "shared", encoder: Callable[..., nn.Module] = AttentionHistory
+           ) -> TwoTowerModel:
+    return TwoTowerModel(SCHEMA, lambda schema, item_dim: _user_tower(source=source,
+                                                                      encoder=encoder),
+                         lambda schema: _item_tower(), temperature=0.1, learn_temperature=False)
+
+
+def _history_vectors(model: TwoTowerModel, users: UserInputs) -> torch.Tensor:
+    """Every item's history representation, looked up per history slot (row 0 = padding)."""
+    items = _items(SCHEMA.n_items)._replace(ids=torch.arange(1, SCHEMA.n_items + 1))
+    return model.history_items(items)[(users.hist_items - 1).clamp(min=0)]
+
+
+@pytest.mark.parametrize("encoder", [
+    functools.partial(MeanHistory), functools.partial(AttentionHistory),
+    functools.partial(TransformerHistory, layers=2, heads=2, dropout=0.0, position="learned"),
+    functools.partial(TransformerHistory, heads=4, dropout=0.0, position="time_gap")])
+def test_shared_history_reads_the_item_towers_space_and_exports(encoder: Callable[..., nn.Module]
+                                                                ) -> None:
+    model = _model(encoder=encoder).eval()
+    assert model.shared_history and model.user_tower.hist_emb is None
+    users = _users()
+    hist = _history_vectors(model, users)
+    u = model.user(users, hist)
+    # gradients of the user vector reach the item tower's id table through the history
+    model.train()
+    model.user(users, _history_vectors(model, users)).sum().backward()
+    grad = model.item_tower.ids.table.weight.grad
+    assert grad is not None and grad.abs().sum() > 0
+    model.eval()
+    table = model.history_items(_items(SCHEMA.n_items)._replace(
+        ids=torch.arange(1, SCHEMA.n_items + 1)))
+    exported = torch.jit.script(model.user_tower_with_table(table))
+    assert torch.allclose(exported(*users), u, atol=1e-5)
+
+
+def test_history_encoders_ignore_padding() -> None:
+    x = torch.randn(2, 4, 8)
+    mask = torch.tensor([[True, True, False, False], [False, False, False, False]])
+    age = torch.rand(2, 4)
+    noisy = x + (~mask).unsqueeze(-1) * 7.0
+    for enc in (MeanHistory(8, 4), AttentionHistory(8, 4),
+                TransformerHistory(8, 4, dropout=0.0), TransformerHistory(8, 4, dropout=0.0,
+                                                                          position="time_gap")):
+        enc.eval()
+        out = enc(x, mask, age)
+        assert torch.allclose(out, enc(noisy, mask, age), atol=1e-5)
+        assert torch.equal(out[1], torch.zeros(8))  # no history: a zero block
+
+
+def test_causal_transformer_reads_older_items_only_from_the_latest_position() -> None:
+    enc = TransformerHistory(8, 4, layers=2, dropout=0.0).eval()
+    x, mask, age = torch.randn(1, 4, 8), torch.ones(1, 4, dtype=torch.bool), torch.zeros(1, 4)
+    base = enc(x, mask, age)
+    older = x.clone()
+    older[0, 3] = torch.randn(8)  # the oldest item changes the output
+    assert not torch.allclose(base, enc(older, mask, age), atol=1e-5)
+    assert not TransformerHistory(8, 4, position="none").ordered and enc.ordered
+
+
+def test_history_features_select_item_blocks_and_a_missing_one_is_refused() -> None:
+    ids_only = functools.partial(MeanHistory, item_features=["id"])
+    model = _model(encoder=ids_only).eval()
+    items = _items()
+    changed = items._replace(image=items.image + 5.0, image_mask=torch.ones(4, dtype=torch.bool))
+    assert torch.allclose(model.history_items(items), model.history_items(changed))
+    assert not torch.allclose(model.item(items), model.item(changed))
+    with pytest.raises(ModelError, match="item_features names 'product_image'"):
+        TwoTowerModel(SCHEMA, lambda schema, item_dim: _user_tower(
+            source="shared", encoder=functools.partial(MeanHistory,
+                                                       item_features=["id", "product_image"])),
+            lambda schema: _item_tower(use_image=False), temperature=0.1,
+            learn_temperature=False)
+
+
+def test_zero_or_negative_temperature_is_refused() -> None:
+    for temperature in (0.0, -0.1):
+        with pytest.raises(ModelError, match=r"model\.net\.temperature"):
+            TwoTowerModel(SCHEMA, lambda schema, item_dim: _user_tower(),
+                          lambda schema: _item_tower(), temperature=temperature,
+                          learn_temperature=True)

@@ -65,8 +65,9 @@ def test_dense_sparse_optimizer_steps_both_and_round_trips() -> None:
     opt = build_optimizer(model, lr=0.1, weight_decay=0.0)
     assert isinstance(opt, DenseSparseAdam)
     sched = warmup_cosine(opt, total_steps=10, warmup_fraction=0.2, min_factor=0.1)
-    # warm-up of 2 steps: half the rate for both the dense and the sparse optimizer
-    assert [g["lr"] for g in opt.dense.param_groups + opt.sparse.param_groups] == [0.05, 0.05]
+    # warm-up of 2 steps: half the rate for the dense groups (decayed weights, the rest) and the
+    # sparse optimizer
+    assert [g["lr"] for g in opt.dense.param_groups + opt.sparse.param_groups] == [0.05] * 3
     before = [p.detach().clone() for p in model.parameters()]
 
     def closure() -> torch.Tensor:
@@ -80,7 +81,15 @@ def test_dense_sparse_optimizer_steps_both_and_round_trips() -> None:
     after = list(model.parameters())
     assert not torch.equal(before[0][3], after[0][3]) and torch.equal(before[0][5], after[0][5])
     assert not torch.equal(before[1], after[1])
-    assert [g["lr"] for g in opt.dense.param_groups + opt.sparse.param_groups] == [0.1, 0.1]
+    assert [g["lr"] for g in opt.dense.param_groups + opt.sparse.param_groups] == [0.1] * 3
     clone = build_optimizer(model, lr=0.1, weight_decay=0.0)
     clone.load_state_dict(opt.state_dict())
     assert clone.state_dict()["sparse"]["state"][0]["step"] == 1
+
+
+def test_weight_decay_reaches_dense_weight_matrices_only() -> None:
+    model = nn.Sequential(nn.Embedding(5, 4), nn.Linear(4, 3), nn.LayerNorm(3))
+    opt = build_optimizer(model, lr=0.1, weight_decay=0.5)
+    decayed = {id(p) for g in opt.param_groups if g["weight_decay"] > 0 for p in g["params"]}
+    assert decayed == {id(model[1].weight)}
+    assert sum(len(g["params"]) for g in opt.param_groups) == len(list(model.parameters()))

@@ -20,8 +20,10 @@ def _vocab(values: list[str]) -> list[str]:
 
 
 def write_dataset(root: Path, n_users: int = 80, n_items: int = 48, k: int = 4,
-                  seed: int = 0, with_images: bool = True, empty_train: bool = False) -> Path:
-    """Write the dataset to ``root/data`` (+ features to ``root/features``); return data dir."""
+                  seed: int = 0, with_images: bool = True, empty_train: bool = False,
+                  timestamps: bool = True) -> Path:
+    """Write the dataset to ``root/data`` (+ features to ``root/features``); return data dir.
+    ``timestamps=False``: interactions without timestamps (manifest ``has_timestamps: false``)."""
     rng = np.random.default_rng(seed)
     data, img_root = root / "data", root / "images"
     data.mkdir(parents=True)
@@ -50,6 +52,8 @@ def write_dataset(root: Path, n_users: int = 80, n_items: int = 48, k: int = 4,
     if empty_train:
         splits["train"] = splits["train"].assign(positive=False)
     for name, df in splits.items():
+        if not timestamps:
+            df = df.assign(timestamp=pd.NaT)
         df[cols].reset_index(drop=True).to_parquet(data / f"{name}.parquet")
 
     genders = [["F", "M"][u % 2] for u in range(n_users)]
@@ -106,7 +110,7 @@ def write_dataset(root: Path, n_users: int = 80, n_items: int = 48, k: int = 4,
         "config_hash": "c0ffee", "data_fingerprint": f"fp{seed:010d}ab",
         "image_root": str(img_root),
         "row_counts": {"users": n_users, "items": n_items, **{s: len(d) for s, d in splits.items()}},
-        "schema": {}, "split": {"kind": "temporal"},
+        "schema": {}, "split": {"kind": "temporal"}, "has_timestamps": timestamps,
     }
     (data / "manifest.json").write_text(json.dumps(manifest))
     if with_images:

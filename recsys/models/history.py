@@ -1,0 +1,93 @@
+"""History encoders: a user's past positives ``[B, L, D]`` (most recent first) -> one vector.
+
+Every encoder is built as ``encoder(dim=..., max_len=...)`` (a Hydra ``_partial_`` from the
+``model/history_encoder`` config group) and called as ``encoder(x, mask, age)`` with ``mask``
+[B, L] True at real entries and ``age`` [B, L] log1p(days before the reference time).
+``item_features`` names the item-tower blocks the shared history representation reads (None:
+all of them; see :class:`~recsys.models.towers.ItemTower`). ``ordered`` says whether the
+encoder reads the order of the history: such an encoder needs timestamped data.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from recsys.models.pooling import AttentionPooling, masked_mean
+
+
+class MeanHistory(nn.Module):
+    """Masked mean of the history vectors (a bag of items, order-free)."""
+
+    ordered = False
+
+    def __init__(self, dim: int, max_len: int, item_features: list[str] | None = None) -> None:
+        super().__init__()
+        self.out_dim = dim
+        self.item_features = None if item_features is None else [str(f) for f in item_features]
+
+    def forward(self, x: Tensor, mask: Tensor, age: Tensor) -> Tensor:
+        return masked_mean(x, mask)
+
+
+class AttentionHistory(nn.Module):
+    """Single-query attention pooling; with ``recency`` the keys see the age of each item."""
+
+    ordered = False
+
+    def __init__(self, dim: int, max_len: int, item_features: list[str] | None = None,
+                 recency: bool = True) -> None:
+        super().__init__()
+        self.out_dim = dim
+        self.item_features = None if item_features is None else [str(f) for f in item_features]
+        self.pool = AttentionPooling(dim, recency=recency)
+
+    def forward(self, x: Tensor, mask: Tensor, age: Tensor) -> Tensor:
+        out: Tensor = self.pool(x, mask, age)
+        return out
+
+
+class TransformerHistory(nn.Module):
+    """A small causal Transformer over the history (SASRec-like, pre-norm); the user vector is
+    the output at the most recent position, which attends to itself and every earlier item.
+
+    ``position``: ``learned`` (an embedding per recency rank), ``time_gap`` (a projection of
+    log1p(age in days)) or ``none`` (no order: a set encoder, allowed without timestamps).
+    """
+
+    def __init__(self, dim: int, max_len: int, item_features: list[str] | None = None,
+                 layers: int = 1, heads: int = 2, dropout: float = 0.1,
+                 position: str = "learned") -> None:
+        super().__init__()
+        if position not in ("learned", "time_gap", "none"):
+            raise ValueError(f"history encoder position must be learned, time_gap or none, "
+                             f"got {position!r}")
+        if dim % heads:
+            raise ValueError(f"history encoder: dim {dim} is not divisible by heads {heads}")
+        self.out_dim, self.heads = dim, heads
+        self.item_features = None if item_features is None else [str(f) for f in item_features]
+        self.ordered = position != "none"
+        self.use_rank, self.use_gap = position == "learned", position == "time_gap"
+        self.rank = nn.Embedding(max(1, max_len), dim)
+        nn.init.normal_(self.rank.weight, std=0.02)
+        self.gap = nn.Linear(1, dim)
+        layer = nn.TransformerEncoderLayer(dim, heads, dim_feedforward=2 * dim, dropout=dropout,
+                                           batch_first=True, norm_first=True)
+        self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(dim)
+
+    def forward(self, x: Tensor, mask: Tensor, age: Tensor) -> Tensor:
+        length = x.shape[1]
+        x = x * mask.unsqueeze(-1).to(x.dtype)  # padding carries no value
+        if self.use_rank:
+            x = x + self.rank(torch.arange(length, device=x.device)).to(x.dtype).unsqueeze(0)
+        if self.use_gap:
+            x = x + self.gap(age.unsqueeze(-1).to(x.dtype))
+        steps = torch.arange(length, device=x.device)
+        # most recent first: position i reads positions j >= i (itself and older items), never
+        # padding; every position reads at least itself, so no attention row is empty
+        blocked = (steps.unsqueeze(1) > steps.unsqueeze(0)).unsqueeze(0) | (~mask).unsqueeze(1)
+        blocked = blocked & ~torch.eye(length, dtype=torch.bool, device=x.device).unsqueeze(0)
+        out = self.encoder(x, mask=blocked.repeat_interleave(self.heads, 0))
+        first = self.norm(out[:, 0])
+        return first * mask.any(1).unsqueeze(-1).to(first.dtype)

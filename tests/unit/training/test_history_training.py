@@ -1,0 +1,109 @@
+"""Every positive as a target: training histories on data without timestamps (the user's other
+positives, never the target), the shared-history user tower in training, evaluation and export,
+and the bad inputs of history encoders, losses and objectives (one line, exit 2 via the CLI)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from omegaconf import DictConfig
+from tiny_world import write_dataset
+
+from recsys.data import load_dataset
+from recsys.training.store import FeatureStore, encode_history_table, encode_users
+from recsys.training.tables import build_tables
+from recsys.training.train import train
+
+Make = Callable[..., DictConfig]
+SHORT = ("trainer.max_epochs=1", "trainer.limit_train_batches=2", "trainer.limit_val_batches=1",
+         "test=false")
+
+
+@pytest.fixture(scope="module")
+def untimed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_dataset(tmp_path_factory.mktemp("untimed"), with_images=False, timestamps=False)
+
+
+def test_untimed_history_is_a_random_subset_of_the_other_positives(untimed: Path) -> None:
+    history = 4
+    tables = build_tables(load_dataset(untimed), None, history_len=history, social_len=3,
+                          user_buckets=101, multi_hot_len=4)
+    assert not tables.timestamped
+    store = FeatureStore(tables)
+    pos = torch.arange(tables.n_train)
+    torch.manual_seed(0)
+    first, items = store.train_inputs(pos)
+    second, _ = store.train_inputs(pos)
+    assert items.tolist() == tables.seq_items.tolist()
+    assert not torch.equal(first.hist_items, second.hist_items)  # a fresh subset each draw
+    offsets = tables.user_offsets
+    for p in range(tables.n_train):
+        u = int(tables.seq_users[p])
+        others = Counter(tables.seq_items[offsets[u]:offsets[u + 1]].tolist())
+        others[int(tables.seq_items[p])] -= 1  # the target itself is never in its history
+        got = [int(i) - 1 for i in first.hist_items[p] if i > 0]
+        assert len(got) == min(history, sum(others.values()))
+        assert not Counter(got) - others
+        assert (first.hist_items[p][len(got):] == 0).all()  # real entries first
+
+
+def test_untimed_training_with_a_shared_history_learns_and_exports(make_cfg: Make,
+                                                                    untimed: Path) -> None:
+    cfg = make_cfg("trainer.max_epochs=2", "test=true", "model/history_encoder=mean",
+                   "model.net.user_tower.history_source=shared",
+                   "model/loss=cosine_contrastive", "model.system.num_negatives=16",
+                   "model.net.user_tower.embedding_dropout=0.1", dataset=untimed)
+    metrics, objects = train(cfg)
+    assert np.isfinite(metrics["objective"]) and "test/recall@20" in metrics
+    system = objects["system"].eval()
+    store = system.store
+    users = torch.arange(10)
+    table = encode_history_table(system.net, store)
+    assert table is not None
+    with torch.no_grad():
+        # the vectors validation ranks from read the training history only
+        val = encode_users(system.net, store, users, "val", table)
+        inputs = store.user_inputs(users, "val")
+        assert torch.allclose(val, system.net.user(inputs, table[inputs.hist_items - 1]))
+        from recsys.training.export import load_trained
+
+        trained = load_trained(Path(cfg.run_dir) / "checkpoints" / "best.ckpt")
+        tower = torch.jit.script(trained.user_tower_for_export())
+        features = trained.encode_user_features(users.numpy())
+        assert np.allclose(tower(*features.values()).numpy(),
+                           trained.user_embeddings(users.numpy()), atol=1e-5)
+
+
+def _cli(dataset: Path, out: Path, *overrides: str) -> subprocess.CompletedProcess[str]:
+    flags = [o for o in overrides if o.startswith("-")]
+    overrides = tuple(o for o in overrides if not o.startswith("-"))
+    cmd = [sys.executable, "-m", "recsys.cli.train", *flags, f"dataset_dir={dataset}",
+           f"paths.output_dir={out}", "torch_threads=1", "~callbacks.progress_bar",
+           "model.net.user_tower.id_buckets=101", *SHORT, *overrides]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.parametrize(("overrides", "message"), [
+    (("model/history_encoder=transformer",), "has no timestamps"),
+    (("datamodule.history_len=0",), "datamodule.history_len must be >= 1"),
+    (("model.history_encoder.item_features=[id,product_image]",),
+     "item_features names 'product_image'"),
+    (("model.net.temperature=0",), "model.net.temperature 0"),
+    (("-m", "hparams_search=two_tower", "hydra.sweeper.n_trials=1", "objective=val/auc@20"),
+     "objective 'val/auc@20' is not a metric validation logs"),
+])
+def test_bad_history_loss_and_objective_settings_exit_2_on_one_line(
+        untimed: Path, tmp_path: Path, overrides: tuple[str, ...], message: str) -> None:
+    proc = _cli(untimed, tmp_path, *overrides)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and message in lines[0], proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
+    assert not list(tmp_path.glob("runs/**/checkpoints/*.ckpt"))  # nothing half-written
