@@ -11,7 +11,11 @@ In one process, on the same H&M product JPEGs:
 4. on CUDA only: images/s of EfficientNet-Lite0 and ResNet-50 at 224 px in bf16, raw forward and
    full pipeline, with the GPU utilisation sampled during the pipeline run.
 
+``--only-gpu`` runs section 4 alone; ``--synthetic N`` uses N generated JPEG photos
+(``--synthetic-size`` WxH) instead of the H&M sample, for a GPU machine without the data.
+
     python scripts/bench_images.py [--images 384] [--rounds 5] [--full-hm [--fresh]]
+                                   [--only-gpu] [--synthetic 4096] [--synthetic-size 512x384]
 """
 
 from __future__ import annotations
@@ -194,6 +198,25 @@ def gpu_section(root: Path, paths: list[str], workers: int) -> None:
         )
 
 
+def synthetic_photos(root: Path, n: int, size: tuple[int, int]) -> list[str]:
+    """``n`` JPEGs of smooth random colour fields (quality 90) under ``root``; their paths."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    (root / "synthetic").mkdir(parents=True)
+    w, h = size
+    grid = np.stack(np.meshgrid(np.linspace(0, 1, w), np.linspace(0, 1, h)), -1)
+    paths = []
+    for i in range(n):
+        a = rng.uniform(-3, 3, (2, 3))
+        img = np.sin(grid @ a + rng.uniform(0, 6, 3)) * 110 + 128 + rng.normal(0, 6, (h, w, 3))
+        rel = f"synthetic/{i:06d}.jpg"
+        Image.fromarray(img.clip(0, 255).astype(np.uint8)).save(root / rel, quality=90)
+        paths.append(rel)
+    return paths
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--images", type=int, default=384, help="images for sections 1-2")
@@ -201,19 +224,38 @@ def main() -> None:
     parser.add_argument("--full-hm", action="store_true", help="encode the whole H&M sample")
     parser.add_argument("--fresh", action="store_true", help="--full-hm into an empty cache")
     parser.add_argument("--hm-dir", type=Path, default=default_hm_dir())
+    parser.add_argument("--only-gpu", action="store_true", help="section 4 alone")
+    parser.add_argument("--synthetic", type=int, default=0, help="N generated JPEGs, not H&M")
+    parser.add_argument("--synthetic-size", default="512x384", help="WxH of generated JPEGs")
     parser.add_argument("overrides", nargs="*", help="conf/features.yaml overrides")
     args = parser.parse_args()
-    if not (args.hm_dir / "images").is_dir():
-        sys.exit(f"H&M sample not found at {args.hm_dir} (set RECSYS_HM_DIR)")
-    root = args.hm_dir / "images"
-    paths = list(hm_articles(args.hm_dir)["image_path"])
+    if args.synthetic:
+        root = Path(tempfile.mkdtemp(prefix="bench_images_"))
+        w, h = (int(v) for v in args.synthetic_size.split("x"))
+        paths = synthetic_photos(root, args.synthetic, (w, h))
+        print(f"{len(paths)} synthetic {w}x{h} JPEGs in {root}")
+    elif not (args.hm_dir / "images").is_dir():
+        sys.exit(f"H&M sample not found at {args.hm_dir} (set RECSYS_HM_DIR, or --synthetic N)")
+    else:
+        root = args.hm_dir / "images"
+        paths = list(hm_articles(args.hm_dir)["image_path"])
+    try:
+        run_sections(args, root, paths)
+    finally:
+        if args.synthetic:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+def run_sections(args: argparse.Namespace, root: Path, paths: list[str]) -> None:
+    """Sections 1-3 (unless ``--only-gpu``), then 4 when CUDA is present."""
     cfg = load_cfg(["device=cpu", *args.overrides])
     apply_runtime(cfg.runtime)  # the app's process settings (both sides alike), overrides included
     subset = paths[:: max(1, len(paths) // args.images)][: args.images]
     print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads available")
-    cpu_vs_raw(root, subset, cfg, args.rounds)
-    cached_vs_first(root, subset, cfg)
-    if args.full_hm:
+    if not args.only_gpu:
+        cpu_vs_raw(root, subset, cfg, args.rounds)
+        cached_vs_first(root, subset, cfg)
+    if args.full_hm and not args.synthetic:
         full_hm(root, paths, cfg, args.fresh)
     if torch.cuda.is_available():
         gpu_section(root, paths, workers=resolve_workers("auto", "cuda", 0))
