@@ -77,30 +77,26 @@ def status(rc: str) -> str:
     return {"0": "", "124": " (timed out)"}.get(rc, f" (exit {rc})")
 
 
-rows = []
+# (stage, log, figure, regex of the value, goal)
+FIGURES = [
+    ("evaluation", "eval", "full ranking on the GPU, s", r"device eval seconds \(ours\): ([\d.]+)s",
+     "< 10 (100k x 100k)"),
+    ("evaluation", "eval", "time ours / plain topk", r"ratio ours / reference time: ([\d.]+)", "report"),
+    ("images", "images", "efficientnet_lite0 pipeline, images/s",
+     r"efficientnet_lite0\s+raw forward.*pipeline\s+([\d.]+)", ">= 5000"),
+    ("images", "images", "resnet50 pipeline, images/s", r"resnet50\s+raw forward.*pipeline\s+([\d.]+)",
+     "report"),
+    ("training", "train", "bf16 samples/s (Lightning)", r"recsys Lightning system \(ours\)\s+([\d,]+)",
+     ">= 1,000,000 (1M x 100k world)"),
+    ("training", "train", "Lightning / hand-written", r"ratio ours / hand-written: ([\d.]+);", ">= 0.9"),
+    ("training", "train", "GPU utilisation, %", r"utilisation during our run: (\d+)%", "report"),
+]
 text, rc = read("cuda_tests")
 runs = re.findall(r"^=*\s*(\d+ (?:passed|failed|error|skipped|deselected)[^=\n]* in [\d.]+s)", text, re.M)
-summary = runs[-1] if runs else "no summary"
-rows.append(("CUDA tests", "pytest -m cuda", summary + status(rc), "all pass"))
-text, rc = read("eval")
-rows.append(("evaluation", "full ranking on the GPU, s",
-             (find(text, r"device eval seconds \(ours\): ([\d.]+)s") or "-") + status(rc),
-             "< 10 (100k x 100k)"))
-rows.append(("evaluation", "time ours / plain topk", find(text, r"ratio ours / reference time: ([\d.]+)") or "-",
-             "report"))
-text, rc = read("images")
-for enc in ("efficientnet_lite0", "resnet50"):
-    line = find(text, rf"({enc}\s+raw forward.*)") or ""
-    rows.append(("images", f"{enc} pipeline, images/s",
-                 (find(line, r"pipeline\s+([\d.]+)") or "-") + status(rc),
-                 ">= 5000" if enc == "efficientnet_lite0" else "report"))
-text, rc = read("train")
-rows.append(("training", "bf16 samples/s (Lightning)",
-             (find(text, r"recsys Lightning system \(ours\)\s+([\d,]+)") or "-") + status(rc),
-             ">= 1,000,000 (1M x 100k world)"))
-rows.append(("training", "Lightning / hand-written", find(text, r"ratio ours / hand-written: ([\d.]+);") or "-",
-             ">= 0.9"))
-rows.append(("training", "GPU utilisation, %", find(text, r"utilisation during our run: (\d+)%") or "-", "report"))
+rows = [("CUDA tests", "pytest -m cuda", (runs[-1] if runs else "no summary") + status(rc), "all pass")]
+for stage, log, figure, pattern, goal in FIGURES:
+    text, rc = read(log)
+    rows.append((stage, figure, (find(text, pattern) or "-") + status(rc), goal))
 widths = [max(len(str(r[i])) for r in [("stage", "figure", "value", "goal"), *rows]) for i in range(4)]
 for r in [("stage", "figure", "value", "goal"), *rows]:
     print("  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)))
