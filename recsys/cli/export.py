@@ -20,8 +20,15 @@ def task(cfg: DictConfig) -> None:
           f"ANN recall@{recall['k']}={recall['recall']:.4f} with {recall['params']})")
 
 
+def check_index(cfg: DictConfig) -> None:
+    """``index.device=cuda`` without a GPU-enabled faiss stops before the model is embedded."""
+    from recsys.retrieval.faiss_device import check_placement
+
+    check_placement(str(cfg.index.get("device", "cpu")), bool(cfg.index.get("fallback", False)))
+
+
 def main() -> None:
-    run_app("export", task)
+    run_app("export", task, check_index)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ import scipy.sparse as sp
 
 from recsys.arrays import member
 from recsys.errors import ConfigError, ModelError
+from recsys.retrieval.faiss_device import parameter_space, place_index, to_cpu
 from recsys.retrieval.index_spec import IndexSpec
 from recsys.retrieval.similarity import check_metric, faiss_metric, metric_name, prepare
 from recsys.retrieval.topk import EMPTY, check_k
@@ -20,9 +21,11 @@ from recsys.ties import sort_rows
 class ItemIndex:
     """A FAISS index over item vectors whose ids are the items' original indices."""
 
-    def __init__(self, index: faiss.Index, factory: str, params: Mapping[str, float]) -> None:
+    def __init__(self, index: faiss.Index, factory: str, params: Mapping[str, float],
+                 device: str = "cpu") -> None:
         self.index = index
         self.factory = factory
+        self.device = device  # where it searches: "cpu" or "cuda" (see faiss_device)
         self.params: dict[str, float] = {}
         self.set_params(params)
 
@@ -73,11 +76,12 @@ class ItemIndex:
             sample = x if take == n else x[np.sort(rng.choice(n, take, replace=False))]
             index.train(sample)
         index.add_with_ids(x, ids)
-        return cls(index, factory, spec.search_params)
+        index, device = place_index(index, spec.device, spec.fallback)
+        return cls(index, factory, spec.search_params, device)
 
     def set_params(self, params: Mapping[str, float]) -> None:
         """Set search parameters (``nprobe``, ``efSearch``, ``k_factor_rf``...) via ParameterSpace."""
-        space = faiss.ParameterSpace()
+        space = parameter_space(self.device)
         for name, value in params.items():
             try:
                 space.set_index_parameter(self.index, str(name), float(value))
@@ -141,7 +145,7 @@ class ItemIndex:
 
     def to_bytes(self) -> bytes:
         """Serialised index."""
-        return bytes(faiss.serialize_index(self.index))
+        return bytes(faiss.serialize_index(to_cpu(self.index, self.device)))
 
     @classmethod
     def from_bytes(cls, data: bytes, factory: str, params: Mapping[str, float]) -> ItemIndex:

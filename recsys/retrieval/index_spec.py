@@ -9,11 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from recsys.errors import ConfigError
+from recsys.retrieval.faiss_device import check_device
 
 MIN_POINTS_PER_CENTROID = 39
 PQ_TRAIN_POINTS = 256
 REQUIRED = ("name", "factory", "train_size", "recall_k", "recall_queries", "seed")
-OPTIONAL = ("metric", "nlist", "pq_m", "build_params", "search_params", "tune")
+OPTIONAL = ("metric", "nlist", "pq_m", "build_params", "search_params", "tune", "device", "fallback")
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf" / "index"
 
 
@@ -25,6 +26,8 @@ class IndexSpec:
     ``pq_m`` are integers or ``"auto"`` (``4 * sqrt(n)`` lists, at least 39 training points per
     list; ``d / 2`` sub-quantisers). ``search_params`` go through ``faiss.ParameterSpace``;
     ``tune_param`` is raised through ``tune_values`` until ANN recall reaches ``target_recall``.
+    ``device`` (``cpu`` | ``cuda``) is where the built index searches; ``fallback`` lets
+    ``cuda`` fall back to the CPU when FAISS has no GPU (see :mod:`recsys.retrieval.faiss_device`).
     """
 
     name: str
@@ -41,6 +44,8 @@ class IndexSpec:
     recall_k: int
     recall_queries: int
     seed: int
+    device: str = "cpu"
+    fallback: bool = False
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any]) -> IndexSpec:
@@ -72,6 +77,8 @@ class IndexSpec:
             recall_k=int(cfg["recall_k"]),
             recall_queries=int(cfg["recall_queries"]),
             seed=int(cfg["seed"]),
+            device=check_device(cfg.get("device", "cpu")),
+            fallback=_flag(cfg.get("fallback", False), "index.fallback"),
         )
 
     @property
@@ -113,6 +120,12 @@ class IndexSpec:
             return self.factory.format(**values)
         except (KeyError, IndexError, ValueError) as err:
             raise ConfigError(f"index.factory {self.factory!r}: unknown placeholder {err}") from None
+
+
+def _flag(value: Any, key: str) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{key} must be true or false, got {value!r}", column=key)
+    return value
 
 
 def load_spec(config: str, /, **overrides: Any) -> IndexSpec:
