@@ -55,7 +55,7 @@ def place_index(index: faiss.Index, device: str, fallback: bool) -> tuple[faiss.
     try:
         if gpus == 1:
             resources = faiss.StandardGpuResources()
-            gpu_index = faiss.index_cpu_to_gpu(resources, 0, index)
+            gpu_index: Any = faiss.index_cpu_to_gpu(resources, 0, index)
             gpu_index.referenced_objects = [resources]  # alive as long as the index
         else:  # one shard of the catalogue per GPU
             options = faiss.GpuMultipleClonerOptions()
