@@ -31,19 +31,22 @@ TRAINER = {"cpu": "trainer=cpu", "cuda": "trainer=gpu"}
 
 
 class LossLog(pl.Callback):
-    """Training loss of every step, and the weights as training starts."""
+    """Training loss of every step, the weights as training starts and the device each step ran
+    on (Lightning moves the module and optimizer state back to the CPU when fit ends)."""
 
     def __init__(self) -> None:
         self.losses: list[float] = []
+        self.devices: set[str] = set()
         self.start: dict[str, torch.Tensor] = {}
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self.start = {k: v.detach().clone() for k, v in pl_module.named_parameters()}
+        self.start = {k: v.detach().cpu().clone() for k, v in pl_module.named_parameters()}
 
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any,
                            batch: Any, batch_idx: int) -> None:
         loss = outputs["loss"] if isinstance(outputs, dict) else outputs
         self.losses.append(float(loss))
+        self.devices.add(pl_module.device.type)
 
 
 def _fit(make_cfg: Make, *overrides: str) -> tuple[LossLog, dict[str, Any], DictConfig]:
@@ -57,7 +60,8 @@ def _fit(make_cfg: Make, *overrides: str) -> tuple[LossLog, dict[str, Any], Dict
 def test_bf16_mixed_loss_tracks_fp32(make_cfg: Make, device: str) -> None:
     fp32, objects, _ = _fit(make_cfg, TRAINER[device], "trainer.precision=32-true")
     bf16, _, _ = _fit(make_cfg, TRAINER[device], "trainer.precision=bf16-mixed")
-    assert objects["system"].device.type == device
+    assert fp32.devices == bf16.devices == {device}
+    assert objects["trainer"].precision == "32-true"
     assert len(fp32.losses) == len(bf16.losses) == 5
     assert all(math.isfinite(x) for x in bf16.losses)
     assert np.allclose(bf16.losses, fp32.losses, rtol=0.03), (bf16.losses, fp32.losses)
@@ -67,6 +71,8 @@ def test_bf16_mixed_loss_tracks_fp32(make_cfg: Make, device: str) -> None:
 @pytest.mark.parametrize("device", DEVICES)
 def test_sparse_embedding_tables_train_with_sparse_gradients(make_cfg: Make, device: str) -> None:
     sparse_grads: list[tuple[bool, str]] = []
+    state_devices: set[str] = set()
+    trained: dict[str, torch.Tensor] = {}
 
     class Hooks(LossLog):
         def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -75,6 +81,11 @@ def test_sparse_embedding_tables_train_with_sparse_gradients(make_cfg: Make, dev
                 if isinstance(m, torch.nn.Embedding) and m.sparse:
                     m.weight.register_hook(lambda g: sparse_grads.append((g.is_sparse, g.device.type)))
 
+        def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+            sparse = trainer.optimizers[0].sparse.state.values()
+            state_devices.update(s["exp_avg"].device.type for s in sparse if "exp_avg" in s)
+            trained.update({k: v.detach().cpu().clone() for k, v in pl_module.named_parameters()})
+
     log = Hooks()
     cfg = make_cfg(*SHORT, TRAINER[device], "model.net.user_tower.sparse_min_rows=50")
     _, objects = train(cfg, callbacks=[log])
@@ -82,12 +93,11 @@ def test_sparse_embedding_tables_train_with_sparse_gradients(make_cfg: Make, dev
     optimizer = system.optimizers().optimizer
     assert type(optimizer).__name__ == "DenseSparseAdam"
     assert sparse_grads and all(g == (True, device) for g in sparse_grads)
-    state = [s for s in optimizer.sparse.state.values() if "exp_avg" in s]
-    assert state and all(s["exp_avg"].device.type == device for s in state)
+    assert log.devices == {device} and state_devices == {device}
     tables = [n for n, m in system.named_modules() if isinstance(m, torch.nn.Embedding) and m.sparse]
     assert tables
     for name in tables:
-        before, after = log.start[f"{name}.weight"], system.get_submodule(name).weight.detach()
+        before, after = log.start[f"{name}.weight"], trained[f"{name}.weight"]
         changed = (after != before).any(1)
         assert torch.isfinite(after).all() and 0 < int(changed.sum()) < len(changed)  # touched rows only
 
@@ -173,6 +183,7 @@ def test_cnn_fine_tuning_steps_on_the_device(make_cfg: Make, device: str) -> Non
     encoder = objects["net"].image_encoder
     assert encoder is not None and all(math.isfinite(x) for x in log.losses) and len(log.losses) == 2
     trainable = [(n, p) for n, p in encoder.named_parameters() if p.requires_grad]
-    assert trainable and all(p.device.type == device for _, p in trainable)
-    moved = [n for n, p in trainable if not torch.equal(p.detach(), log.start[f"net.image_encoder.{n}"])]
+    assert trainable and log.devices == {device}
+    moved = [n for n, p in trainable
+             if not torch.equal(p.detach().cpu(), log.start[f"net.image_encoder.{n}"])]
     assert moved  # the unfrozen CNN layers learned
