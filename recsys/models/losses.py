@@ -112,16 +112,18 @@ class CosineContrastiveLoss(nn.Module):
     """SimpleX's cosine contrastive loss (Mao et al. 2021): ``1 - cos(u, pos)`` plus
     ``negative_weight`` times the mean over each row's valid negatives of
     ``relu(cos(u, neg) - margin)``. Tower outputs are unit vectors, so the cosine is the logit
-    times the temperature; the temperature itself plays no part."""
+    times the temperature; the temperature itself plays no part. Without ``in_batch`` the
+    negatives are the sampled ones only (SimpleX draws them uniformly): in-batch negatives follow
+    popularity, and without a logQ term pushing them away ranks popular items down."""
 
     def __init__(self, margin: float, negative_weight: float,
-                 remove_accidental_hits: bool = True) -> None:
+                 remove_accidental_hits: bool = True, in_batch: bool = True) -> None:
         super().__init__()
         if not -1.0 <= margin <= 1.0 or negative_weight < 0:
             raise ValueError(f"cosine_contrastive needs -1 <= margin <= 1 and negative_weight "
                              f">= 0, got {margin}, {negative_weight}")
         self.margin, self.negative_weight = float(margin), float(negative_weight)
-        self.remove_accidental_hits = remove_accidental_hits
+        self.remove_accidental_hits, self.in_batch = remove_accidental_hits, in_batch
 
     def forward(
         self,
@@ -139,6 +141,11 @@ class CosineContrastiveLoss(nn.Module):
         diag = torch.arange(user.shape[0], device=cos.device)
         valid = ~hits
         valid[diag, diag] = False
+        if not self.in_batch:
+            if neg is None:
+                raise ValueError("cosine_contrastive without in_batch needs sampled negatives "
+                                 "(model.system.num_negatives > 0)")
+            valid[:, : user.shape[0]] = False
         weight = valid.to(cos.dtype)
         push = (F.relu(cos - self.margin) * weight).sum(1) / weight.sum(1).clamp(min=1.0)
         return ((1.0 - cos[diag, diag]) + self.negative_weight * push).mean()

@@ -93,7 +93,8 @@ def test_logq_correction_requires_counts() -> None:
                              torch.tensor(0.1))
 
 
-def test_cosine_contrastive_equals_hand_computation() -> None:
+@pytest.mark.parametrize("in_batch", [True, False])
+def test_cosine_contrastive_equals_hand_computation(in_batch: bool) -> None:
     u, v, n = _vectors(0, 3), _vectors(1, 3), _vectors(2, 2)
     ids, neg_ids = torch.tensor([3, 7, 3]), torch.tensor([5, 7])
     margin, weight = 0.1, 2.0
@@ -102,9 +103,9 @@ def test_cosine_contrastive_equals_hand_computation() -> None:
     for i, pid in enumerate(ids.tolist()):
         cos = [sum(float(a) * float(b) for a, b in zip(u[i], c, strict=True)) for c in cands]
         negs = [max(0.0, cos[j] - margin) for j, cid in enumerate(cand_ids)
-                if j != i and cid != pid]
-        total += (1 - cos[i]) + weight * sum(negs) / len(negs)
-    loss = CosineContrastiveLoss(margin=margin, negative_weight=weight)(
+                if j != i and cid != pid and (in_batch or j >= 3)]
+        total += (1 - cos[i]) + weight * sum(negs) / max(len(negs), 1)
+    loss = CosineContrastiveLoss(margin=margin, negative_weight=weight, in_batch=in_batch)(
         u, v, ids, torch.tensor(0.05), None, n, neg_ids)
     assert loss.item() == pytest.approx(total / 3, rel=1e-5)
     with pytest.raises(ValueError, match="margin"):
