@@ -16,6 +16,7 @@ from recsys.errors import ConfigError, ModelError
 from recsys.evaluation.metrics import METRIC_NAMES
 from recsys.models.losses import log_expected_count
 from recsys.models.two_tower import TwoTowerModel
+from recsys.training.gather import with_other_ranks
 from recsys.training.pixels import encode_item_images
 from recsys.training.ranking import RankingMetrics, seen_matrix, target_matrix
 from recsys.training.sampling import sample_negatives
@@ -88,10 +89,13 @@ class TwoTowerSystem(pl.LightningModule):
             neg_ids, neg_prob = sample_negatives(self.num_negatives, self.negative_distribution,
                                                  self.store.item_prob, self.store.item_cdf, None)
             neg = self.net.item(self.store.item_inputs(neg_ids))
+        # under DDP the other ranks' positives join the candidates (recsys.training.gather)
+        neg, neg_ids, global_batch = with_other_ranks(v, items, neg, neg_ids,
+                                                      getattr(self.loss, "in_batch", True))
         cand = items if neg_ids is None else torch.cat([items, neg_ids])
         logq = log_expected_count(self.store.item_prob[cand],
                                   None if neg_prob is None else neg_prob[cand],
-                                  len(items), self.num_negatives)
+                                  global_batch, self.num_negatives)
         loss = self.loss(u, v, items, self.net.temperature, logq, neg, neg_ids)
         if not torch.isfinite(loss):
             raise ModelError(self._nan_message(loss))
@@ -186,8 +190,7 @@ class TwoTowerSystem(pl.LightningModule):
             for name in METRIC_NAMES:
                 self.log(f"{split}/{name}@{self.k}{suffix}", values[name],
                          prog_bar=name == "recall" and not suffix, sync_dist=True)
-            if suffix:
-                self.log(f"{split}/users{suffix}", values["users"], sync_dist=True)
+            self.log(f"{split}/users{suffix}", values["users"], sync_dist=True)
         self._catalogue = self._history_table = None
 
     def on_validation_epoch_end(self) -> None:
