@@ -82,6 +82,15 @@ def _resolvable(cfg: DictConfig) -> bool:
     return "${hydra:" not in text
 
 
+def _remote_launcher(args: argparse.Namespace) -> bool:
+    """Whether a multirun's jobs run on other machines (``hydra/launcher=slurm_ddp`` or
+    ``submitit_slurm``): the submitting machine need not have their GPUs."""
+    if not args.multirun:
+        return False
+    choices = [o.split("=", 1)[1] for o in args.overrides if o.startswith("hydra/launcher=")]
+    return any("slurm" in choice for choice in choices)
+
+
 def run_app(config_name: str, task: Callable[[DictConfig], Any],
             check: Callable[[DictConfig], None] | None = None) -> Any:
     """Run ``task`` as a Hydra app over ``recsys/conf/<config_name>.yaml``, mapping user errors
@@ -96,7 +105,8 @@ def run_app(config_name: str, task: Callable[[DictConfig], Any],
                 or args.config_path):
             job = _precheck(args.config_name or config_name, args.overrides, args.config_dir,
                             args.multirun)
-            if check is not None and not (args.cfg or args.resolve):
+            # a job launched elsewhere (SLURM) is checked on its own machine, inside the job
+            if check is not None and not (args.cfg or args.resolve or _remote_launcher(args)):
                 check(job)
 
         @hydra.main(config_path=CONFIG_DIR, config_name=config_name, version_base="1.3")
