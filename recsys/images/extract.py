@@ -27,6 +27,7 @@ from recsys.devices import resolve_device
 from recsys.errors import ConfigError
 from recsys.images.cache import FeatureCache, content_hash
 from recsys.images.encoders import ImageEncoder
+from recsys.images.jpeg_device import DeviceJpegDecoder, device_decodable, resolve_jpeg_decode
 from recsys.images.loading import BadImageError, LoadSettings, decode_image, read_image_bytes
 from recsys.images.transforms import Preprocess
 
@@ -47,6 +48,7 @@ class ExtractSettings:
     hash_threads: int
     shard_size: int
     load: LoadSettings
+    device_jpeg: bool = False  # JPEGs decoded on ``device`` in batches (recsys.images.jpeg_device)
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any]) -> ExtractSettings:
@@ -72,6 +74,7 @@ class ExtractSettings:
             hash_threads=max(1, int(cfg["hash_threads"])),
             shard_size=max(1, int(cfg["cache"]["shard_size"])),
             load=LoadSettings.from_config(cfg["loading"]),
+            device_jpeg=resolve_jpeg_decode(str(cfg.get("jpeg_decode", "cpu")), device),
         )
 
 
@@ -127,12 +130,15 @@ class EncodeResult:
 
 
 class _DecodeDataset(Dataset["_Item"]):
-    """Item ``i``: its uint8 pixels and content hash, or why it failed."""
+    """Item ``i``: its uint8 pixels (or, with ``device_jpeg``, the bytes of a JPEG the device
+    decodes) and content hash, or why it failed."""
 
     def __init__(
-        self, root: Path, paths: Sequence[str], preprocess: Preprocess, load: LoadSettings
+        self, root: Path, paths: Sequence[str], preprocess: Preprocess, load: LoadSettings,
+        device_jpeg: bool = False,
     ) -> None:
         self.root, self.paths, self.preprocess, self.load = root, list(paths), preprocess, load
+        self.device_jpeg = device_jpeg
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -140,6 +146,9 @@ class _DecodeDataset(Dataset["_Item"]):
     def __getitem__(self, i: int) -> _Item:
         try:
             path, data = read_image_bytes(self.root, self.paths[i], self.load)
+            if self.device_jpeg and device_decodable(data, self.load.max_pixels):
+                jpeg = torch.frombuffer(bytearray(data), dtype=torch.uint8)
+                return _Item(i, None, content_hash(data), jpeg=jpeg)
             image = decode_image(data, str(path), self.load, self.preprocess.draft_size)
             return _Item(i, self.preprocess.pixels(image), content_hash(data))
         except BadImageError as err:
@@ -156,6 +165,7 @@ class _Item:
     pixels: Tensor | None
     key: str
     error: tuple[str, str, str] | None = None
+    jpeg: Tensor | None = None
 
 
 @dataclass
@@ -164,6 +174,7 @@ class _Batch:
     images: Tensor | None
     keys: list[str]
     failed: list[tuple[int, tuple[str, str, str]]]
+    jpegs: list[_Item] = field(default_factory=list)  # decoded on the device
 
     def pin_memory(self) -> _Batch:
         """Called by the DataLoader (``pin_memory=True``) for page-locked CUDA copies."""
@@ -179,6 +190,7 @@ def _collate(items: list[_Item]) -> _Batch:
         images=torch.stack([it.pixels for it in good if it.pixels is not None]) if good else None,
         keys=[it.key for it in good],
         failed=[(it.index, it.error) for it in items if it.error is not None],
+        jpegs=[it for it in items if it.jpeg is not None],
     )
 
 
@@ -285,23 +297,26 @@ def _run(
     cuda = settings.device.startswith("cuda")
     fmt = torch.channels_last if settings.channels_last else torch.contiguous_format
     _prepare(encoder, settings.device, fmt)
-    loader = _batches(_DecodeDataset(root, paths, preprocess, settings.load), settings, cuda)
+    decoder = _device_decoder(preprocess, settings)
+    dataset = _DecodeDataset(root, paths, preprocess, settings.load, decoder is not None)
+    loader = _batches(dataset, settings, cuda)
     pending: list[tuple[str, np.ndarray]] = []
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda and settings.amp_bf16)
     try:
         with _torch_threads(settings.torch_threads), torch.inference_mode(), autocast:
             for batch in loader:
+                pixels, index, keys = _batch_pixels(batch, decoder, root, paths,
+                                                   settings.device, cuda)
                 for i, (reason, detail, file) in batch.failed:
                     error = BadImageError(reason, detail, file=file)
                     if settings.on_bad_image == "error":
                         raise error
                     failures.append(Failure(paths[i], error.reason, str(error)))
-                if batch.images is None:
+                if pixels is None:
                     continue
-                pixels = batch.images.to(settings.device, non_blocking=cuda)
                 x = preprocess.normalize(pixels).contiguous(memory_format=fmt)
                 feats = encoder(x).float().cpu().numpy()
-                for i, key, row in zip(batch.index, batch.keys, feats, strict=True):
+                for i, key, row in zip(index, keys, feats, strict=True):
                     decoded[paths[i]] = key
                     out[key] = row
                     pending.append((key, row))
@@ -311,6 +326,35 @@ def _run(
         if cache is not None:
             _flush(cache, pending)
     return out, failures, decoded
+
+
+def _device_decoder(preprocess: Preprocess, settings: ExtractSettings) -> DeviceJpegDecoder | None:
+    if not settings.device_jpeg:
+        return None
+    if preprocess.eval_crop is None:
+        raise ConfigError("jpeg_decode on the device needs the evaluation preprocessing "
+                          "(resize and centre crop)", column="jpeg_decode")
+    return DeviceJpegDecoder(*preprocess.eval_crop, settings.device)
+
+
+def _batch_pixels(batch: _Batch, decoder: DeviceJpegDecoder | None, root: Path,
+                  paths: Sequence[str], device: str, cuda: bool) -> tuple[Tensor | None, list[int], list[str]]:
+    """The batch's pixels on ``device`` (CPU-decoded ones, then device-decoded JPEGs) with
+    their rows and keys; JPEGs the device cannot decode join ``batch.failed``."""
+    parts = [] if batch.images is None else [batch.images.to(device, non_blocking=cuda)]
+    index, keys = list(batch.index), list(batch.keys)
+    if batch.jpegs:
+        assert decoder is not None
+        decoded = decoder([it.jpeg for it in batch.jpegs if it.jpeg is not None])
+        for item, out in zip(batch.jpegs, decoded, strict=True):
+            if isinstance(out, str):
+                batch.failed.append((item.index, ("corrupt", f"cannot decode: {out}",
+                                                  str(root / paths[item.index]))))
+            else:
+                parts.append(out.unsqueeze(0))
+                index.append(item.index)
+                keys.append(item.key)
+    return (torch.cat(parts) if parts else None), index, keys
 
 
 def _prepare(encoder: ImageEncoder, device: str, fmt: torch.memory_format) -> None:

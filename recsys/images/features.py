@@ -23,10 +23,12 @@ from omegaconf import DictConfig
 
 from recsys.config import as_dict
 from recsys.data.atomic import atomic_directory
+from recsys.devices import resolve_device
 from recsys.errors import DataError
 from recsys.images.cache import FeatureCache
 from recsys.images.encoders import ImageEncoder, build_encoder
 from recsys.images.extract import EncodeResult, ExtractSettings, encode_images
+from recsys.images.jpeg_device import resolve_jpeg_decode
 from recsys.images.pca import PcaProjection, fit_pca
 from recsys.images.report import ExtractionReport, ImageSetReport
 from recsys.images.tables import ImageTables, read_image_tables
@@ -104,7 +106,11 @@ def load_features(features_dir: Path, mmap: bool = True) -> ImageFeatures:
 
 
 def _preprocess_id(cfg: DictConfig) -> str:
-    return preprocess_id(cfg.image_encoder, {"loading": as_dict(cfg.loading, "loading")})
+    # device decoding resamples differently: its features are cached apart
+    extra: dict[str, Any] = {"loading": as_dict(cfg.loading, "loading")}
+    if resolve_jpeg_decode(str(cfg.get("jpeg_decode", "cpu")), resolve_device(str(cfg.device))):
+        extra["jpeg_decode"] = "device"
+    return preprocess_id(cfg.image_encoder, extra)
 
 
 def open_feature_cache(cfg: DictConfig, encoder: ImageEncoder, root: Path | None = None) -> FeatureCache:

@@ -126,11 +126,13 @@ class _Pixels:
 
 @dataclass(frozen=True)
 class Preprocess:
-    """``pixels`` then ``normalize``; calling it maps PIL RGB -> float ``[3, H, W]``."""
+    """``pixels`` then ``normalize``; calling it maps PIL RGB -> float ``[3, H, W]``.
+    ``eval_crop``: (resize, size) of the evaluation geometry (None for training's)."""
 
     pixels: Callable[[Image.Image], Tensor]
     normalize: Normalizer
     draft_size: int
+    eval_crop: tuple[int, int] | None = None
 
     def __call__(self, img: Image.Image) -> Tensor:
         return self.normalize(self.pixels(img))
@@ -146,7 +148,8 @@ def build_transform(encoder_cfg: DictConfig | Mapping[str, Any], train: bool) ->
         raise ConfigError(f"resize_size {resize} < image_size {size}", column="resize_size")
     normalize = Normalizer(_stats(cfg, "mean"), _stats(cfg, "std"))
     if not train:
-        return Preprocess(_Pixels(_eval_geometry(cfg, resize, size, resample)), normalize, resize)
+        return Preprocess(_Pixels(_eval_geometry(cfg, resize, size, resample)), normalize, resize,
+                          (resize, size))
     scale = tuple(float(s) for s in cfg.get("train_scale", (0.5, 1.0)))
     augment = v2.Compose(
         [
