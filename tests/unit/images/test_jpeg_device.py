@@ -5,6 +5,9 @@ torchvision's decoder on the CPU device; nvJPEG with ``-m cuda``)."""
 from __future__ import annotations
 
 import dataclasses
+import subprocess
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -119,3 +122,17 @@ def test_nvjpeg_features_match_the_cpu_path(mixed_root: Path) -> None:
         pytest.skip("needs CUDA")
     assert _settings("device=cuda", "jpeg_decode=auto").device_jpeg
     _device_vs_cpu(mixed_root, "cuda", "amp_bf16=false", "num_workers=1")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_cli_jpeg_decode_cuda_without_cuda_prints_one_line_and_exits_2(
+    make_dataset: Callable[..., Path], tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    proc = subprocess.run([sys.executable, "-m", "recsys.cli.features", f"dataset_dir={make_dataset()}",
+                           *FAST, f"paths.output_dir={out}", "jpeg_decode=cuda"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and "jpeg_decode=cuda" in lines[0]
+    assert not (out / "features").exists()  # nothing written
