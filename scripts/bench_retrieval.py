@@ -12,11 +12,16 @@
    evaluator's metrics) over random vectors of ``--eval-users`` x ``--eval-items`` (goal: 100k x
    100k under 10 s on one H100), against a plain ``torch.topk`` loop on the same scores. On CPU
    the sizes shrink to ``--cpu-eval-users`` users unless given.
+5. ``--ivfpq-items N`` (off by default; the issue's size is 10,000,000): IVF-PQ at catalogue
+   scale, codes only (``IVF,PQ``) and with the exact re-rank copy (``conf/index/ivf_pq``:
+   ``RFlat``), against exact ``IndexFlatIP`` on the same queries: build seconds, serialised
+   index bytes (and per million items), the process's peak memory so far, and
+   Recall@10 / QPS along the nprobe sweep up to the recall target.
 
     python scripts/bench_retrieval.py [--items 1000000] [--dim 64] [--queries 1000]
         [--index ivf_flat] [--threads 2] [--latency-items 100000] [--data outputs/data/hm]
         [--eval-device auto|cpu|cuda] [--eval-users 100000] [--eval-items 100000]
-        [--only-device-eval]
+        [--only-device-eval] [--ivfpq-items 10000000 [--ivfpq-train 500000] [--only-ivfpq]]
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from __future__ import annotations
 import argparse
 import functools
 import math
+import resource
 import time
 from pathlib import Path
 from typing import Any
@@ -263,6 +269,45 @@ def bench_device_eval(args: argparse.Namespace) -> None:
     assert abs(ours_recall - ref_recall) < 1e-3, (ours_recall, ref_recall)
 
 
+MIB = 2**20
+
+
+def peak_mib() -> float:
+    """Peak resident memory of this process so far (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def bench_ivfpq(args: argparse.Namespace) -> None:
+    n, d = args.ivfpq_items, args.dim
+    print(f"== IVF-PQ at {n:,} x {d} items (2000 clusters, spread {args.spread}), "
+          f"{args.queries} queries, {args.threads} threads")
+    c = centres(d)
+    items, t_gen = timed(catalogue, n, c, 3, args.spread)
+    queries = catalogue(args.queries, c, 4, args.spread)
+    print(f"  vectors: {items.nbytes / MIB:,.0f} MiB as float32 (generated in {t_gen:.0f}s)")
+    exact = faiss.IndexFlatIP(d)
+    exact.add(items)
+    (d_exact, i_exact), t_exact = timed(exact.search, queries, K)
+    del exact
+    truth = ExactTruth(queries, items, np.arange(n), i_exact, d_exact[:, -1], "ip")
+    print(f"exact IndexFlatIP       : {args.queries / t_exact:10.1f} QPS, "
+          f"{n * d * 4 / MIB:,.0f} MiB")
+    train = {"train_size": args.ivfpq_train} if args.ivfpq_train else {}
+    codes_only = {"factory": "IVF{nlist},PQ{pq_m}np", "search_params": {"nprobe": 8}}
+    for label, overrides in (("IVF,PQ codes only", codes_only), ("IVF,PQ + RFlat", {})):
+        spec = load_spec("ivf_pq", **overrides, **train)
+        index, t_build = timed(ItemIndex.build, items, spec, "cosine")
+        size = len(index.to_bytes()) / MIB
+        print(f"  {label}: {index.factory} built in {t_build:.0f}s")
+        recall, params = tune(index, spec, truth)
+        (_, found), t_ann = timed(index.search, queries, K)
+        assert truth.recall(found) == recall
+        print(f"ours {label:19s}: {args.queries / t_ann:10.1f} QPS at recall@{K}={recall:.4f} "
+              f"{params}; index {size:,.0f} MiB ({size * 1e6 / n:,.1f} MiB per million items), "
+              f"peak process memory {peak_mib():,.0f} MiB")
+        del index
+
+
 def main() -> None:
     apply_runtime(default_runtime())  # the apps' process settings (conf/runtime), both sides alike
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -283,11 +328,20 @@ def main() -> None:
     parser.add_argument("--cpu-eval-items", type=int, default=20_000)
     parser.add_argument("--eval-block", type=int, default=2048, help="users scored at once")
     parser.add_argument("--only-device-eval", action="store_true", help="section 4 only")
+    parser.add_argument("--ivfpq-items", type=int, default=0,
+                        help="section 5: IVF-PQ at this many items (e.g. 10000000); 0 skips it")
+    parser.add_argument("--ivfpq-train", type=int, default=0,
+                        help="section 5: training sample (0: conf/index/ivf_pq's train_size)")
+    parser.add_argument("--only-ivfpq", action="store_true", help="section 5 only")
     args = parser.parse_args()
     args.eval_users_given = args.eval_users is not None
     args.eval_users = args.eval_users or 100_000
     faiss.omp_set_num_threads(args.threads)
     torch.set_num_threads(args.threads)
+    if args.ivfpq_items:
+        bench_ivfpq(args)
+    if args.only_ivfpq:
+        return
     if not args.only_device_eval:
         if not args.skip_ann:
             bench_ann(args)
