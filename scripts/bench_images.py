@@ -196,6 +196,24 @@ def gpu_section(root: Path, paths: list[str], workers: int) -> None:
             f"{result.encoded / t_pipe:8.1f} images/s ({workers} workers), "
             f"GPU utilisation {util.mean:5.1f}% (peak {max(util.samples, default=0):.0f}%)"
         )
+    gpu_jpeg_section(root, paths, workers)
+
+
+def gpu_jpeg_section(root: Path, paths: list[str], workers: int) -> None:
+    """The Lite0 pipeline again with ``jpeg_decode=cuda``: workers only read the files, nvJPEG
+    decodes each batch and the crop and resize run on the GPU."""
+    cfg = load_cfg(["image_encoder=efficientnet_lite0", "device=cuda", "batch_size=256",
+                    f"num_workers={workers}", "amp_bf16=true", "jpeg_decode=cuda"])
+    settings = settings_of(cfg)
+    encoder = build_encoder(cfg.image_encoder).to("cuda").to(memory_format=torch.channels_last)
+    pre = build_transform(cfg.image_encoder, train=False)
+    encode_images(root, paths[:512], encoder, pre, settings, None)  # warm-up
+    with GpuUtilisation() as util:
+        start = time.perf_counter()
+        result = encode_images(root, paths, encoder, pre, settings, None)
+        seconds = time.perf_counter() - start
+    print(f"    efficientnet_lite0 nvJPEG pipeline {result.encoded / seconds:8.1f} images/s "
+          f"({workers} workers read files), GPU utilisation {util.mean:5.1f}%")
 
 
 def synthetic_photos(root: Path, n: int, size: tuple[int, int]) -> list[str]:

@@ -84,6 +84,8 @@ FIGURES = [
     ("evaluation", "eval", "time ours / plain topk", r"ratio ours / reference time: ([\d.]+)", "report"),
     ("images", "images", "efficientnet_lite0 pipeline, images/s",
      r"efficientnet_lite0\s+raw forward.*pipeline\s+([\d.]+)", ">= 5000"),
+    ("images", "images", "efficientnet_lite0 nvJPEG pipeline, images/s",
+     r"efficientnet_lite0 nvJPEG pipeline\s+([\d.]+)", ">= 5000 (jpeg_decode=cuda)"),
     ("images", "images", "resnet50 pipeline, images/s", r"resnet50\s+raw forward.*pipeline\s+([\d.]+)",
      "report"),
     ("training", "train", "bf16 samples/s (Lightning)", r"recsys Lightning system \(ours\)\s+([\d,]+)",
