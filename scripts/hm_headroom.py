@@ -52,8 +52,8 @@ def main() -> None:
     args = parser.parse_args()
     ds = load_dataset(args.data)
     data = prepare_eval_data(ds, "test")
-    spec = as_dict(OmegaConf.load(ROOT / "recsys" / "conf" / "eval" / "default.yaml"))
-    repurchase = build_methods({"repurchase": spec["methods"]["repurchase"]}, data,
+    methods = OmegaConf.load(ROOT / "recsys" / "conf" / "eval" / "default.yaml").methods
+    repurchase = build_methods({"repurchase": as_dict(methods.repurchase, "eval.methods.repurchase")}, data,
                                batch_size=1024, seed=0, threads=1)["repurchase"]
     code = ds.items.sort_values("item_idx")["item_id"].astype(str).str[:7].to_numpy()
 

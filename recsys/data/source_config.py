@@ -93,9 +93,12 @@ def parse_source_config(cfg: DictConfig | Mapping[str, Any]) -> SourceConfig:
     source = raw.get("source")
     if source not in SOURCES:
         raise ConfigError(f"data={name}: unknown source {source!r}; expected one of {SOURCES}")
-    unknown = set(raw) - {"name", "source", "root", "tables", "positive_events", "generator", "kcore"}
+    unknown = set(raw) - {"name", "source", "root", "tables", "positive_events", "generator", "kcore",
+                       "exclude_history"}
     if unknown:
         raise ConfigError(f"data={name}: unknown key(s) {sorted(unknown)}")
+    if not isinstance(raw.get("exclude_history", False), bool):
+        raise ConfigError(f"data={name}: exclude_history must be true or false, got {raw['exclude_history']!r}")
     if "root" not in raw:
         raise ConfigError(f"data={name}: missing `root`")
     root = Path(str(raw["root"])).resolve()

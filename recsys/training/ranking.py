@@ -75,9 +75,10 @@ def _state(name: str) -> str:
     return name.replace("@", "_at_")
 
 
-def popularity_baseline(tables: FeatureTables, targets: EvalTargets, k: int,
+def popularity_baseline(tables: FeatureTables, targets: EvalTargets, k: int, exclude_history: bool,
                         cold_only: bool = False) -> dict[str, float]:
-    """Validation metrics at ``k`` of ranking every user's unseen items by training popularity."""
+    """Validation metrics at ``k`` of ranking items by training popularity, under the protocol's
+    exclusion rule (``exclude_history``: each user's training items removed)."""
     metric = RankingMetrics(k)
     count = torch.as_tensor(tables.item_count, dtype=torch.float32)
     offsets = torch.as_tensor(tables.user_offsets)
@@ -92,7 +93,8 @@ def popularity_baseline(tables: FeatureTables, targets: EvalTargets, k: int,
         dense = target_matrix(target_rows, items, len(rows), len(count))
         if cold_only:
             dense &= cold.unsqueeze(0)
-        scores = count.expand(len(rows), -1).masked_fill(
-            seen_matrix(users, offsets, seq, len(count)), float("-inf"))
+        scores = count.expand(len(rows), -1)
+        if exclude_history:
+            scores = scores.masked_fill(seen_matrix(users, offsets, seq, len(count)), float("-inf"))
         metric.update(scores, dense)
     return {key: float(value) for key, value in metric.compute().items()}

@@ -35,8 +35,9 @@ class TwoTowerSystem(pl.LightningModule):
     """Trains ``net`` on batches of training positions gathered through ``store``.
 
     Each validation (and test) epoch ranks the whole catalogue for every evaluated user under
-    the evaluation protocol: the user's history items (``recsys.data.schema.default_history``
-    of the split, train for validation) are excluded, ties go to the lower item index, and
+    the evaluation protocol: with ``exclude_history`` (the data config's rule) the user's history
+    items (``recsys.data.schema.default_history`` of the split, train for validation) are
+    excluded, as ``recsys-evaluate`` does; ties go to the lower item index, and
     ``<split>/{recall,ndcg,hitrate,mrr,map}@K`` come from the evaluator's metric code, overall
     and restricted to cold items (``..._cold``: targets without any training positive).
     """
@@ -51,6 +52,7 @@ class TwoTowerSystem(pl.LightningModule):
         loss: nn.Module,
         optimizer: Callable[..., Optimizer],
         k: int,
+        exclude_history: bool,
         num_negatives: int,
         negative_distribution: str,
         signature: dict[str, Any],
@@ -63,12 +65,16 @@ class TwoTowerSystem(pl.LightningModule):
             raise ConfigError(
                 f"negatives: count must be >= 0 and distribution uniform or popularity, got "
                 f"{num_negatives}, {negative_distribution!r}", column="negatives")
+        if not isinstance(exclude_history, bool):
+            raise ConfigError(f"data.exclude_history must be true or false, got {exclude_history!r}",
+                              column="exclude_history")
         if num_negatives and net.image_encoder is not None:
             raise ConfigError("extra negatives are not supported while fine-tuning the CNN; "
                               "set model.system.num_negatives=0", column="num_negatives")
         self.net, self.store, self.loss = net, store, loss
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
         self.k, self.num_negatives, self.negative_distribution = k, num_negatives, negative_distribution
+        self.exclude_history = exclude_history
         self.metrics = nn.ModuleDict({f"{split}_{subset}": RankingMetrics(k)
                                       for split in ("val", "test") for subset in ("all", "cold")})
         self.epoch_loss = MeanMetric()
@@ -167,9 +173,9 @@ class TwoTowerSystem(pl.LightningModule):
         u = encode_users(self.net, self.store, users, split, self._history_table).float()
         scores = u @ self._catalogue.T
         n_items = self.store.n_items
-        hist_items, _, hist_offsets = self.store.history_arrays(split)
-        seen = seen_matrix(users, hist_offsets, hist_items, n_items)
-        scores = scores.masked_fill(seen, float("-inf"))
+        if self.exclude_history:
+            hist_items, _, hist_offsets = self.store.history_arrays(split)
+            scores = scores.masked_fill(seen_matrix(users, hist_offsets, hist_items, n_items), float("-inf"))
         targets = target_matrix(batch["target_rows"], batch["target_items"], len(users), n_items)
         self._metric(f"{split}_all").update(scores, targets)
         cold = self.store.item_bucket == 0

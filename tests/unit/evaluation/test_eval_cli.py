@@ -25,14 +25,15 @@ def test_evaluate_cli_writes_report_then_refuses_bad_input(tmp_path: Path) -> No
     out = tmp_path / "eval"
     common = [f"dataset_dir={data}", f"output_dir={out}", f"paths.output_dir={tmp_path}",
               "~eval.methods.bpr", "eval.methods.als.iterations=3",
-              "eval.segments=[gender]", "eval.ks=[5,12,20]", "eval.min_segment_users=5", "eval.through_index=true"]
+              "eval.segments=[gender]", "eval.ks=[5,12,20]", "eval.min_segment_users=5", "eval.through_index=true",
+              "data.exclude_history=true"]
     proc = run(*common, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr
     assert "repurchase" in proc.stdout and "report:" in proc.stdout
     doc = json.loads((out / "metrics.json").read_text())
     assert set(doc["methods"]) == {"popularity", "recent_popularity", "repurchase", "itemknn",
                                    "ease", "als"}
-    assert doc["exclude_purchased"] is True  # the protocol's default
+    assert doc["exclude_purchased"] is True  # the data config's exclusion rule
     assert (out / "report.md").is_file()
     bad = run(*common, "eval.main_k=7", cwd=ROOT)
     assert bad.returncode == 2 and "main_k=7" in bad.stderr and "Traceback" not in bad.stderr

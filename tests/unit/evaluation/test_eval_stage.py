@@ -23,8 +23,7 @@ def test_default_eval_config_runs_on_a_toy_dataset(tmp_path: Path) -> None:
         cfg = compose(config_name="evaluate", overrides=overrides)
     out, result = run_evaluation(cfg)
     doc = json.loads((out / "metrics.json").read_text())
-    assert doc["exclude_purchased"] is True and doc["k"] == 12
-    assert doc["exclude_purchased"] is True  # the protocol's default
+    assert doc["exclude_purchased"] is False and doc["k"] == 12  # data=synthetic keeps bought items
     assert list(doc["methods"]) == ["popularity", "recent_popularity", "repurchase", "itemknn",
                                     "ease", "als", "bpr"]
     assert "gender=f" in doc["slices"] and "age=missing" not in doc["slices"]
@@ -33,3 +32,13 @@ def test_default_eval_config_runs_on_a_toy_dataset(tmp_path: Path) -> None:
         cfg = compose(config_name="evaluate", overrides=[f"dataset_dir={tmp_path / 'none'}"])
     with pytest.raises(DataError, match=r"no manifest\.json"):
         run_evaluation(cfg)
+
+
+@pytest.mark.parametrize(("data", "rule"), [("synthetic", False), ("hm", False), ("ml1m", True)])
+def test_one_exclusion_rule_reaches_training_and_evaluation(data: str, rule: bool) -> None:
+    """The data config's exclude_history is what training's validation and recsys-evaluate use."""
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        train = compose(config_name="train", overrides=[f"data={data}"])
+        evaluate = compose(config_name="evaluate", overrides=[f"data={data}"])
+    assert train.model.system.exclude_history is rule
+    assert evaluate.eval.exclude_purchased is rule

@@ -84,9 +84,10 @@ def test_tie_keys_order_scores_then_lower_index() -> None:
     assert top_k(scores, 3)[1][0].tolist() == [2, 5, 0]
 
 
+@pytest.mark.parametrize("exclude", [True, False])
 @pytest.mark.parametrize("path", ["scores", "embedding", "index"])
 def test_every_ranking_path_equals_the_reference_loop(
-    world: tuple[np.ndarray, np.ndarray, EvalData], path: str
+    world: tuple[np.ndarray, np.ndarray, EvalData], path: str, exclude: bool
 ) -> None:
     users, items, data = world
     scores = users @ items.T
@@ -95,27 +96,30 @@ def test_every_ranking_path_equals_the_reference_loop(
               "embedding": lambda: EmbeddingRanker(users, items, "dot", batch_size=7),
               "index": lambda: IndexRanker.build(EmbeddingRanker(users, items, "dot"),
                                                  load_spec("flat"))}[path]()
-    settings = EvalSettings(ks=KS, main_k=10, exclude_purchased=True, segments=(),
+    settings = EvalSettings(ks=KS, main_k=10, exclude_purchased=exclude, segments=(),
                             min_segment_users=1)
     got = evaluate({"m": ranker}, data, settings).methods["m"].overall
+    excluded = data.history if exclude else sp.csr_matrix(data.history.shape, dtype=np.float32)
     for k in KS:
-        for name, value in reference(scores, data.history, data.truth, data.users, k).items():
+        for name, value in reference(scores, excluded, data.truth, data.users, k).items():
             assert got[name] == pytest.approx(value, abs=1e-9), (path, name)
 
 
+@pytest.mark.parametrize("exclude", [True, False])
 def test_training_validation_metric_equals_the_reference_loop(
-    world: tuple[np.ndarray, np.ndarray, EvalData]
+    world: tuple[np.ndarray, np.ndarray, EvalData], exclude: bool
 ) -> None:
     users, items, data = world
+    excluded = data.history if exclude else sp.csr_matrix(data.history.shape, dtype=np.float32)
     scores = torch.from_numpy(users @ items.T)
-    seen = torch.from_numpy(data.history.toarray() > 0)
+    seen = torch.from_numpy(excluded.toarray() > 0)
     targets = torch.from_numpy(data.truth.toarray() > 0)
     metric = RankingMetrics(k=10)
     for start in range(0, N_USERS, 16):  # batches, users without targets included
         rows = slice(start, start + 16)
         metric.update(scores[rows].masked_fill(seen[rows], float("-inf")), targets[rows])
     got = metric.compute()
-    want = reference(users @ items.T, data.history, data.truth, data.users, 10)
+    want = reference(users @ items.T, excluded, data.truth, data.users, 10)
     assert got["users"].item() == len(data.users)
     for name in ("recall", "ndcg", "hitrate", "mrr", "map"):
         assert got[name].item() == pytest.approx(want[f"{name}@10"], abs=1e-9)
