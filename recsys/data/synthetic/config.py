@@ -102,6 +102,7 @@ class FunnelConfig:
     repeat_rate: float
     repeat_gap_days: float
     max_repeats: int
+    complement_rate: float
 
 
 @dataclass(frozen=True)

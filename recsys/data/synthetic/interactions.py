@@ -3,6 +3,7 @@ click -> cart -> purchase funnel driven by utility, favourites, and repeat purch
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -50,8 +51,10 @@ def simulate(
     pop: Population,
     cat: Catalogue,
     start: np.datetime64,
+    extra: Callable[[EventLog], EventLog] | None = None,
 ) -> pd.DataFrame:
-    """All interactions of the window, sorted by time, in the canonical interactions schema."""
+    """All interactions of the window, sorted by time, in the canonical interactions schema;
+    ``extra`` adds events derived from the session events (planted co-purchases)."""
     sessions = make_sessions(w, rng, pop, start)
     sampler = CandidateSampler(w, cat)
     model = UtilityModel.build(w, pop, cat, start)
@@ -63,7 +66,8 @@ def simulate(
         utility = session_utilities(w, model, pop, cat, block, cand, paid)
         logs.append(_funnel(w, rng, block, cand, paid, utility))
     log = EventLog.concat(logs) if logs else _empty()
-    log = EventLog.concat([log, _repeats(w, rng, pop, cat, log)])
+    parts = [log, _repeats(w, rng, pop, cat, log)]
+    log = EventLog.concat(parts if extra is None else [*parts, extra(log)])
     log = log.take(np.flatnonzero(log.time_s < w.n_days * DAY_S))
     return _to_frame(log, start, pop.table["user_id"], cat.table["item_id"])
 

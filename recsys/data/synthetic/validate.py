@@ -52,6 +52,7 @@ def validate(w: WorldConfig) -> None:
     for key in ("multi_quantity_rate", "promo_rate", "promo_discount", "sale_discount"):
         _unit(getattr(f, key), f"funnel.{key}")
     _unit(f.repeat_rate, "funnel.repeat_rate")
+    _unit(f.complement_rate, "funnel.complement_rate")
     _positive(f.repeat_gap_days, "funnel.repeat_gap_days")
     _check(f.max_repeats >= 0, "funnel.max_repeats", "must be >= 0")
     _positive(u.novelty_days, "utility.novelty_days")

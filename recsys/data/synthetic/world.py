@@ -15,6 +15,7 @@ import pandas as pd
 
 from recsys.data.atomic import write_json_atomic
 from recsys.data.synthetic.catalogue import Catalogue, brand_names, make_catalogue
+from recsys.data.synthetic.complements import complement_items, complement_purchases
 from recsys.data.synthetic.config import GENERATOR_VERSION, WorldConfig
 from recsys.data.synthetic.imaging import item_images, user_images, write_images
 from recsys.data.synthetic.interactions import simulate
@@ -25,7 +26,7 @@ from recsys.data.synthetic.writer import WORLD_FILE, is_cached, staging, write_t
 
 log = logging.getLogger("recsys")
 # Independent random streams: switching images off or resizing them leaves the tables unchanged.
-_ITEMS, _USERS, _EVENTS, _POSTS = range(4)
+_ITEMS, _USERS, _EVENTS, _POSTS, _PAIRS = range(5)
 
 
 @dataclass(frozen=True)
@@ -80,7 +81,10 @@ def build_world(w: WorldConfig) -> World:
     start = np.datetime64(w.end_date, "D") - np.timedelta64(w.n_days - 1, "D")
     cat = make_catalogue(w, _rng(w, _ITEMS), start)
     pop = make_population(w, _rng(w, _USERS), cat.brand_weights)
-    events = simulate(w, _rng(w, _EVENTS), pop, cat, start)
+    pairs = _rng(w, _PAIRS)
+    partner = complement_items(w, pairs, cat)
+    events = simulate(w, _rng(w, _EVENTS), pop, cat, start,
+                      extra=lambda log: complement_purchases(w, pairs, pop, cat, partner, log))
     posts, scenes = user_images(w, _rng(w, _POSTS), pop, start)
     final_start = start + np.timedelta64(w.n_days - w.final_days, "D")
     periods = {
@@ -98,7 +102,7 @@ def build_world(w: WorldConfig) -> World:
         },
         images=[*item_images(w, cat), *scenes],
         periods=periods,
-        truth=_truth(w, pop, cat),
+        truth=_truth(w, pop, cat, partner),
     )
 
 
@@ -106,8 +110,8 @@ def _rng(w: WorldConfig, stream: int) -> np.random.Generator:
     return np.random.default_rng([w.seed, stream])
 
 
-def _truth(w: WorldConfig, pop: Population, cat: Catalogue) -> dict[str, Any]:
-    """Latent ground truth for checks: favourites per user, popularity per item."""
+def _truth(w: WorldConfig, pop: Population, cat: Catalogue, partner: np.ndarray) -> dict[str, Any]:
+    """Latent ground truth for checks: favourites per user, popularity and complement per item."""
     it = w.items
 
     def names(options: dict[str, Any], taste: np.ndarray) -> list[str]:
@@ -127,6 +131,7 @@ def _truth(w: WorldConfig, pop: Population, cat: Catalogue) -> dict[str, Any]:
         "items": {
             "item_id": cat.table["item_id"].tolist(),
             "popularity": np.round(cat.popularity, 4).tolist(),
+            "complement": cat.table["item_id"].to_numpy()[partner].tolist(),
         },
         "colour_base_rate": dict(
             zip(it.colours, (np.bincount(cat.colour, minlength=len(it.colours)) / w.n_items)
