@@ -2,9 +2,9 @@
 
 from recsys.retrieval.embeddings import (
     EmbeddingModel,
-    ExportedEmbeddings,
+    Embeddings,
     StaticEmbeddings,
-    export_embeddings,
+    read_embeddings,
 )
 from recsys.retrieval.index import ItemIndex
 from recsys.retrieval.index_spec import IndexSpec
@@ -13,11 +13,11 @@ from recsys.retrieval.topk import EMPTY, check_k, exact_top_k
 __all__ = [
     "EMPTY",
     "EmbeddingModel",
-    "ExportedEmbeddings",
+    "Embeddings",
     "IndexSpec",
     "ItemIndex",
     "StaticEmbeddings",
     "check_k",
     "exact_top_k",
-    "export_embeddings",
+    "read_embeddings",
 ]

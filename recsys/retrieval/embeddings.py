@@ -1,4 +1,4 @@
-"""Embedding export: anything that yields item and user vectors, read in batches."""
+"""Embeddings of a model: anything that yields item and user vectors, read in batches."""
 
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ class StaticEmbeddings:
 
 
 @dataclass(frozen=True)
-class ExportedEmbeddings:
+class Embeddings:
     """Item vectors ``[n_items, d]`` and the vectors of users ``user_idx`` ``[n_users, d]``."""
 
     items: np.ndarray
@@ -52,9 +52,9 @@ class ExportedEmbeddings:
         return int(self.items.shape[1])
 
 
-def export_embeddings(
+def read_embeddings(
     model: EmbeddingModel, user_idx: np.ndarray, batch_size: int
-) -> ExportedEmbeddings:
+) -> Embeddings:
     """Item embeddings and the embeddings of ``user_idx``, users read ``batch_size`` at a time."""
     metric_for(model.similarity)
     items = np.asarray(model.item_embeddings(batch_size), dtype=np.float32)
@@ -72,4 +72,4 @@ def export_embeddings(
     for name, x in (("item", items), ("user", users)):
         if not np.isfinite(x).all():
             raise ModelError(f"model returned non-finite {name} embeddings")
-    return ExportedEmbeddings(items, users, user_idx, model.similarity)
+    return Embeddings(items, users, user_idx, model.similarity)

@@ -10,17 +10,21 @@ from recsys.data.fingerprint import file_sha256
 from recsys.errors import BundleError
 
 FORMAT = "recsys-bundle"
-FORMAT_VERSION = 2  # 2: user_encoder.json holds the dataset's fitted numeric parameters
+# 2: user_encoder.json holds the dataset's fitted numeric parameters; 3: item vectors and the
+# ablated vectors of the explanations
+FORMAT_VERSION = 3
 MANIFEST = "manifest.json"
 INDEX = "index.faiss"
 ITEMS = "items.parquet"
 USERS = "users.parquet"
 USER_EMBEDDINGS = "user_embeddings.npy"
+ITEM_EMBEDDINGS = "item_embeddings.npy"
+ABLATIONS = "ablations.npz"
 HISTORY = "history.npz"
 POPULARITY = "popularity.npy"
 USER_TOWER = "user_tower.pt"
 USER_ENCODER = "user_encoder.json"
-REQUIRED = (INDEX, ITEMS, USERS, USER_EMBEDDINGS, HISTORY, POPULARITY)
+REQUIRED = (INDEX, ITEMS, USERS, USER_EMBEDDINGS, ITEM_EMBEDDINGS, HISTORY, POPULARITY)
 
 
 def checksums(root: Path, names: list[str]) -> dict[str, dict[str, Any]]:

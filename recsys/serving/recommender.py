@@ -14,32 +14,34 @@ import torch
 
 import recsys
 from recsys.errors import BundleError, ConfigError, DataError
+from recsys.retrieval import torchscript
+from recsys.retrieval.converter import Ablations
 from recsys.retrieval.index import ItemIndex
 from recsys.retrieval.similarity import prepare
 from recsys.retrieval.topk import EMPTY, check_k, exclusion_rows, mask_scores, select_top_k
+from recsys.retrieval.user_features import UserFeatureEncoder
 from recsys.serving import bundle as B
-from recsys.serving import torchscript
-from recsys.serving.user_features import UserFeatureEncoder
+from recsys.serving.explain import SIGNALS, contributions
 
 UserQuery = str | Mapping[str, Any]
-Contributions = Callable[[np.ndarray, np.ndarray], Mapping[str, np.ndarray]]
 UNKNOWN_USER = ("error", "cold")
-SIGNALS = ("behaviour", "image", "social")
-# names a model may give each signal in ``signal_contributions``
-SIGNAL_KEYS = {"behaviour": ("behaviour", "behaviour_score"),
-               "image": ("product_image", "image", "image_score"),
-               "social": ("social_image", "social", "social_score")}
+PARTS = ("base", *SIGNALS)  # the explanation's parts, columns ``<part>_score`` of candidates
+
+
+class UnknownIdError(DataError):
+    """A user or item id the bundle does not know."""
 
 
 class Recommender:
     """Top-K recommendations from a verified bundle.
 
-    ``unknown_user`` decides what an unknown user id gets: ``"error"`` (a DataError) or
+    ``unknown_user`` decides what an unknown user id gets: ``"error"`` (an UnknownIdError) or
     ``"cold"`` (the user tower on empty features, or the popularity ranking without a tower).
-    ``contributions`` (e.g. ``TrainedModel.signal_contributions``) fills the per-signal scores
-    of :meth:`candidates`; without it they are 0. ``pseudonym`` maps an original customer id
-    to the keyed pseudonym ``recsys-data`` stored (``preprocess.privacy``), so users can be asked
-    for by the id in the source file; messages show the id as given, never its pseudonym.
+    Candidates carry additive explanations (:mod:`recsys.serving.explain`) from the bundle's
+    ablated vectors: ``base + behaviour + image + social == score``. ``pseudonym`` maps an
+    original customer id to the keyed pseudonym ``recsys-data`` stored
+    (``preprocess.privacy``), so users can be asked for by the id in the source file; messages
+    show the id as given, never its pseudonym.
     """
 
     def __init__(
@@ -50,27 +52,31 @@ class Recommender:
         items: pd.DataFrame,
         user_ids: np.ndarray,
         user_vectors: np.ndarray,
+        item_vectors: np.ndarray,
         history: sp.csr_matrix,
         popularity: np.ndarray,
         tower: torch.jit.ScriptModule | None = None,
         encoder: UserFeatureEncoder | None = None,
+        ablations: Ablations | None = None,
         unknown_user: str = "error",
-        contributions: Contributions | None = None,
         pseudonym: Callable[[str], str] | None = None,
     ) -> None:
         self.root = root
         self.manifest = manifest
         self.index = index
         self.items = items
+        self.user_ids = user_ids
         self.user_vectors = user_vectors
+        self.item_vectors = item_vectors
         self.history = history
         self.popularity = popularity.astype(np.float32)
         self.tower = tower
         self.encoder = encoder
+        self.ablations = ablations
         self.unknown_user = _check_mode(unknown_user)
-        self.contributions = contributions
         self.pseudonym = pseudonym
         self._user_row = {str(u): i for i, u in enumerate(user_ids)}
+        self._item_row = {str(v): i for i, v in enumerate(items["item_id"].astype(str))}
 
     @classmethod
     def load(
@@ -78,7 +84,6 @@ class Recommender:
         path: str | Path,
         *,
         unknown_user: str = "error",
-        contributions: Contributions | None = None,
         pseudonym: Callable[[str], str] | None = None,
     ) -> Recommender:
         """Verify checksums and compatibility, then load every part of the bundle."""
@@ -91,8 +96,13 @@ class Recommender:
             items = pd.read_parquet(root / B.ITEMS)
             users = pd.read_parquet(root / B.USERS)
             vectors = np.load(root / B.USER_EMBEDDINGS, allow_pickle=False)
+            item_vectors = np.load(root / B.ITEM_EMBEDDINGS, allow_pickle=False)
             history = sp.load_npz(root / B.HISTORY).tocsr()
             popularity = np.load(root / B.POPULARITY, allow_pickle=False)
+            ablations = None
+            if B.ABLATIONS in manifest["files"]:
+                with np.load(root / B.ABLATIONS, allow_pickle=False) as parts:
+                    ablations = Ablations(parts["users"], parts["items"])
         except (OSError, ValueError, KeyError, RuntimeError) as err:
             raise BundleError(f"unreadable bundle part ({err})", file=str(root)) from None
         tower, encoder = None, None
@@ -103,10 +113,11 @@ class Recommender:
                     json.loads((root / B.USER_ENCODER).read_text()), items["item_id"].tolist())
             except Exception as err:  # TorchScript and JSON raise many types
                 raise BundleError(f"unreadable user tower ({err})", file=str(root)) from None
-        _check_shapes(root, manifest, index, items, users, vectors, history, popularity)
+        _check_shapes(root, manifest, index, items, users, vectors, item_vectors, history,
+                      popularity, ablations)
         return cls(root, manifest, index, items, users["user_id"].astype(str).to_numpy(),
-                   vectors, history, popularity, tower, encoder, unknown_user, contributions,
-                   pseudonym)
+                   vectors, item_vectors, history, popularity, tower, encoder, ablations,
+                   unknown_user, pseudonym)
 
     @property
     def n_items(self) -> int:
@@ -120,6 +131,13 @@ class Recommender:
             row = self._user_row.get(self.pseudonym(str(user_id)))
         return row
 
+    def item_idx(self, item_id: str) -> int:
+        """Row of a catalogue item; an UnknownIdError if the bundle does not hold it."""
+        row = self._item_row.get(str(item_id))
+        if row is None:
+            raise UnknownIdError(f"unknown item id {item_id!r}", column="item_id")
+        return row
+
     def top_k(
         self, user_idx: np.ndarray, k: int, exclude: sp.csr_matrix | None = None
     ) -> np.ndarray:
@@ -128,13 +146,18 @@ class Recommender:
         return self.index.search(self.user_vectors[user_idx], k,
                                  excluded=exclusion_rows(exclude, user_idx))[1]
 
-    def embed(self, records: Sequence[Mapping[str, Any]]) -> np.ndarray:
-        """Vectors of users described by features, through the exported user tower."""
+    def embed(self, records: Sequence[Mapping[str, Any]], without_history: bool = False
+              ) -> np.ndarray:
+        """Vectors of users described by features, through the exported user tower (with an
+        empty history when ``without_history``)."""
         if self.tower is None or self.encoder is None:
             raise ConfigError("this bundle has no user tower: new users cannot be embedded "
                               "from features", column="user_tower")
+        inputs = list(self.encoder.encode(records))
+        if without_history:
+            inputs[3] = torch.zeros_like(inputs[3])
         with torch.inference_mode():
-            out = self.tower(*self.encoder.encode(records)).float().numpy()
+            out = self.tower(*inputs).float().numpy()
         return prepare(out, str(self.manifest["similarity"]))
 
     def recommend(
@@ -147,8 +170,21 @@ class Recommender:
     ) -> pd.DataFrame:
         """Top ``k`` items with their attributes for a user id or a features mapping."""
         frame = self.candidates([user], k, exclude_purchased, unknown_user)
-        frame = frame.drop(columns=["user_idx", *[f"{s}_score" for s in SIGNALS]])
+        frame = frame.drop(columns=["user_idx", *[f"{p}_score" for p in PARTS]])
         return frame.merge(self.items.drop(columns="item_id"), on="item_idx", how="left")
+
+    def similar(self, item_id: str, k: int) -> pd.DataFrame:
+        """The ``k`` items nearest to ``item_id`` in the index (itself excluded): rank,
+        item_idx, item_id, score."""
+        row = self.item_idx(item_id)
+        k = check_k(k, self.n_items - 1) if self.n_items > 1 else check_k(k, 0)
+        excluded = sp.csr_matrix((np.ones(1, np.float32), ([0], [row])), shape=(1, self.n_items))
+        scores, ids = self.index.search(self.item_vectors[row : row + 1], k, excluded=excluded)
+        keep = ids[0] >= 0
+        frame = pd.DataFrame({"rank": np.arange(1, k + 1)[keep], "item_idx": ids[0][keep],
+                              "score": scores[0][keep]})
+        frame.insert(2, "item_id", self.items["item_id"].to_numpy()[frame["item_idx"]])
+        return frame
 
     def candidates(
         self,
@@ -159,29 +195,31 @@ class Recommender:
     ) -> pd.DataFrame:
         """Long frame of ``k`` candidates per user for the marketing rules: user_idx (-1 for a
         user unknown to the bundle), item_idx, item_id, score, rank (1 = best) and the
-        behaviour / image / social contributions."""
+        additive explanation: base / behaviour / image / social ``_score`` summing to score."""
         k = check_k(k, self.n_items)
         mode = _check_mode(unknown_user or self.unknown_user)
-        idx, queries, pop_rows, excluded = self._resolve(users, mode, exclude_purchased)
+        idx, variants, pop_rows, excluded = self._resolve(users, mode, exclude_purchased)
         scores = np.full((len(users), k), -np.inf, dtype=np.float32)
         ids = np.full((len(users), k), EMPTY, dtype=np.int64)
         vec_rows = np.flatnonzero(~pop_rows)
         if len(vec_rows):
             sub = excluded[vec_rows] if excluded is not None else None
-            scores[vec_rows], ids[vec_rows] = self.index.search(queries[vec_rows], k, excluded=sub)
+            scores[vec_rows], ids[vec_rows] = self.index.search(variants[0, vec_rows], k,
+                                                                excluded=sub)
         if pop_rows.any():
             rows = np.flatnonzero(pop_rows)
             pop = torch.from_numpy(self.popularity).expand(len(rows), -1).clone()
             mask_scores(pop, excluded[rows] if excluded is not None else None)
             scores[rows], ids[rows] = select_top_k(pop, k)
-        return self._frame(idx, ids, scores)
+        return self._frame(idx, ids, scores, variants, pop_rows)
 
     def _resolve(
         self, users: Sequence[UserQuery], mode: str, exclude_purchased: bool
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, sp.csr_matrix | None]:
+        """user_idx (-1: not a known user), the user vectors ``[4, n, d]`` in
+        :func:`~recsys.serving.explain.user_variant` order, popularity rows, exclusions."""
         n, dim = len(users), int(self.manifest["embedding_dim"])
         idx = np.full(n, -1, dtype=np.int64)
-        queries = np.zeros((n, dim), dtype=np.float32)
         pop_rows = np.zeros(n, dtype=bool)
         bought: list[list[int]] = [[] for _ in range(n)]
         new: list[tuple[int, Mapping[str, Any]]] = []
@@ -194,46 +232,56 @@ class Recommender:
             row = self.user_idx(user)
             if row is not None:
                 idx[i] = row
-                queries[i] = self.user_vectors[row]
                 bought[i] = self.history[row].indices.tolist()
             elif mode == "error":
                 how = " (neither as stored nor pseudonymised)" if self.pseudonym else ""
-                raise DataError(f"unknown user id {user!r}{how}; use unknown_user=cold to "
-                                f"recommend for a new user", column="user_id")
+                raise UnknownIdError(f"unknown user id {user!r}{how}; use unknown_user=cold to "
+                                     f"recommend for a new user", column="user_id")
             elif self.tower is not None:
                 new.append((i, {}))
             else:
                 pop_rows[i] = True
+        variants = np.zeros((4, n, dim), dtype=np.float32)
+        known = np.flatnonzero(idx >= 0)
+        variants[:, known] = self.user_vectors[idx[known]]
+        if self.ablations is not None:
+            variants[1:, known] = self.ablations.users[:, idx[known]]
         if new:
-            queries[[i for i, _ in new]] = self.embed([rec for _, rec in new])
+            rows, records = [i for i, _ in new], [rec for _, rec in new]
+            full, no_history = self.embed(records), self.embed(records, without_history=True)
+            variants[0, rows], variants[2, rows] = full, full  # no social images for new users
+            variants[1, rows], variants[3, rows] = no_history, no_history
         excluded = None
         if exclude_purchased and any(bought):
-            rows = np.repeat(np.arange(n), [len(b) for b in bought])
+            rows_ = np.repeat(np.arange(n), [len(b) for b in bought])
             cols = np.concatenate([np.asarray(b, np.int64) for b in bought])
-            excluded = sp.csr_matrix((np.ones(len(cols), np.float32), (rows, cols)),
+            excluded = sp.csr_matrix((np.ones(len(cols), np.float32), (rows_, cols)),
                                      shape=(n, self.n_items))
-        return idx, queries, pop_rows, excluded
+        return idx, variants, pop_rows, excluded
 
-    def _frame(self, idx: np.ndarray, ids: np.ndarray, scores: np.ndarray) -> pd.DataFrame:
+    def _frame(self, idx: np.ndarray, ids: np.ndarray, scores: np.ndarray,
+               variants: np.ndarray, pop_rows: np.ndarray) -> pd.DataFrame:
         n, k = ids.shape
+        query = np.repeat(np.arange(n), k)
         frame = pd.DataFrame({
-            "user_idx": np.repeat(idx, k),
+            "user_idx": idx[query],
             "item_idx": ids.ravel(),
             "score": scores.ravel(),
             "rank": np.tile(np.arange(1, k + 1), n),
         })
-        frame = frame[frame["item_idx"] >= 0].reset_index(drop=True)
-        frame.insert(2, "item_id", self.items["item_id"].to_numpy()[frame["item_idx"]])
-        for signal in SIGNALS:
-            frame[f"{signal}_score"] = np.zeros(len(frame), dtype=np.float32)
-        known = frame["user_idx"].to_numpy() >= 0
-        if self.contributions is not None and known.any():
-            parts = self.contributions(frame["user_idx"].to_numpy()[known],
-                                       frame["item_idx"].to_numpy()[known])
-            for signal in SIGNALS:
-                value = next((parts[k] for k in SIGNAL_KEYS[signal] if k in parts), None)
-                if value is not None:
-                    frame.loc[known, f"{signal}_score"] = np.asarray(value, dtype=np.float32)
+        valid = frame["item_idx"].to_numpy() >= 0
+        frame, query = frame[valid].reset_index(drop=True), query[valid]
+        item = frame["item_idx"].to_numpy()
+        frame.insert(2, "item_id", self.items["item_id"].to_numpy()[item])
+        no_image = self.ablations.items if self.ablations is not None else self.item_vectors
+        parts = contributions(variants[:, query], np.stack([self.item_vectors[item],
+                                                            no_image[item]]),
+                              frame["score"].to_numpy())
+        popular = pop_rows[query]
+        for part in PARTS:
+            value = parts[part]
+            value[popular] = frame["score"].to_numpy()[popular] if part == "base" else 0.0
+            frame[f"{part}_score"] = value
         return frame
 
 
@@ -250,8 +298,10 @@ def _check_shapes(
     items: pd.DataFrame,
     users: pd.DataFrame,
     vectors: np.ndarray,
+    item_vectors: np.ndarray,
     history: sp.csr_matrix,
     popularity: np.ndarray,
+    ablations: Ablations | None,
 ) -> None:
     """Parts of the bundle must agree with each other and with the manifest."""
     dim, n_items = manifest.get("embedding_dim"), manifest.get("n_items")
@@ -265,6 +315,11 @@ def _check_shapes(
          f"user embeddings {vectors.shape} for {len(users)} users of dimension {dim}"),
         (B.HISTORY, history.shape != (len(users), n_items), f"history shape {history.shape}"),
         (B.POPULARITY, popularity.shape != (n_items,), f"popularity shape {popularity.shape}"),
+        (B.ITEM_EMBEDDINGS, item_vectors.shape != (n_items, dim),
+         f"item embeddings {item_vectors.shape} for {n_items} items of dimension {dim}"),
+        (B.ABLATIONS, ablations is not None and (ablations.users.shape != (3, *vectors.shape)
+                                                 or ablations.items.shape != item_vectors.shape),
+         "ablated vectors do not match the user and item vectors"),
     ]
     for name, bad, message in problems:
         if bad:

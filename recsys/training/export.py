@@ -8,7 +8,7 @@ dot product of the returned vectors).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -64,6 +64,42 @@ class TrainedModel:
         out = [encode_users(self.net, self.store, idx, "test", table).float().cpu()
                for idx in chunks]
         return torch.cat(out).numpy() if out else np.zeros((0, self.dim), np.float32)
+
+    @property
+    def signals(self) -> tuple[str, ...]:
+        """Signals the model reads, of ``behaviour`` (history), ``image`` (product image) and
+        ``social`` (social images): what :meth:`ablated_user_embeddings` and
+        :meth:`ablated_item_embeddings` can remove."""
+        user, item = self.net.user_tower.block_names, self.net.item_tower.block_names
+        return tuple(name for name, present in (("behaviour", "behaviour" in user),
+                                                ("image", "product_image" in item),
+                                                ("social", "social_image" in user)) if present)
+
+    @torch.no_grad()
+    def ablated_user_embeddings(self, user_idx: np.ndarray, drop: Collection[str],
+                                batch_size: int = 8192) -> np.ndarray:
+        """User vectors with the ``drop`` signals (``behaviour``, ``social``) removed from the
+        inputs (empty history, no social image), as :meth:`user_embeddings` otherwise."""
+        table = encode_history_table(self.net, self.store, batch_size)
+        out = []
+        for idx in self._chunks(np.asarray(user_idx), batch_size):
+            self._check_users(idx)
+            u_in = _drop_user_signals(self.store.user_inputs(idx), drop)
+            hist = history_vectors(self.net, self.store, u_in.hist_items, table)
+            out.append(self.net.user(u_in, hist).float().cpu())
+        return torch.cat(out).numpy() if out else np.zeros((0, self.dim), np.float32)
+
+    @torch.no_grad()
+    def ablated_item_embeddings(self, drop: Collection[str], batch_size: int = 8192) -> np.ndarray:
+        """Item vectors with the ``drop`` signals (``image``) removed (no product image)."""
+        out = []
+        for s in range(0, self.store.n_items, batch_size):
+            rows = torch.arange(s, min(s + batch_size, self.store.n_items), device=self.device)
+            i_in = self.store.item_inputs(rows)
+            if "image" in drop:
+                i_in = i_in._replace(image_mask=torch.zeros_like(i_in.image_mask))
+            out.append(self.net.item(i_in).float().cpu())
+        return torch.cat(out).numpy()
 
     def encode_user_features(self, user_idx: np.ndarray) -> dict[str, Tensor]:
         """The tensors :meth:`user_tower_for_export` takes, in order: ``ids`` [B] hashed id
@@ -126,6 +162,14 @@ class TrainedModel:
         n = int(self.store.user_bucket.shape[0])
         if len(users) and (int(users.min()) < 0 or int(users.max()) >= n):
             raise ModelError(f"user_idx must be in 0..{n - 1}")
+
+
+def _drop_user_signals(inputs: UserInputs, drop: Collection[str]) -> UserInputs:
+    if "behaviour" in drop:
+        inputs = inputs._replace(hist_items=torch.zeros_like(inputs.hist_items))
+    if "social" in drop:
+        inputs = inputs._replace(social_mask=torch.zeros_like(inputs.social_mask))
+    return inputs
 
 
 def load_trained(ckpt_path: Path | str, device: str = "cpu",

@@ -7,7 +7,7 @@ import pytest
 
 from recsys.errors import ConfigError, ModelError
 from recsys.retrieval import tuning
-from recsys.retrieval.embeddings import StaticEmbeddings, export_embeddings
+from recsys.retrieval.embeddings import StaticEmbeddings, read_embeddings
 from recsys.retrieval.index import ItemIndex
 from recsys.retrieval.index_spec import load_spec
 
@@ -27,7 +27,7 @@ def test_users_are_embedded_in_batches_in_order() -> None:
     model = CountingModel(rng.normal(size=(30, 4)), rng.normal(size=(25, 4)))
     model.calls = []
     users = np.array([24, 3, 7, 0, 11, 5, 9])
-    out = export_embeddings(model, users, batch_size=3)
+    out = read_embeddings(model, users, batch_size=3)
     assert model.calls == [3, 3, 1]
     np.testing.assert_allclose(out.users, model.users[users].astype(np.float32))
     assert out.items.dtype == np.float32 and out.dim == 4
@@ -37,12 +37,12 @@ def test_bad_model_outputs_are_model_errors() -> None:
     rng = np.random.default_rng(0)
     items = rng.normal(size=(5, 3))
     with pytest.raises(ModelError, match="non-finite"):
-        export_embeddings(StaticEmbeddings(items * np.nan, rng.normal(size=(2, 3))),
+        read_embeddings(StaticEmbeddings(items * np.nan, rng.normal(size=(2, 3))),
                           np.arange(2), 8)
     with pytest.raises(ModelError, match="user embeddings"):
-        export_embeddings(StaticEmbeddings(items, rng.normal(size=(2, 4))), np.arange(2), 8)
+        read_embeddings(StaticEmbeddings(items, rng.normal(size=(2, 4))), np.arange(2), 8)
     with pytest.raises(ConfigError, match="similarity"):
-        export_embeddings(StaticEmbeddings(items, items, "manhattan"), np.arange(2), 8)
+        read_embeddings(StaticEmbeddings(items, items, "manhattan"), np.arange(2), 8)
 
 
 def test_recall_is_tie_aware_and_maps_ids() -> None:

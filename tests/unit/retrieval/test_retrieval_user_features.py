@@ -16,7 +16,7 @@ from recsys.data import load_dataset
 from recsys.data.fitted import Fence, NumericParams, Pca, Scaler
 from recsys.data.pipeline import build_dataset
 from recsys.errors import DataError
-from recsys.serving.user_features import UserFeatureEncoder, user_encoder
+from recsys.retrieval.user_features import UserFeatureEncoder, user_encoder
 
 CONF = Path(__file__).resolve().parents[3] / "recsys" / "conf"
 

@@ -50,7 +50,12 @@ class ToyModel:
         self.ds = ds
         self.tower = ToyTower(len(ds.users) + 1, [3, 4], 1, len(ds.items), dim).eval()
         rng = np.random.default_rng(0)
-        self.items = rng.normal(size=(len(ds.items), dim)).astype(np.float32)
+        self.items_without_image = rng.normal(size=(len(ds.items), dim)).astype(np.float32)
+        self.image_part = 0.5 * rng.normal(size=(len(ds.items), dim)).astype(np.float32)
+        self.items = self.items_without_image + self.image_part
+        train = ds.train.sort_values(["user_idx", "timestamp"])
+        self.history = {int(u): (g["item_idx"].to_numpy()[:HISTORY_LEN] + 1)
+                        for u, g in train.groupby("user_idx")}
         self.config: dict[str, Any] = {"schema": {"history_len": HISTORY_LEN, "social_len": 0,
                                                   "social_dim": 0}}
         self.dataset_dir = ds.path
@@ -59,12 +64,21 @@ class ToyModel:
         return self.items
 
     def user_embeddings(self, user_idx: np.ndarray) -> np.ndarray:
+        return self.ablated_user_embeddings(user_idx, ())
+
+    def ablated_user_embeddings(self, user_idx: np.ndarray, drop: Any, batch_size: int = 16
+                                ) -> np.ndarray:
         users = self.ds.users.set_index("user_idx").loc[user_idx]
         b = len(user_idx)
+        hist = np.zeros((b, HISTORY_LEN), dtype=np.int64)
+        if "behaviour" not in drop:
+            for row, u in enumerate(user_idx):
+                h = self.history.get(int(u), np.zeros(0, np.int64))
+                hist[row, : len(h)] = h
         inputs = (torch.as_tensor(user_idx + 1),
                   torch.as_tensor(np.array(users[["gender_idx", "region_idx"]], dtype=np.int64)),
                   torch.as_tensor(np.array(users[["age_z"]], dtype=np.float32)),
-                  torch.zeros((b, HISTORY_LEN), dtype=torch.int64),
+                  torch.as_tensor(hist),
                   torch.zeros((b, HISTORY_LEN)), torch.zeros((b, 0, 0)),
                   torch.zeros((b, 0), dtype=torch.bool))
         with torch.no_grad():
@@ -73,7 +87,5 @@ class ToyModel:
     def user_tower_for_export(self) -> nn.Module:
         return self.tower
 
-    def signal_contributions(self, user_idx: np.ndarray, item_idx: np.ndarray
-                             ) -> dict[str, np.ndarray]:
-        return {"score": np.ones(len(user_idx)), "behaviour": user_idx * 0.01,
-                "product_image": item_idx * 0.001}
+    def ablated_item_embeddings(self, drop: Any, batch_size: int = 16) -> np.ndarray:
+        return self.items_without_image if "image" in drop else self.items

@@ -17,12 +17,12 @@ from recsys.evaluation.rankers import EmbeddingRanker
 from recsys.evaluation.toy import ToyDataset
 from recsys.retrieval.similarity import prepare
 from recsys.serving import Recommender
-from recsys.serving.recommender import SIGNALS
+from recsys.serving.recommender import PARTS
 
 
 @pytest.fixture(scope="module")
 def rec(bundle_dir: Path, toy_model: ToyModel) -> Recommender:
-    return Recommender.load(bundle_dir, contributions=toy_model.signal_contributions)
+    return Recommender.load(bundle_dir)
 
 
 def brute(query: np.ndarray, items: np.ndarray, k: int, drop: list[int]) -> list[int]:
@@ -115,14 +115,32 @@ def test_candidates_frame_for_the_rules_layer(rec: Recommender, toy_ds: ToyDatas
     ids = toy_ds.users["user_id"].iloc[[2, 5]].tolist()
     frame = rec.candidates([*ids, "ghost"], k=4, unknown_user="cold")
     assert {"user_idx", "item_idx", "score", "rank", "behaviour_score", "image_score",
-            "social_score"} <= set(frame.columns)
+            "social_score", "base_score"} <= set(frame.columns)
     assert frame["user_idx"].tolist() == [2] * 4 + [5] * 4 + [-1] * 4
     assert frame["rank"].tolist() == [1, 2, 3, 4] * 3
-    known = frame[frame["user_idx"] >= 0]
-    np.testing.assert_allclose(known["behaviour_score"], known["user_idx"] * 0.01, rtol=1e-6)
-    np.testing.assert_allclose(known["image_score"], known["item_idx"] * 0.001, rtol=1e-5)
-    assert (frame["social_score"] == 0).all()
-    assert (frame.loc[frame["user_idx"] < 0, [f"{s}_score" for s in SIGNALS]] == 0).all().all()
+    parts = frame[[f"{p}_score" for p in PARTS]].sum(axis=1)
+    np.testing.assert_allclose(parts, frame["score"], rtol=1e-5, atol=1e-6)
+    known, cold = frame[frame["user_idx"] >= 0], frame[frame["user_idx"] < 0]
+    assert (known["behaviour_score"].abs() > 1e-6).all()
+    assert (frame["image_score"].abs() > 1e-6).all()
+    assert (frame["social_score"] == 0).all()  # the toy tower reads no social images
+    assert (cold["behaviour_score"] == 0).all()  # an empty history contributes nothing
+
+
+def test_contributions_are_shapley_values_of_the_ablated_vectors(
+        rec: Recommender, toy_model: ToyModel) -> None:
+    frame = rec.candidates([rec.user_ids[7]], k=3)
+    u = np.array([7])
+    full_u, no_b = toy_model.user_embeddings(u)[0], toy_model.ablated_user_embeddings(u, ["behaviour"])[0]
+    norm = np.linalg.norm
+    for row in frame.itertuples():
+        i_full, i_bare = toy_model.items[row.item_idx], toy_model.items_without_image[row.item_idx]
+        i_full, i_bare = i_full / norm(i_full), i_bare / norm(i_bare)
+        v = {(b, i): float((full_u if b else no_b) @ (i_full if i else i_bare))
+             for b in (0, 1) for i in (0, 1)}
+        assert row.behaviour_score == pytest.approx(
+            ((v[1, 0] - v[0, 0]) + (v[1, 1] - v[0, 1])) / 2, abs=1e-5)
+        assert row.base_score == pytest.approx(v[0, 0], abs=1e-5)
 
 
 def test_recommender_is_a_ranker_for_the_evaluator(rec: Recommender, toy_ds: ToyDataset,

@@ -10,8 +10,9 @@ from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
 from recsys.cli._app import CONFIG_DIR
+from recsys.cli.export import run_export
 from recsys.errors import ConfigError
-from recsys.serving.stage import run_export, run_recommend
+from recsys.serving.stage import run_recommend
 
 
 def config(name: str, overrides: list[str]) -> DictConfig:
