@@ -1,0 +1,129 @@
+"""The two-stage pipeline (:mod:`recsys.ranking`) as an evaluated method: its ranker is trained
+on the labels of the last history split (features as of its start: the splits before it), then
+ranks the evaluated split's users from the whole history, under the evaluator's exclusion."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from recsys.data import load_dataset
+from recsys.errors import ConfigError
+from recsys.evaluation.eval_data import EvalData, prepare_eval_data
+from recsys.ranking.candidates import Candidates
+from recsys.ranking.config import build_catalog, ranking_config
+from recsys.ranking.history import history_as_of
+from recsys.ranking.model import Ranker
+from recsys.ranking.pipeline import Period, TwoStage, popularity_segments
+from recsys.retrieval.embeddings import EmbeddingModel
+
+
+@dataclass
+class RankedRanker:
+    """Top-k of the fitted pipeline (``source`` set: that candidate source alone, unlearned)
+    for users of ``data``'s split."""
+
+    pipeline: TwoStage
+    ranker: Ranker
+    data: EvalData
+    source: str | None = None
+
+    @property
+    def n_items(self) -> int:
+        return self.data.n_items
+
+    def period(self, user_idx: np.ndarray, exclude: sp.csr_matrix | None) -> Period:
+        history = history_as_of(self.data.fit_frame, self.data.n_users, self.data.n_items,
+                                source=self.data.manifest_path)
+        return Period(history, np.asarray(user_idx, np.int64), exclude)
+
+    def top_k(self, user_idx: np.ndarray, k: int, exclude: sp.csr_matrix | None = None
+              ) -> np.ndarray:
+        period = self.period(user_idx, exclude)
+        if self.source is None:
+            return self.pipeline.rank(self.ranker, period, k)
+        lists = self.pipeline.candidates(period, budget=max(k, self.pipeline.cfg.budget))
+        return self.pipeline.source_top({self.source: lists[self.source]}, len(user_idx), k)[
+            self.source]
+
+
+def training_data(data: EvalData) -> EvalData:
+    """The labelled period before ``data``'s split: its last history split, with the splits
+    before that as history (and ``data``'s fit splits among them, as far as they are)."""
+    if len(data.history_splits) < 2:
+        raise ConfigError(f"the ranked method learns from the split before {data.split!r}, "
+                          f"whose history {list(data.history_splits)} has none before it",
+                          column="eval.split")
+    label, before = data.history_splits[-1], data.history_splits[:-1]
+    fit = tuple(s for s in data.fit_names if s in before) or before
+    dataset = load_dataset(Path(data.manifest_path).parent)
+    return prepare_eval_data(dataset, label, before, fit if fit != before else None)
+
+
+def period_of(data: EvalData, exclude_purchased: bool, labelled: bool) -> Period:
+    """Users of ``data``'s split ranked from its fit rows, its history excluded when asked."""
+    history = history_as_of(data.fit_frame, data.n_users, data.n_items,
+                            source=data.manifest_path)
+    return Period(history, data.users, data.history if exclude_purchased else None,
+                  data.truth if labelled else None)
+
+
+def build_pipeline(spec: dict[str, Any], data: EvalData,
+                   embedding: EmbeddingModel | None = None) -> TwoStage:
+    """The :class:`TwoStage` of ``spec["candidates"]`` / ``spec["ranker"]`` over ``data``'s
+    dataset tables."""
+    cfg = ranking_config(spec["candidates"], spec["ranker"])
+    dataset = load_dataset(Path(data.manifest_path).parent)
+    catalog = build_catalog(cfg, dataset.items, dataset.users)
+    return TwoStage(cfg, catalog, popularity_segments(cfg, dataset.users), embedding)
+
+
+def fit_ranked(spec: dict[str, Any], data: EvalData,
+               embedding: EmbeddingModel | None = None) -> tuple[TwoStage, Ranker]:
+    """Pipeline and ranker trained on the period before ``data``'s split."""
+    pipeline = build_pipeline(spec, data, embedding)
+    train = training_data(data)
+    ranker = pipeline.fit(period_of(train, bool(spec["exclude_purchased"]), labelled=True),
+                          source=f"{train.manifest_path} split {train.split!r}")
+    return pipeline, ranker
+
+
+def candidate_lists(pipeline: TwoStage, data: EvalData, exclude_purchased: bool
+                    ) -> tuple[Period, dict[str, Candidates]]:
+    """The evaluated period and every source's candidates at the largest reported budget."""
+    period = period_of(data, exclude_purchased, labelled=True)
+    return period, pipeline.candidates(period, budget=max(pipeline.cfg.recall_at))
+
+
+def source_methods(pipeline: TwoStage, ranker: Ranker, data: EvalData) -> dict[str, RankedRanker]:
+    """The ranked pipeline and each of its candidate sources alone, as evaluated methods."""
+    out = {"ranked": RankedRanker(pipeline, ranker, data)}
+    for name in pipeline.source_names():
+        out[f"source_{name}"] = RankedRanker(pipeline, ranker, data, source=name)
+    return out
+
+
+def user_split(users: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Users in a seeded random order cut at ``fraction``: (training users, held-out users)."""
+    if not 0.0 < fraction < 1.0:
+        raise ConfigError(f"tune_fraction must lie strictly between 0 and 1, got {fraction}",
+                          column="tune_fraction")
+    order = np.random.default_rng(seed).permutation(len(users))
+    cut = round(len(users) * fraction)
+    return np.sort(users[order[:cut]]), np.sort(users[order[cut:]])
+
+
+def tune_split_top(spec: dict[str, Any], val: EvalData, fraction: float, seed: int, k: int
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Train on ``fraction`` of ``val``'s users and rank the others (validation only: a
+    sweep's objective): ``(held-out users, their top k)``."""
+    pipeline = build_pipeline(spec, val)
+    fit_users, held = user_split(val.users, fraction, seed)
+    full = period_of(val, bool(spec["exclude_purchased"]), labelled=True)
+    ranker = pipeline.fit(Period(full.history, fit_users, full.exclude, full.labels),
+                          source=f"{val.manifest_path} split {val.split!r}")
+    return held, pipeline.rank(ranker, Period(full.history, held, full.exclude), k)

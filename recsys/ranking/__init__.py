@@ -1,0 +1,1 @@
+"""Two-stage recommendation: candidate sources, features as of a cut-off, a learned ranker."""

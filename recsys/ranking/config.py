@@ -1,0 +1,129 @@
+"""Typed settings of the two-stage pipeline from the ``candidates`` and ``ranker`` config groups,
+and the item / user tables turned into the :class:`Catalog` the sources and features read."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from recsys.errors import ConfigError
+from recsys.ranking.candidates import check_budget
+from recsys.ranking.features import Catalog
+from recsys.ranking.model import RankerSpec
+
+KINDS = ("repurchase", "copurchase", "siblings", "popularity", "embedding")
+
+
+@dataclass(frozen=True)
+class RankingConfig:
+    """``budget`` candidates per source and user, the sources by name, what the features read,
+    and the ranker; ``batch_users`` users get candidates at a time."""
+
+    budget: int
+    batch_users: int
+    recall_at: tuple[int, ...]
+    sources: dict[str, dict[str, Any]]
+    windows: tuple[float, ...]
+    price_column: str | None
+    user_columns: tuple[str, ...]
+    item_columns: tuple[str, ...]
+    ranker: RankerSpec
+
+
+def ranking_config(candidates: Mapping[str, Any], ranker: Mapping[str, Any]) -> RankingConfig:
+    """Check and type the ``candidates`` and ``ranker`` config nodes (plain dicts)."""
+    try:
+        sources = {str(n): dict(s) for n, s in candidates["sources"].items()
+                   if s is not None and s.get("enabled", True)}
+        for name, spec in sources.items():
+            if spec.get("kind") not in KINDS:
+                raise ConfigError(f"candidates.sources.{name}.kind: {spec.get('kind')!r} is not "
+                                  f"one of {', '.join(KINDS)}",
+                                  column=f"candidates.sources.{name}.kind")
+        feats = candidates["features"]
+        model = RankerSpec(params=dict(ranker["params"]),
+                          num_boost_round=int(ranker["num_boost_round"]),
+                          seed=int(ranker["seed"]), threads=int(ranker["threads"]),
+                          max_negatives=None if ranker.get("max_negatives") is None
+                          else int(ranker["max_negatives"]))
+        return RankingConfig(
+            budget=check_budget(candidates["budget"]),
+            batch_users=check_budget(candidates["batch_users"], "candidates.batch_users"),
+            recall_at=tuple(check_budget(n, "candidates.recall_at") for n in candidates["recall_at"]),
+            sources=sources,
+            windows=tuple(float(w) for w in feats["popularity_windows"]),
+            price_column=feats.get("price_column"),
+            user_columns=tuple(feats.get("user_columns") or ()),
+            item_columns=tuple(feats.get("item_columns") or ()),
+            ranker=model,
+        )
+    except KeyError as err:
+        raise ConfigError(f"candidates/ranker config: missing setting {err}") from None
+
+
+def _column(table: pd.DataFrame, column: str, key: str, what: str) -> pd.Series:
+    if column not in table.columns:
+        raise ConfigError(f"{key}: the {what} table has no column {column!r} (columns: "
+                          f"{', '.join(map(str, table.columns[:12]))}...)", column=key)
+    return table[column]
+
+
+def group_codes(items: pd.DataFrame, column: str, prefix: int | None, key: str) -> np.ndarray:
+    """A code per item (by ``item_idx``) of its value of ``column`` (its first ``prefix``
+    characters when given); -1 where missing."""
+    values = _column(items.sort_values("item_idx"), column, key, "items")
+    if prefix is not None:
+        values = values.astype("string").str[: int(prefix)]
+    codes, _ = pd.factorize(values, use_na_sentinel=True)
+    return codes.astype(np.int64)
+
+
+def segment_codes(users: pd.DataFrame, column: str, bins: Sequence[float] | None, key: str
+                  ) -> np.ndarray:
+    """A segment code per user (by ``user_idx``): the bin of a numeric ``column`` when ``bins``
+    are given, else its distinct values; -1 where missing."""
+    values = _column(users.sort_values("user_idx"), column, key, "users")
+    if bins is not None:
+        cut = pd.cut(values.astype("float64"), bins=list(bins), labels=False)
+        return np.nan_to_num(cut.to_numpy(np.float64), nan=-1).astype(np.int64)
+    codes, _ = pd.factorize(values, use_na_sentinel=True)
+    return codes.astype(np.int64)
+
+
+def _numeric(table: pd.DataFrame, columns: Sequence[str], key: str, what: str) -> np.ndarray:
+    table = table.sort_values(f"{what[:-1]}_idx")
+    out = np.full((len(table), len(columns)), np.nan)
+    for j, col in enumerate(columns):
+        values = _column(table, col, key, what)
+        if pd.api.types.is_bool_dtype(values) or pd.api.types.is_numeric_dtype(values):
+            out[:, j] = pd.to_numeric(values, errors="coerce").astype("float64").to_numpy()
+        else:
+            codes, _ = pd.factorize(values, use_na_sentinel=True)
+            out[:, j] = np.where(codes >= 0, codes, np.nan)
+    return out
+
+
+def build_catalog(cfg: RankingConfig, items: pd.DataFrame, users: pd.DataFrame) -> Catalog:
+    """The :class:`Catalog` of ``cfg``: the sibling source's groups (when configured), prices,
+    user and item attribute columns; a ConfigError names a configured column that is absent."""
+    groups = None
+    for name, spec in cfg.sources.items():
+        if spec["kind"] == "siblings":
+            groups = group_codes(items, str(spec.get("column")), spec.get("prefix"),
+                                 f"candidates.sources.{name}.column")
+    price = None
+    if cfg.price_column is not None:
+        col = _column(items.sort_values("item_idx"), cfg.price_column,
+                      "candidates.features.price_column", "items")
+        price = pd.to_numeric(col, errors="coerce").astype("float64").to_numpy()
+    return Catalog(groups=groups, price=price,
+                   user_values=_numeric(users, cfg.user_columns,
+                                        "candidates.features.user_columns", "users"),
+                   user_names=cfg.user_columns,
+                   item_values=_numeric(items, cfg.item_columns,
+                                        "candidates.features.item_columns", "items"),
+                   item_names=cfg.item_columns)

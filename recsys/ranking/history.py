@@ -1,0 +1,94 @@
+"""The purchase history as of a cut-off: every candidate source and feature reads only rows
+strictly before it, so training rows never see their own label period."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from recsys.errors import DataError
+
+DAY = pd.Timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class History:
+    """Positive interactions ``frame`` (user_idx, item_idx, timestamp) before ``cutoff``.
+
+    ``cutoff`` is None on data without timestamps: then every row counts and the time features
+    are missing (NaN)."""
+
+    frame: pd.DataFrame
+    n_users: int
+    n_items: int
+    cutoff: pd.Timestamp | None
+
+    @property
+    def timed(self) -> bool:
+        return self.cutoff is not None
+
+    @cached_property
+    def age_days(self) -> np.ndarray:
+        """Days from each row to the cut-off (NaN without timestamps)."""
+        if self.cutoff is None:
+            return np.full(len(self.frame), np.nan)
+        delta = (self.cutoff - self.frame["timestamp"]).dt.total_seconds().to_numpy()
+        return np.asarray(delta / 86400.0, dtype=np.float64)
+
+    def matrix(self, weights: np.ndarray | None = None) -> sp.csr_matrix:
+        """Sum of ``weights`` (row counts when None) per (user, item), CSR with sorted indices."""
+        data = np.ones(len(self.frame)) if weights is None else np.asarray(weights, np.float64)
+        mat = sp.csr_matrix((data, (self.frame["user_idx"].to_numpy(np.int64),
+                                    self.frame["item_idx"].to_numpy(np.int64))),
+                            shape=(self.n_users, self.n_items))
+        mat.sum_duplicates()
+        mat.sort_indices()
+        return mat
+
+    @cached_property
+    def counts(self) -> sp.csr_matrix:
+        """Purchases per (user, item)."""
+        return self.matrix()
+
+    def decayed(self, half_life_days: float | None) -> sp.csr_matrix:
+        """Per (user, item) sum of ``0.5 ** (age / half_life)`` (counts without a half-life or
+        without timestamps)."""
+        if half_life_days is None or not self.timed:
+            return self.counts
+        return self.matrix(np.power(0.5, self.age_days / float(half_life_days)))
+
+    def recent(self, window_days: float | None) -> pd.DataFrame:
+        """Rows within ``window_days`` before the cut-off (all rows when None or untimed)."""
+        if window_days is None or not self.timed:
+            return self.frame
+        return self.frame[self.age_days <= float(window_days)]
+
+
+def history_as_of(
+    frame: pd.DataFrame, n_users: int, n_items: int, cutoff: pd.Timestamp | str | None = None,
+    source: str = "history",
+) -> History:
+    """The rows of ``frame`` strictly before ``cutoff`` (default: the day after the latest row).
+
+    A cut-off outside the data (before its first row, or more than a day after its last) is a
+    :class:`DataError` naming ``source``; so is a cut-off on data without timestamps."""
+    frame = frame[["user_idx", "item_idx", "timestamp"]]
+    ts = frame["timestamp"]
+    timed = bool(ts.notna().any())
+    if not timed:
+        if cutoff is not None:
+            raise DataError(f"cut-off {cutoff} given but the interactions have no timestamps",
+                            file=source, column="timestamp")
+        return History(frame.reset_index(drop=True), n_users, n_items, None)
+    first, last = ts.min(), ts.max()
+    end = last.normalize() + DAY
+    when = end if cutoff is None else pd.Timestamp(cutoff)
+    if when <= first or when > end:
+        raise DataError(f"cut-off {when.date()} is outside the data ({first.date()} .. "
+                        f"{last.date()})", file=source, column="timestamp")
+    kept = frame[ts < when].reset_index(drop=True)
+    return History(kept, n_users, n_items, when)

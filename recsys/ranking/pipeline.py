@@ -1,0 +1,175 @@
+"""Two-stage recommendation: candidates from every source as of a cut-off, merged, featurised,
+and ordered by the learned ranker. Trained on one period's labels (features as of its start),
+applied to a later period (features as of that one's start)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from recsys.arrays import member
+from recsys.errors import ConfigError
+from recsys.ranking.candidates import (
+    Candidates,
+    CandidateSet,
+    merge,
+    pair_keys,
+    rank_pairs,
+    recall_table,
+)
+from recsys.ranking.config import RankingConfig, segment_codes
+from recsys.ranking.features import Catalog, FeatureMatrix, build_features
+from recsys.ranking.history import History
+from recsys.ranking.model import Ranker, fit_ranker
+from recsys.ranking.sources import (
+    CandidateSource,
+    CoPurchaseSource,
+    EmbeddingSource,
+    PopularitySource,
+    RepurchaseSource,
+    SiblingSource,
+)
+from recsys.retrieval.embeddings import EmbeddingModel
+from recsys.retrieval.topk import EMPTY
+
+
+@dataclass(frozen=True)
+class Period:
+    """Users ranked from ``history`` (as of its cut-off), never shown ``exclude``'s non-zeros
+    (``[n_users, n_items]``, or None); ``labels``: their purchases in the period (training)."""
+
+    history: History
+    users: np.ndarray
+    exclude: sp.csr_matrix | None = None
+    labels: sp.csr_matrix | None = None
+
+
+@dataclass(frozen=True)
+class Scored:
+    """Candidates of a period with their features and (when labelled) labels."""
+
+    cands: CandidateSet
+    features: FeatureMatrix
+    labels: np.ndarray | None
+
+
+class TwoStage:
+    """Sources, features and ranker of one configuration over one catalogue."""
+
+    def __init__(self, cfg: RankingConfig, catalog: Catalog,
+                 segments: dict[str, np.ndarray] | None = None,
+                 embedding: EmbeddingModel | None = None) -> None:
+        self.cfg = cfg
+        self.catalog = catalog
+        self.segments = segments or {}
+        self.embedding = embedding
+
+    def source_names(self) -> list[str]:
+        """Configured sources that can run (an embedding source needs a model)."""
+        return [n for n, s in self.cfg.sources.items()
+                if s["kind"] != "embedding" or self.embedding is not None]
+
+    def sources(self, history: History) -> dict[str, CandidateSource]:
+        """Every source fitted on ``history``."""
+        out: dict[str, CandidateSource] = {}
+        for name in self.source_names():
+            spec = self.cfg.sources[name]
+            kind = spec["kind"]
+            half_life = spec.get("half_life_days")
+            if kind == "repurchase":
+                out[name] = RepurchaseSource(history, half_life)
+            elif kind == "copurchase":
+                out[name] = CoPurchaseSource(history, int(spec["neighbours"]),
+                                             float(spec["shrink"]), half_life)
+            elif kind == "siblings":
+                if self.catalog.groups is None:
+                    raise ConfigError(f"candidates.sources.{name}: no item groups were built",
+                                      column=f"candidates.sources.{name}.column")
+                out[name] = SiblingSource(history, self.catalog.groups, half_life,
+                                          spec.get("window_days"))
+            elif kind == "popularity":
+                out[name] = PopularitySource(history, spec.get("window_days"),
+                                             self.segments.get(name))
+            elif self.embedding is not None:
+                out[name] = EmbeddingSource(self.embedding, self.cfg.batch_users)
+        return out
+
+    def candidates(self, period: Period, budget: int | None = None) -> dict[str, Candidates]:
+        """Each source's best ``budget`` (default: the configured one) per user of ``period``."""
+        budget = self.cfg.budget if budget is None else budget
+        lists: dict[str, list[Candidates]] = {}
+        users = np.asarray(period.users, np.int64)
+        step = self.cfg.batch_users
+        for name, source in self.sources(period.history).items():
+            parts = []
+            for s in range(0, len(users), step):
+                batch = users[s : s + step]
+                excl = period.exclude[batch] if period.exclude is not None else None
+                got = source.top(batch, budget, excl)
+                parts.append(Candidates(got.rows + s, got.items, got.scores, got.ranks))
+            lists[name] = parts
+        return {name: Candidates(*(np.concatenate([getattr(p, f) for p in parts]) if parts else
+                                   np.empty(0, np.int64) for f in ("rows", "items", "scores", "ranks")))
+                for name, parts in lists.items()}
+
+    def score_table(self, period: Period, lists: dict[str, Candidates] | None = None) -> Scored:
+        """Merged candidates of ``period``, their features and, when labelled, labels."""
+        lists = self.candidates(period) if lists is None else lists
+        cands = merge(period.users, period.history.n_items, lists)
+        feats = build_features(cands, period.history, self.catalog, self.cfg.windows)
+        labels = None
+        if period.labels is not None:
+            truth = sp.coo_matrix(period.labels[cands.users])
+            keys = pair_keys(truth.row[truth.data > 0], truth.col[truth.data > 0], cands.n_items)
+            labels = member(keys, cands.keys).astype(np.float64)
+        return Scored(cands, feats, labels)
+
+    def fit(self, period: Period, source: str = "training labels") -> Ranker:
+        """Train the ranker on the labelled ``period``."""
+        if period.labels is None:
+            raise ConfigError("the training period has no labels")
+        table = self.score_table(period)
+        assert table.labels is not None
+        return fit_ranker(table.features.values, table.labels, table.cands.rows,
+                          table.features.names, self.cfg.ranker, source)
+
+    def rank(self, ranker: Ranker, period: Period, k: int, table: Scored | None = None
+             ) -> np.ndarray:
+        """Top ``k`` items per user of ``period`` by the ranker (``EMPTY`` padded)."""
+        table = self.score_table(period) if table is None else table
+        scores = ranker.predict(table.features.values, table.features.names)
+        best = rank_pairs(table.cands.rows, table.cands.items, scores, k)
+        out = np.full((len(period.users), k), EMPTY, dtype=np.int64)
+        out[best.rows, best.ranks] = best.items
+        return out
+
+    def source_top(self, lists: dict[str, Candidates], n_users: int, k: int
+                   ) -> dict[str, np.ndarray]:
+        """Each source alone as a ranking: its best ``k`` per user (``EMPTY`` padded)."""
+        out = {}
+        for name, cand in lists.items():
+            top = np.full((n_users, k), EMPTY, dtype=np.int64)
+            head = cand.head(k)
+            top[head.rows, head.ranks] = head.items
+            out[name] = top
+        return out
+
+    def recall(self, period: Period, lists: dict[str, Candidates]) -> dict[str, dict[str, float]]:
+        """Candidate recall of each source and the union at ``cfg.recall_at`` (needs labels and
+        lists generated with a budget of at least the largest)."""
+        if period.labels is None:
+            raise ConfigError("candidate recall needs the period's labels")
+        return recall_table(lists, period.labels[period.users], list(self.cfg.recall_at))
+
+
+def popularity_segments(cfg: RankingConfig, users: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Segment codes per popularity source that names a user ``segment`` column."""
+    out = {}
+    for name, spec in cfg.sources.items():
+        if spec["kind"] == "popularity" and spec.get("segment"):
+            out[name] = segment_codes(users, str(spec["segment"]), spec.get("segment_bins"),
+                                      f"candidates.sources.{name}.segment")
+    return out

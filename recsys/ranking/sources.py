@@ -1,0 +1,158 @@
+"""Candidate sources, one interface: fitted on the :class:`History` as of a cut-off, each scores
+items for a batch of users and keeps its ``budget`` best (:meth:`CandidateSource.top`)."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+import numpy as np
+import scipy.sparse as sp
+
+from recsys.ranking.candidates import Candidates, check_budget, top_of_dense, top_of_sparse
+from recsys.ranking.history import History
+from recsys.retrieval.embeddings import EmbeddingModel
+from recsys.retrieval.similarity import metric_for, prepare
+from recsys.retrieval.topk import exact_top_k
+
+
+class CandidateSource(ABC):
+    """Scores ``[len(users), n_items]``: sparse (only proposed items stored) or dense."""
+
+    @abstractmethod
+    def scores(self, users: np.ndarray) -> sp.csr_matrix | np.ndarray:
+        """Scores of every proposed item for ``users`` (higher is better)."""
+
+    def top(self, users: np.ndarray, budget: int, exclude: sp.csr_matrix | None = None
+            ) -> Candidates:
+        """The ``budget`` best items of each user (rows of ``exclude`` = ``users``)."""
+        budget = check_budget(budget)
+        s = self.scores(np.asarray(users, np.int64))
+        return top_of_sparse(s, budget, exclude) if sp.issparse(s) else \
+            top_of_dense(s, budget, exclude)
+
+
+class RepurchaseSource(CandidateSource):
+    """The user's own purchases, weighted by recency (half-life in days)."""
+
+    def __init__(self, history: History, half_life_days: float | None) -> None:
+        self.weights = history.decayed(half_life_days)
+
+    def scores(self, users: np.ndarray) -> sp.csr_matrix:
+        return self.weights[users]
+
+
+def cosine_neighbours(binary: sp.csr_matrix, neighbours: int, shrink: float) -> sp.csr_matrix:
+    """Item-item cosine similarity ``x_i.x_j / (|x_i||x_j| + shrink)`` over users, self excluded,
+    the ``neighbours`` most similar items kept per row."""
+    x = sp.csr_matrix(binary > 0, dtype=np.float64)
+    gram = (x.T @ x).tocoo()
+    norms = np.sqrt(np.asarray(x.sum(axis=0)).ravel())
+    off = gram.row != gram.col
+    rows, cols = gram.row[off], gram.col[off]
+    sims = gram.data[off] / (norms[rows] * norms[cols] + shrink)
+    sim = sp.csr_matrix((sims, (rows, cols)), shape=gram.shape)
+    best = top_of_sparse(sim, neighbours)
+    return sp.csr_matrix((best.scores, (best.rows, best.items)), shape=gram.shape)
+
+
+class CoPurchaseSource(CandidateSource):
+    """Items bought by the same users as the user's (recency-weighted) purchases: ItemKNN."""
+
+    def __init__(self, history: History, neighbours: int, shrink: float,
+                 half_life_days: float | None) -> None:
+        self.weights = history.decayed(half_life_days)
+        self.similar = cosine_neighbours(history.counts, check_budget(neighbours, "neighbours"),
+                                         float(shrink))
+
+    def scores(self, users: np.ndarray) -> sp.csr_matrix:
+        return (self.weights[users] @ self.similar).tocsr()
+
+
+def group_matrix(groups: np.ndarray) -> sp.csr_matrix:
+    """One-hot ``[n_items, n_groups]`` of item group codes (negative = no group)."""
+    groups = np.asarray(groups, np.int64)
+    has = np.flatnonzero(groups >= 0)
+    n_groups = int(groups.max(initial=-1)) + 1
+    return sp.csr_matrix((np.ones(len(has)), (has, groups[has])), shape=(len(groups), n_groups))
+
+
+def item_popularity(history: History, window_days: float | None) -> np.ndarray:
+    """Purchases per item within the window, ties by all-time purchases, scaled into [0, 1)."""
+    recent = np.bincount(history.recent(window_days)["item_idx"].to_numpy(np.int64),
+                         minlength=history.n_items).astype(np.float64)
+    total = np.bincount(history.frame["item_idx"].to_numpy(np.int64),
+                        minlength=history.n_items).astype(np.float64)
+    score = recent + total / (total.max(initial=0.0) + 1.0)
+    return score / (score.max(initial=0.0) + 1.0)
+
+
+class SiblingSource(CandidateSource):
+    """Items sharing a group (an item column's value) with the user's purchases, by the
+    group's recency weight, then by the item's recent popularity."""
+
+    def __init__(self, history: History, groups: np.ndarray, half_life_days: float | None,
+                 window_days: float | None) -> None:
+        self.one_hot = group_matrix(groups)
+        self.user_groups = (history.decayed(half_life_days) @ self.one_hot).tocsr()
+        self.popularity = item_popularity(history, window_days)
+
+    def scores(self, users: np.ndarray) -> sp.csr_matrix:
+        out = (self.user_groups[users] @ self.one_hot.T).tocsr()
+        out.data *= 1.0 + self.popularity[out.indices]
+        return out
+
+
+class PopularitySource(CandidateSource):
+    """Recent popularity within the user's segment (``segments``: a code per user, negative =
+    none), the global one breaking ties and serving users without a segment."""
+
+    def __init__(self, history: History, window_days: float | None,
+                 segments: np.ndarray | None = None) -> None:
+        self.global_ = item_popularity(history, window_days)
+        self.segments = None if segments is None else np.asarray(segments, np.int64)
+        self.by_segment = None
+        if self.segments is not None:
+            recent = history.recent(window_days)
+            seg = self.segments[recent["user_idx"].to_numpy(np.int64)]
+            ok = seg >= 0
+            n_seg = int(self.segments.max(initial=-1)) + 1
+            counts = np.zeros((max(n_seg, 1), history.n_items))
+            np.add.at(counts, (seg[ok], recent["item_idx"].to_numpy(np.int64)[ok]), 1.0)
+            self.by_segment = counts
+
+    def scores(self, users: np.ndarray) -> np.ndarray:
+        out = np.tile(self.global_, (len(users), 1))
+        if self.by_segment is not None and self.segments is not None:
+            seg = self.segments[users]
+            ok = seg >= 0
+            out[ok] += self.by_segment[seg[ok]]
+        return out
+
+
+class EmbeddingSource(CandidateSource):
+    """Nearest items to the user's vector (a two-tower's exported embeddings), exact search."""
+
+    def __init__(self, model: EmbeddingModel, batch_size: int) -> None:
+        self.model = model
+        self.metric = metric_for(model.similarity)
+        self.items = prepare(np.asarray(model.item_embeddings(batch_size), np.float32),
+                             model.similarity)
+        self.batch_size = batch_size
+
+    def _queries(self, users: np.ndarray) -> np.ndarray:
+        return prepare(np.asarray(self.model.user_embeddings(users), np.float32),
+                       self.model.similarity)
+
+    def scores(self, users: np.ndarray) -> np.ndarray:
+        return np.asarray(self._queries(users) @ self.items.T)
+
+    def top(self, users: np.ndarray, budget: int, exclude: sp.csr_matrix | None = None
+            ) -> Candidates:
+        budget = min(check_budget(budget), len(self.items))
+        vals, ids = exact_top_k(self._queries(np.asarray(users, np.int64)), self.items, budget,
+                                excluded=exclude, batch_size=self.batch_size, metric=self.metric)
+        ok = ids >= 0
+        rows = np.broadcast_to(np.arange(len(ids))[:, None], ids.shape)
+        ranks = np.broadcast_to(np.arange(ids.shape[1])[None, :], ids.shape)
+        return Candidates(rows[ok].astype(np.int64), ids[ok].astype(np.int64),
+                          vals[ok].astype(np.float64), ranks[ok].astype(np.int64))
