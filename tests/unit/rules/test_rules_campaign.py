@@ -12,8 +12,9 @@ import pandas as pd
 import pytest
 
 from recsys.cli import campaign as campaign_cli
+from recsys.marketing.campaign import BacktestConfig, CampaignInputs, run_backtest_campaign
+from recsys.marketing.candidates import HistoryCandidateConfig
 from recsys.rules import parse_rules
-from recsys.rules.campaign import CampaignSettings, run_campaign
 
 
 def test_campaign_cli_writes_plan_and_summary(dataset_dir: Path, mining_dir: Path, tmp_path: Path,
@@ -29,7 +30,8 @@ def test_campaign_cli_writes_plan_and_summary(dataset_dir: Path, mining_dir: Pat
         f"hydra.run.dir={tmp_path / 'h'}"])
     campaign_cli.main()
     assert {p.name for p in out.iterdir()} == {"plan.parquet", "plan.csv", "summary.md",
-                                              "rule_counts.json", "kpis.json", "removed.parquet"}
+                                              "rule_counts.json", "kpis.json", "removed.parquet",
+                                              "kpis.csv", "user_outcomes.parquet"}
     removed = pd.read_parquet(out / "removed.parquet")
     assert len(removed) + len(pd.read_parquet(out / "plan.parquet")) <= len(cands)
     assert set(removed["removed_by"].astype(str)) <= {"already_bought", "out_of_stock",
@@ -44,8 +46,9 @@ def test_campaign_cli_writes_plan_and_summary(dataset_dir: Path, mining_dir: Pat
     assert plan["explanation"].iloc[0]["score_after"] == pytest.approx(plan["score"].iloc[0])
     assert not plan["user_idx"].isin([0]).any()  # no marketing consent
     kpis = json.loads((out / "kpis.json").read_text())
-    assert {"hit_revenue", "aov_hits", "repeat_purchase_rate", "promotion_cost",
-            "channel_allocation", "rule_hit_rate", "per_segment", "retrieval"} <= set(kpis)
+    assert {"cutoff", "backtest", "retrieval"} <= set(kpis)
+    assert {"hit_rate", "revenue", "aov", "repeat_purchase_rate", "retention_rate", "cost",
+            "roi"} <= set(kpis["backtest"]["overall"]["all"])
     assert set(kpis["retrieval"]) == {"before_rules", "after_rules"}
     summary = (out / "summary.md").read_text()
     assert "Retrieval metrics before and after rules" in summary and "## Channels" in summary
@@ -70,14 +73,15 @@ def test_campaign_cli_missing_candidates_exit_2(dataset_dir: Path, mining_dir: P
 def test_campaign_with_nobody_left(dataset_dir: Path, mining_dir: Path, tmp_path: Path,
                                    raw_rules: dict[str, Any],
                                    candidates: Callable[..., pd.DataFrame]) -> None:
-    path = tmp_path / "cands.parquet"
-    candidates([0], [1, 2, 3]).to_parquet(path)  # user 0 has no marketing consent
-    settings = CampaignSettings(
-        campaign_id="c", candidates_path=path, dataset_dir=dataset_dir, mining_dir=mining_dir,
-        output_dir=tmp_path / "out", history_splits=["train"], purchase_events=["purchase"],
-        aliases={"category": ["category"]}, demand_window_days=28.0, now=None, contacts_path=None,
-        holdout_split="test", ks=[5])
-    out = run_campaign(settings, parse_rules(raw_rules))
-    assert out.n_rows == 0 and out.kpis is not None and out.kpis["users"] == 0
+    cands = candidates([0], [1, 2, 3])  # user 0 has no marketing consent
+    inp = CampaignInputs(
+        campaign_id="c", dataset_dir=dataset_dir, mining_dir=mining_dir,
+        output_dir=tmp_path / "out", purchase_events=("purchase",),
+        aliases={"category": ["category"]}, demand_window_days=28.0,
+        candidates=HistoryCandidateConfig(10, 28.0, 0.5, 0.1))
+    bt = BacktestConfig(cutoff=None, holdout_split="test", horizon_days=None, retention_days=28.0,
+                        n_boot=20, ci_level=0.9, seed=0, ks=(5,))
+    kpis = run_backtest_campaign(inp, parse_rules(raw_rules), bt, cands)
+    assert kpis["backtest"]["overall"]["all"]["users"] == 0
     assert pd.read_csv(tmp_path / "out" / "plan.csv").empty
     assert "recommended rows: 0" in (tmp_path / "out" / "summary.md").read_text()
