@@ -78,9 +78,7 @@ def generate(cfg: Mapping[str, Any], root: Path) -> Path:
 
 def build_world(w: WorldConfig) -> World:
     """Sample users, items, interactions and image specs (no I/O)."""
-    start = np.datetime64(w.end_date, "D") - np.timedelta64(w.n_days - 1, "D")
-    cat = make_catalogue(w, _rng(w, _ITEMS), start)
-    pop = make_population(w, _rng(w, _USERS), cat.brand_weights)
+    start, cat, pop = latent_world(w)
     pairs = _rng(w, _PAIRS)
     partner = complement_items(w, pairs, cat)
     events = simulate(w, _rng(w, _EVENTS), pop, cat, start,
@@ -104,6 +102,14 @@ def build_world(w: WorldConfig) -> World:
         periods=periods,
         truth=_truth(w, pop, cat, partner),
     )
+
+
+def latent_world(w: WorldConfig) -> tuple[np.datetime64, Catalogue, Population]:
+    """The window's first day, the catalogue and the population with their latent variables
+    (what a response simulator needs; no events are drawn)."""
+    start = np.datetime64(w.end_date, "D") - np.timedelta64(w.n_days - 1, "D")
+    cat = make_catalogue(w, _rng(w, _ITEMS), start)
+    return start, cat, make_population(w, _rng(w, _USERS), cat.brand_weights)
 
 
 def _rng(w: WorldConfig, stream: int) -> np.random.Generator:
