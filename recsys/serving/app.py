@@ -1,0 +1,151 @@
+"""The HTTP service: FastAPI app over a :class:`~recsys.serving.state.ServingState`.
+
+``POST /recommend``, ``GET /items/{item_id}/similar``, ``GET /healthz``, ``GET /readyz``,
+``GET /metrics`` (Prometheus text) and ``POST /admin/reload`` (bearer token from the environment
+variable named by ``admin_token_env``). Index search, user encoding and rules run in a thread
+pool of ``workers`` threads (FAISS and torch release the GIL), all reading the one bundle in
+memory. User errors are 4xx with ``{"detail": message}``: unknown ids 404, a bundle refused on
+reload 409, a body over ``max_body_bytes`` 413, anything else invalid 422.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from functools import partial
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+from fastapi import FastAPI, Header, HTTPException, Query, Request, Response
+from fastapi import Path as PathParam
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from recsys.errors import BundleError, RecsysError
+from recsys.serving import respond
+from recsys.serving.body_limit import BodyLimit
+from recsys.serving.metrics import ServiceMetrics
+from recsys.serving.recommender import UnknownIdError
+from recsys.serving.schemas import (
+    ErrorResponse,
+    Health,
+    RecommendRequest,
+    RecommendResponse,
+    ReloadRequest,
+    ReloadResponse,
+    SimilarResponse,
+)
+from recsys.serving.service import ServeSettings
+from recsys.serving.state import ServingState
+
+T = TypeVar("T")
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorResponse} for code in (404, 409, 413, 422)}
+
+
+def status_of(err: RecsysError) -> int:
+    """HTTP status of a user error."""
+    if isinstance(err, UnknownIdError):
+        return 404
+    if isinstance(err, BundleError):
+        return 409
+    return 422
+
+
+def create_app(state: ServingState, settings: ServeSettings,
+               metrics: ServiceMetrics | None = None) -> FastAPI:
+    """The app; the bundle is loaded at startup (``state.reload``) unless already loaded."""
+    metrics = metrics or ServiceMetrics()
+    pool = ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="recsys-serve")
+    state.on_change.append(metrics.bundle_changed)
+    state.on_reload.append(lambda outcome: metrics.reloads.labels(outcome).inc())
+    if state.ready:
+        metrics.bundle_changed(state.current)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if not state.ready:
+            await asyncio.get_running_loop().run_in_executor(pool, state.reload)
+        yield
+        pool.shutdown(wait=True)
+
+    app = FastAPI(title="recsys", summary="Recommendations over a serving bundle",
+                  lifespan=lifespan, responses=ERRORS)
+    app.state.serving = state
+    app.state.metrics = metrics
+
+    async def run(fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(pool, partial(fn, *args))
+
+    @app.exception_handler(RecsysError)
+    async def _user_error(_: Request, err: RecsysError) -> JSONResponse:
+        return JSONResponse({"detail": str(err)}, status_code=status_of(err))
+
+    @app.middleware("http")
+    async def _observe(request: Request, call_next: Callable[[Request], Awaitable[Response]]
+                       ) -> Response:
+        start = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        endpoint = getattr(route, "path", "unmatched")
+        metrics.observe(endpoint, request.method, response.status_code,
+                        time.perf_counter() - start)
+        return response
+
+    @app.post("/recommend", response_model=RecommendResponse)
+    async def recommend(req: RecommendRequest) -> RecommendResponse:
+        """Top-k items for a known user (``user_id``) or a new one (``new_user``), with rules
+        (promotion, price, channel) and an additive explanation per item."""
+        return await run(respond.recommend, state.current, req, settings.candidates_k)
+
+    @app.get("/items/{item_id}/similar", response_model=SimilarResponse)
+    async def similar(item_id: Annotated[str, PathParam(min_length=1, max_length=200)],
+                      k: Annotated[int, Query(ge=1, le=10_000)] = 10) -> SimilarResponse:
+        """The ``k`` items nearest to ``item_id`` in the bundle's index."""
+        return await run(respond.similar, state.current, item_id, k)
+
+    @app.get("/healthz", response_model=Health)
+    async def healthz() -> Health:
+        """The process is up."""
+        return Health(status="ok")
+
+    @app.get("/readyz", response_model=Health, responses={503: {"model": Health}})
+    async def readyz(response: Response) -> Health:
+        """A bundle is loaded and requests can be served."""
+        if not state.ready:
+            response.status_code = 503
+            return Health(status="loading")
+        return Health(status="ready", bundle_version=state.current.version)
+
+    @app.get("/metrics", response_class=Response)
+    async def prometheus() -> Response:
+        """Prometheus text: requests, latency histogram, bundle version, reloads."""
+        return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+    @app.post("/admin/reload", response_model=ReloadResponse,
+              responses={401: {"model": ErrorResponse}, 403: {"model": ErrorResponse}})
+    async def reload(body: ReloadRequest | None = None,
+                     authorization: Annotated[str | None, Header()] = None) -> ReloadResponse:
+        """Load a bundle (``bundle_dir``, default: the configured one) and swap it in; a bundle
+        that fails its checks is refused (409) and the old one keeps serving."""
+        _check_token(settings, authorization)
+        path = body.bundle_dir if body is not None else None
+        served = await run(state.reload, None if path is None else Path(path))
+        return ReloadResponse(bundle_dir=str(served.resolved), bundle_version=served.version)
+
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    return app
+
+
+def _check_token(settings: ServeSettings, authorization: str | None) -> None:
+    token = settings.admin_token()
+    if token is None:
+        raise HTTPException(403, f"admin endpoints are off: set {settings.admin_token_env}")
+    given = (authorization or "").removeprefix("Bearer ").strip()
+    if not hmac.compare_digest(given.encode(), token.encode()):
+        raise HTTPException(401, "wrong or missing admin token",
+                            headers={"WWW-Authenticate": "Bearer"})

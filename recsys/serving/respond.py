@@ -1,0 +1,111 @@
+"""Request -> response of the service's endpoints (run in the worker pool, off the event loop)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from recsys.retrieval.topk import check_k
+from recsys.rules.config import NO_CHANNEL, NO_PROMOTION
+from recsys.serving.recommender import UserQuery
+from recsys.serving.schemas import (
+    Contributions,
+    Explanation,
+    Recommendation,
+    RecommendRequest,
+    RecommendResponse,
+    SimilarItem,
+    SimilarResponse,
+)
+from recsys.serving.state import Served
+
+SOCIAL_NOT_RULED = "used (no rules applied)"
+
+
+def user_plan(served: Served, req: RecommendRequest, candidates_k: int
+              ) -> tuple[pd.DataFrame, bool]:
+    """The request's plan rows (rules applied when the service has rules) and whether the user
+    is known to the bundle. Columns: those of :func:`recsys.rules.apply_rules` plus
+    ``base_score``; without rules the retrieval candidates."""
+    rec = served.recommender
+    k = check_k(req.k, rec.n_items)
+    query: UserQuery
+    attributes: dict[str, Any] | None = None
+    if req.new_user is not None:
+        query = {**req.new_user.features, "history": list(req.new_user.history)}
+        attributes = {**req.new_user.features, "history": list(req.new_user.history),
+                      "marketing_consent": req.new_user.consent.marketing,
+                      "social_image_consent": req.new_user.consent.social_image}
+    else:
+        assert req.user_id is not None
+        query = req.user_id
+    fetch = min(max(k, candidates_k), rec.n_items) if served.rules is not None else k
+    candidates = rec.candidates([query], fetch, req.exclude_purchased)
+    known = bool(len(candidates)) and int(candidates["user_idx"].iloc[0]) >= 0
+    if served.rules is None:
+        return candidates.head(k), known
+    plan = served.rules.apply(candidates, None if known else (attributes or {}))
+    base = candidates.set_index("item_idx")["base_score"]
+    plan = plan.head(k).assign(base_score=base.reindex(plan["item_idx"].head(k)).to_numpy())
+    return plan, known
+
+
+def recommend(served: Served, req: RecommendRequest, candidates_k: int) -> RecommendResponse:
+    """The response of ``POST /recommend``."""
+    plan, known = user_plan(served, req, candidates_k)
+    ruled = served.rules is not None
+    items = [_recommendation(row, ruled) for row in plan.to_dict(orient="records")]
+    return RecommendResponse(user_id=req.user_id, known_user=known,
+                             bundle_version=served.version, rules_applied=ruled,
+                             context=req.context, items=items)
+
+
+def similar(served: Served, item_id: str, k: int) -> SimilarResponse:
+    """The response of ``GET /items/{item_id}/similar``."""
+    frame = served.recommender.similar(item_id, k)
+    items = [SimilarItem(rank=int(r["rank"]), item_id=str(r["item_id"]), score=float(r["score"]))
+             for r in frame.to_dict(orient="records")]
+    return SimilarResponse(item_id=item_id, bundle_version=served.version, items=items)
+
+
+def _recommendation(row: dict[str, Any], ruled: bool) -> Recommendation:
+    parts = Contributions(base=_num(row["base_score"]), behaviour=_num(row["behaviour_score"]),
+                          image=_num(row["image_score"]), social=_num(row["social_score"]))
+    if ruled:
+        note = row["explanation"]["social_image"]
+        fired = [str(x) for x in row["explanation"]["rules_fired"]]
+    else:
+        note, fired = SOCIAL_NOT_RULED, []
+    return Recommendation(
+        rank=int(row["rank"]), item_id=str(row["item_id"]),
+        score=_num(row["score"]),
+        retrieval_score=parts.base + parts.behaviour + parts.image + parts.social,
+        promotion=_label(row.get("promotion"), NO_PROMOTION),
+        price=_opt(row.get("price")), suggested_price=_opt(row.get("suggested_price")),
+        channel=_label(row.get("channel"), NO_CHANNEL),
+        send_time=_time(row.get("send_time")),
+        explanation=Explanation(rules_fired=fired, contributions=parts, social_image=note))
+
+
+def _num(value: Any) -> float:
+    return float(value)
+
+
+def _opt(value: Any) -> float | None:
+    if value is None:
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None
+
+
+def _label(value: Any, none: str) -> str | None:
+    return None if value is None or pd.isna(value) or str(value) == none else str(value)
+
+
+def _time(value: Any) -> Any:
+    if value is None or pd.isna(value):
+        return None
+    return pd.Timestamp(np.datetime64(value)).to_pydatetime()
