@@ -13,10 +13,10 @@ import scipy.sparse as sp
 
 from recsys.data import load_dataset
 from recsys.errors import ConfigError
-from recsys.evaluation.eval_data import EvalData, prepare_eval_data
+from recsys.evaluation.eval_data import EvalData, interaction_matrix, prepare_eval_data
 from recsys.ranking.candidates import Candidates
 from recsys.ranking.config import build_catalog, ranking_config
-from recsys.ranking.history import history_as_of
+from recsys.ranking.history import history_as_of, hold_out_last_day
 from recsys.ranking.model import Ranker
 from recsys.ranking.pipeline import Period, TwoStage, popularity_segments
 from recsys.retrieval.embeddings import EmbeddingModel
@@ -72,6 +72,28 @@ def period_of(data: EvalData, exclude_purchased: bool, labelled: bool) -> Period
                   data.truth if labelled else None)
 
 
+def training_periods(train: EvalData, exclude_purchased: bool, extra: int,
+                     users: np.ndarray | None = None) -> list[Period]:
+    """The labelled period of ``train`` and up to ``extra`` earlier ones inside its history
+    (each user's last purchase day held out, repeatedly; none without timestamps), restricted
+    to ``users`` when given."""
+    first = period_of(train, exclude_purchased, labelled=True)
+    periods = [first]
+    frame = train.fit_frame
+    for _ in range(extra if first.history.timed else 0):
+        frame, held = hold_out_last_day(frame)
+        if held.empty:
+            break
+        history = history_as_of(frame, train.n_users, train.n_items, source=train.manifest_path)
+        labels = interaction_matrix(held, train.n_users, train.n_items)
+        periods.append(Period(history, np.unique(held["user_idx"].to_numpy(np.int64)),
+                              history.counts if exclude_purchased else None, labels))
+    if users is not None:
+        periods = [Period(p.history, np.intersect1d(p.users, users), p.exclude, p.labels)
+                   for p in periods]
+    return periods
+
+
 def build_pipeline(spec: dict[str, Any], data: EvalData,
                    embedding: EmbeddingModel | None = None) -> TwoStage:
     """The :class:`TwoStage` of ``spec["candidates"]`` / ``spec["ranker"]`` over ``data``'s
@@ -87,8 +109,9 @@ def fit_ranked(spec: dict[str, Any], data: EvalData,
     """Pipeline and ranker trained on the period before ``data``'s split."""
     pipeline = build_pipeline(spec, data, embedding)
     train = training_data(data)
-    ranker = pipeline.fit(period_of(train, bool(spec["exclude_purchased"]), labelled=True),
-                          source=f"{train.manifest_path} split {train.split!r}")
+    periods = training_periods(train, bool(spec["exclude_purchased"]),
+                               pipeline.cfg.extra_periods)
+    ranker = pipeline.fit(periods, source=f"{train.manifest_path} split {train.split!r}")
     return pipeline, ranker
 
 
@@ -123,7 +146,8 @@ def tune_split_top(spec: dict[str, Any], val: EvalData, fraction: float, seed: i
     sweep's objective): ``(held-out users, their top k)``."""
     pipeline = build_pipeline(spec, val)
     fit_users, held = user_split(val.users, fraction, seed)
-    full = period_of(val, bool(spec["exclude_purchased"]), labelled=True)
-    ranker = pipeline.fit(Period(full.history, fit_users, full.exclude, full.labels),
+    excl = bool(spec["exclude_purchased"])
+    full = period_of(val, excl, labelled=True)
+    ranker = pipeline.fit(training_periods(val, excl, pipeline.cfg.extra_periods, fit_users),
                           source=f"{val.manifest_path} split {val.split!r}")
     return held, pipeline.rank(ranker, Period(full.history, held, full.exclude), k)

@@ -32,6 +32,7 @@ class RankingConfig:
     user_columns: tuple[str, ...]
     item_columns: tuple[str, ...]
     ranker: RankerSpec
+    extra_periods: int = 0
 
 
 def ranking_config(candidates: Mapping[str, Any], ranker: Mapping[str, Any]) -> RankingConfig:
@@ -60,6 +61,7 @@ def ranking_config(candidates: Mapping[str, Any], ranker: Mapping[str, Any]) -> 
             user_columns=tuple(feats.get("user_columns") or ()),
             item_columns=tuple(feats.get("item_columns") or ()),
             ranker=model,
+            extra_periods=int(ranker.get("extra_periods") or 0),
         )
     except KeyError as err:
         raise ConfigError(f"candidates/ranker config: missing setting {err}") from None

@@ -92,3 +92,13 @@ def history_as_of(
                         f"{last.date()})", file=source, column="timestamp")
     kept = frame[ts < when].reset_index(drop=True)
     return History(kept, n_users, n_items, when)
+
+
+def hold_out_last_day(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """An earlier labelled period inside ``frame``: each user's last purchase day (users with at
+    least two such days) as labels, every other row as their history: ``(history, labels)``."""
+    day = frame["timestamp"].dt.normalize()
+    last = day.groupby(frame["user_idx"]).transform("max")
+    days = day.groupby(frame["user_idx"]).transform("nunique")
+    held = ((day == last) & (days >= 2)).to_numpy()
+    return frame[~held], frame[held]

@@ -127,14 +127,22 @@ class TwoStage:
             labels = member(keys, cands.keys).astype(np.float64)
         return Scored(cands, feats, labels)
 
-    def fit(self, period: Period, source: str = "training labels") -> Ranker:
-        """Train the ranker on the labelled ``period``."""
-        if period.labels is None:
-            raise ConfigError("the training period has no labels")
-        table = self.score_table(period)
-        assert table.labels is not None
-        return fit_ranker(table.features.values, table.labels, table.cands.rows,
-                          table.features.names, self.cfg.ranker, source)
+    def fit(self, periods: list[Period], source: str = "training labels") -> Ranker:
+        """Train the ranker on the labelled ``periods`` (one query per user and period)."""
+        values, labels, rows, offset = [], [], [], 0
+        names: tuple[str, ...] = ()
+        for period in periods:
+            if period.labels is None:
+                raise ConfigError("a training period has no labels")
+            table = self.score_table(period)
+            assert table.labels is not None
+            values.append(table.features.values)
+            labels.append(table.labels)
+            rows.append(table.cands.rows + offset)
+            names = table.features.names
+            offset += len(period.users)
+        return fit_ranker(np.concatenate(values), np.concatenate(labels), np.concatenate(rows),
+                          names, self.cfg.ranker, source)
 
     def rank(self, ranker: Ranker, period: Period, k: int, table: Scored | None = None
              ) -> np.ndarray:
