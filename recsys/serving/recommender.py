@@ -225,9 +225,11 @@ class Recommender:
         new: list[tuple[int, Mapping[str, Any]]] = []
         for i, user in enumerate(users):
             if isinstance(user, Mapping):
-                new.append((i, user))
-                if self.encoder is not None:
-                    bought[i] = self.encoder.history_items(user)
+                bought[i] = self._history_rows(user)
+                if self.tower is not None:
+                    new.append((i, user))
+                else:  # no user tower: the popularity ranking, without the given history
+                    pop_rows[i] = True
                 continue
             row = self.user_idx(user)
             if row is not None:
@@ -258,6 +260,16 @@ class Recommender:
             excluded = sp.csr_matrix((np.ones(len(cols), np.float32), (rows_, cols)),
                                      shape=(n, self.n_items))
         return idx, variants, pop_rows, excluded
+
+    def _history_rows(self, record: Mapping[str, Any]) -> list[int]:
+        """Item rows of a new user's ``history`` (item ids, or (item id, days ago) pairs)."""
+        rows = []
+        for entry in record.get("history") or []:
+            item = entry[0] if isinstance(entry, tuple | list) else entry
+            if str(item) not in self._item_row:
+                raise DataError(f"history names unknown item id {item!r}", column="history")
+            rows.append(self._item_row[str(item)])
+        return rows
 
     def _frame(self, idx: np.ndarray, ids: np.ndarray, scores: np.ndarray,
                variants: np.ndarray, pop_rows: np.ndarray) -> pd.DataFrame:

@@ -10,7 +10,7 @@ from typing import Any
 
 from recsys.serving.app import create_app
 from recsys.serving.service import ServeSettings, bundle_loader
-from recsys.serving.state import ServingState
+from recsys.serving.state import Served, ServingState
 
 TOKEN_ENV = "RECSYS_TEST_ADMIN_TOKEN"
 
@@ -22,8 +22,8 @@ def serve_settings(bundle_dir: Path, **overrides: Any) -> ServeSettings:
     return ServeSettings(**{**values, **overrides})
 
 
-def make_app(settings: ServeSettings) -> Any:
-    state = ServingState(bundle_loader(settings), settings.bundle_dir)
+def make_app(settings: ServeSettings, loader: Callable[[Path], Served] | None = None) -> Any:
+    state = ServingState(loader or bundle_loader(settings), settings.bundle_dir)
     return create_app(state, settings)
 
 

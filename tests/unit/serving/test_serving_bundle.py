@@ -114,8 +114,12 @@ def test_export_without_tower_and_bad_tower(toy_ds: ToyDataset, toy_model: ToyMo
     rec = Recommender.load(out, unknown_user="cold")
     assert rec.recommend("ghost", k=3)["item_idx"].tolist() == list(
         np.argsort(-np.load(out / B.POPULARITY), kind="stable")[:3])
+    popular = list(np.argsort(-np.load(out / B.POPULARITY), kind="stable"))
+    first = str(rec.items["item_id"].iloc[popular[0]])
+    # a new user without a tower to embed it: the popularity ranking without its history
+    assert rec.recommend({"age": 30, "history": [first]}, k=3)["item_idx"].tolist() == popular[1:4]
     with pytest.raises(ConfigError, match="no user tower"):
-        rec.recommend({"age": 30}, k=3)
+        rec.embed([{"age": 30}])
 
     class Wrong(ToyModel):
         def user_tower_for_export(self) -> object:

@@ -25,6 +25,7 @@ def test_write_candidates_for_all_users(bundle_dir: Path, toy_dir: Path, tmp_pat
 
 
 def test_campaign_needs_candidates_or_bundle() -> None:
-    cfg = OmegaConf.create({"candidates_path": None, "bundle_dir": None})
-    with pytest.raises(ConfigError, match="candidates_path"):
+    cfg = OmegaConf.create({"candidates_path": None, "bundle_dir": None,
+                            "candidates": {"source": "bundle"}})
+    with pytest.raises(ConfigError, match="needs bundle_dir"):
         candidates_of(cfg)
