@@ -17,14 +17,14 @@ import yaml
 from fastapi.testclient import TestClient
 from http_fixtures import make_app, serve_settings
 
+from recsys.marketing.campaign import BacktestConfig, CampaignInputs, plan_campaign
+from recsys.marketing.candidates import HistoryCandidateConfig
 from recsys.mining import MiningConfig, run_mining
 from recsys.retrieval.embeddings import StaticEmbeddings
 from recsys.retrieval.index_spec import load_spec
 from recsys.rules import RulesConfig, parse_rules
-from recsys.marketing.campaign import BacktestConfig, CampaignInputs, plan_campaign
-from recsys.marketing.candidates import HistoryCandidateConfig
-from recsys.rules.plan_io import read_candidates
 from recsys.rules.explain import explanations_as_json
+from recsys.rules.plan_io import read_candidates
 from recsys.serving import ExportSettings, export_bundle
 from recsys.serving.candidates import write_candidates
 from recsys.serving.online_rules import ContextSettings, OnlineRules
