@@ -1,0 +1,71 @@
+"""Candidate lists: budget, ties, exclusion, merge and candidate recall."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+
+from recsys.errors import ConfigError
+from recsys.ranking.candidates import merge, recall_table, top_of_dense, top_of_sparse
+from recsys.ranking.history import history_as_of
+from recsys.ranking.sources import CoPurchaseSource, PopularitySource, RepurchaseSource, SiblingSource
+
+
+def toy_history() -> pd.DataFrame:
+    return pd.DataFrame({
+        "user_idx": [0, 0, 0, 1, 1, 2],
+        "item_idx": [1, 1, 2, 2, 3, 4],
+        "timestamp": pd.to_datetime(["2024-01-01", "2024-01-05", "2024-01-09", "2024-01-08",
+                                     "2024-01-09", "2024-01-02"]),
+    })
+
+
+def test_sparse_top_keeps_budget_breaks_ties_by_item_and_drops_excluded() -> None:
+    scores = sp.csr_matrix(np.array([[0.0, 2.0, 2.0, 1.0], [3.0, 0.0, 0.0, 5.0]]))
+    got = top_of_sparse(scores, 2, exclude=sp.csr_matrix(np.array([[0, 0, 0, 0], [0, 0, 0, 1]])))
+    assert got.rows.tolist() == [0, 0, 1]
+    assert got.items.tolist() == [1, 2, 0]          # tie 2.0: lower item first; item 3 excluded
+    assert got.ranks.tolist() == [0, 1, 0]
+
+
+def test_dense_top_follows_the_same_rule() -> None:
+    got = top_of_dense(np.array([[1.0, 3.0, 3.0, 0.5]]), 3)
+    assert got.items.tolist() == [1, 2, 0]
+
+
+@pytest.mark.parametrize("budget", [0, -3, 2.5, True])
+def test_budget_must_be_a_positive_integer(budget: object) -> None:
+    hist = history_as_of(toy_history(), 3, 5)
+    with pytest.raises(ConfigError, match="budget"):
+        RepurchaseSource(hist, None).top(np.array([0]), budget)  # type: ignore[arg-type]
+
+
+def test_sources_propose_what_they_should() -> None:
+    hist = history_as_of(toy_history(), 3, 5)
+    rep = RepurchaseSource(hist, half_life_days=None).top(np.array([0, 1]), 10)
+    assert rep.items[rep.rows == 0].tolist() == [1, 2]   # bought twice first
+    co = CoPurchaseSource(hist, neighbours=5, shrink=0.0, half_life_days=None).top(np.array([1]), 10)
+    assert 1 in co.items  # item 1 co-bought with item 2 by user 0
+    sib = SiblingSource(hist, np.array([0, 0, 1, 1, 2]), None, None).top(np.array([2]), 10)
+    assert sib.items.tolist() == [4]  # only item 4 shares user 2's group
+    pop = PopularitySource(hist, window_days=2, segments=np.array([0, 1, 1])).top(np.array([2]), 2)
+    assert pop.items.tolist()[0] in (2, 3)  # segment 1 bought 2 and 3 lately
+
+
+def test_merge_keeps_each_sources_score_and_rank_and_recall_counts_covered_purchases() -> None:
+    hist = history_as_of(toy_history(), 3, 5)
+    users = np.array([0, 1])
+    lists = {"a": RepurchaseSource(hist, None).top(users, 5),
+             "b": PopularitySource(hist, None).top(users, 1)}
+    cands = merge(users, 5, lists)
+    assert len(np.unique(cands.keys)) == len(cands)
+    row0_item1 = np.flatnonzero((cands.rows == 0) & (cands.items == 1))[0]  # both propose it
+    assert cands.ranks["a"][row0_item1] == 0 and cands.ranks["b"][row0_item1] == 0
+    row0_item2 = np.flatnonzero((cands.rows == 0) & (cands.items == 2))[0]  # only "a" does
+    assert cands.ranks["a"][row0_item2] == 1 and np.isnan(cands.scores["b"][row0_item2])
+    truth = sp.csr_matrix(np.array([[0, 0, 1, 0, 1], [0, 0, 0, 1, 0]]))
+    table = recall_table(lists, truth, [1, 5])
+    assert table["a"]["@5"] == pytest.approx(2 / 3) and table["a"]["@1"] == 0.0
+    assert table["b"]["@1"] == 0.0 and table["union"]["@5"] == pytest.approx(2 / 3)
