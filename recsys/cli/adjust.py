@@ -24,6 +24,8 @@ def settings(cfg: DictConfig) -> AdjustSettings:
         depth_min=float(cfg.coupon_depth.min),
         depth_max=float(cfg.coupon_depth.max),
         depth_step=float(cfg.coupon_depth.step),
+        roi_metric=str(cfg.roi_metric),
+        min_control=int(cfg.min_control),
     )
 
 

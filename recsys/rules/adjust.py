@@ -8,6 +8,11 @@ cannot be placed stays with the givers), so the total budget is unchanged.
 Coupon depth: per promotion with a depth > 0 and at least ``min_sent`` sends, ROI below target
 lowers the depth by ``step``; else a conversion rate below target raises it; the result stays
 within [min, max].
+
+With a no-contact control group in the log (``group`` = control rows, not sent), ROI can be
+measured on incremental revenue (``roi_metric: incremental_roi``): the revenue of the contacted
+users minus what as many control users of the same channel / promotion spent (the pooled control
+where a group has fewer than ``min_control`` control users).
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from recsys.errors import ConfigError
 from recsys.rules.config import RulesConfig, parse_rules
 
 METRICS = ("open_rate", "conversion_rate", "roi")
+ROI_METRICS = ("roi", "incremental_roi")
 
 
 @dataclass(frozen=True)
@@ -36,11 +42,22 @@ class AdjustSettings:
     depth_min: float
     depth_max: float
     depth_step: float
+    roi_metric: str = "roi"
+    min_control: int = 30
 
     def __post_init__(self) -> None:
         missing = [m for m in METRICS if m not in self.targets]
         if missing:
             raise ConfigError(f"adjust.targets lacks {missing[0]!r}")
+        for where, targets in [("targets", self.targets),
+                               *((f"targets.per_channel.{c}", t) for c, t in self.per_channel.items())]:
+            unknown = sorted(set(targets) - set(METRICS))
+            if unknown:
+                raise ConfigError(f"adjust.{where}.{unknown[0]}: not a known KPI "
+                                  f"(known: {', '.join(METRICS)})")
+        if self.roi_metric not in ROI_METRICS:
+            raise ConfigError(f"adjust.roi_metric must be one of {ROI_METRICS}, "
+                              f"got {self.roi_metric!r}")
         if not 0.0 < self.max_step <= 1.0:
             raise ConfigError(f"adjust.max_step must be in (0, 1], got {self.max_step}")
         if not 0.0 <= self.depth_min <= self.depth_max < 1.0 or self.depth_step <= 0:
@@ -61,15 +78,40 @@ class Adjustment:
     segments: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
-def rates(log: pd.DataFrame, by: str) -> pd.DataFrame:
-    """Sums and open rate, conversion rate, ROI ((revenue - cost) / cost) per ``by``."""
-    g = log.groupby(by)[["sent", "opened", "converted", "revenue", "cost"]].sum()
+def _roi(gain: pd.Series, cost: pd.Series) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        roi = (gain - cost) / cost
+    return np.where(cost > 0, roi, np.where(gain > 0, np.inf, 0.0))
+
+
+def rates(log: pd.DataFrame, by: str, min_control: int = 30) -> pd.DataFrame:
+    """Sums and open rate, conversion rate, ROI ((revenue - cost) / cost) per ``by`` over the
+    contacted rows; with control rows also control_users, control_conversion_rate and
+    incremental_roi (see the module docstring)."""
+    control = log["group"] == "control" if "group" in log.columns else pd.Series(False, log.index)
+    treated = log[~control]
+    g = treated.groupby(by)[["sent", "opened", "converted", "revenue", "cost"]].sum()
     sent = g["sent"].where(g["sent"] > 0)
     g["open_rate"] = (g["opened"] / sent).fillna(0.0)
     g["conversion_rate"] = (g["converted"] / sent).fillna(0.0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        roi = (g["revenue"] - g["cost"]) / g["cost"]
-    g["roi"] = np.where(g["cost"] > 0, roi, np.where(g["revenue"] > 0, np.inf, 0.0))
+    g["roi"] = _roi(g["revenue"], g["cost"])
+    held = log[control]
+    if held.empty:
+        if "group" in log.columns:  # a controlled log whose control is empty: nothing to compare
+            for col in ("control_users", "control_conversion_rate", "incremental_revenue",
+                        "incremental_roi"):
+                g[col] = np.nan
+        return g
+    c = held.groupby(by).agg(control_users=("converted", "size"),
+                             control_converted=("converted", "sum"),
+                             control_revenue=("revenue", "sum")).reindex(g.index, fill_value=0)
+    pooled = held["revenue"].sum() / len(held)
+    enough = c["control_users"] >= min_control
+    per_user = np.where(enough, c["control_revenue"] / c["control_users"].clip(lower=1), pooled)
+    g["control_users"] = c["control_users"]
+    g["control_conversion_rate"] = (c["control_converted"] / c["control_users"].where(enough))
+    g["incremental_revenue"] = g["revenue"] - g["sent"] * per_user
+    g["incremental_roi"] = _roi(g["incremental_revenue"], g["cost"])
     return g
 
 
@@ -81,10 +123,10 @@ def _shift_budgets(raw: dict[str, Any], table: pd.DataFrame, s: AdjustSettings,
     for ch, row in table.iterrows():
         name, budget = str(ch), float(options[str(ch)]["budget"])
         target = s.target(name, "roi")
-        if row["sent"] < s.min_sent:
+        if row["sent"] < s.min_sent or pd.isna(row[s.roi_metric]):
             continue
-        if row["roi"] < target:
-            shortfall = (target - row["roi"]) / max(abs(target), 1e-9)
+        if row[s.roi_metric] < target:
+            shortfall = (target - row[s.roi_metric]) / max(abs(target), 1e-9)
             give[name] = budget * min(s.max_step, float(np.clip(shortfall, 0.0, 1.0)))
         else:
             take[name] = budget * s.max_step
@@ -106,8 +148,8 @@ def _set_budget(options: dict[str, Any], name: str, delta: float, table: pd.Data
     old = float(options[name]["budget"])
     new = round(old + delta, 6)
     options[name]["budget"] = new
-    roi = float(table.loc[name, "roi"])
-    changes.append(f"channels.options.{name}.budget: {old:g} -> {new:g} (ROI {roi:.3g}, "
+    roi = float(table.loc[name, s.roi_metric])
+    changes.append(f"channels.options.{name}.budget: {old:g} -> {new:g} ({s.roi_metric} {roi:.3g}, "
                    f"target {s.target(name, 'roi'):g})")
 
 
@@ -118,8 +160,11 @@ def _tune_depths(raw: dict[str, Any], table: pd.DataFrame, s: AdjustSettings,
         if name not in table.index or depth <= 0 or table.loc[name, "sent"] < s.min_sent:
             continue
         row = table.loc[name]
-        if row["roi"] < s.targets["roi"]:
-            new, why = depth - s.depth_step, f"ROI {row['roi']:.3g} < target {s.targets['roi']:g}"
+        if pd.isna(row[s.roi_metric]):
+            continue
+        if row[s.roi_metric] < s.targets["roi"]:
+            new, why = depth - s.depth_step, (f"{s.roi_metric} {row[s.roi_metric]:.3g} < target "
+                                              f"{s.targets['roi']:g}")
         elif row["conversion_rate"] < s.targets["conversion_rate"]:
             new, why = depth + s.depth_step, (f"conversion {row['conversion_rate']:.3g} < target "
                                               f"{s.targets['conversion_rate']:g}")
@@ -135,9 +180,13 @@ def adjust_rules(rules: RulesConfig, log: pd.DataFrame, s: AdjustSettings) -> Ad
     """Adjusted copy of ``rules`` from a validated outcome log."""
     raw = copy.deepcopy(rules.raw)
     changes: list[str] = []
-    channels = rates(log, "channel")
-    promotions = rates(log, "promotion")
+    if s.roi_metric == "incremental_roi" and "group" not in log.columns:
+        raise ConfigError("adjust.roi_metric=incremental_roi needs a group column (treatment / "
+                          "control) in the outcome log")
+    channels = rates(log, "channel", s.min_control)
+    promotions = rates(log, "promotion", s.min_control)
     _shift_budgets(raw, channels, s, changes)
     _tune_depths(raw, promotions, s, changes)
     adjusted = parse_rules(raw, rules.source)
-    return Adjustment(adjusted, changes, channels, promotions, rates(log, "segment"))
+    return Adjustment(adjusted, changes, channels, promotions,
+                      rates(log, "segment", s.min_control))

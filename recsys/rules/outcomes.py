@@ -15,6 +15,7 @@ REQUIRED = ("campaign_id", "channel", "segment", "promotion", "sent", "opened", 
             "revenue", "cost")
 COUNTS = ("sent", "opened", "converted")
 AMOUNTS = ("revenue", "cost")
+GROUPS = ("treatment", "control")  # optional ``group`` column: control rows were not contacted
 
 
 def read_outcomes(path: Path | str) -> pd.DataFrame:
@@ -73,8 +74,18 @@ def validate_outcomes(
                 raise RuleError(f"count must be a whole number, got {values.iloc[row]}",
                                 file=source, row=row + 1, column=col)
         out[col] = values.astype("int64" if col in COUNTS else "float64")
+    control = np.zeros(len(out), dtype=bool)
+    if "group" in out.columns:
+        _check_ids(out, "group", GROUPS, "group", source)
+        control = (out["group"] == "control").to_numpy()
+        row = _first_bad(control & (out["sent"] > 0).to_numpy())
+        if row is not None:
+            raise RuleError("a control row must have sent 0", file=source, row=row + 1,
+                            column="sent")
     for col in ("opened", "converted"):
-        row = _first_bad((out[col] > out["sent"]).to_numpy())
+        # a control user was not contacted but may still buy (its conversions are organic)
+        exceeds = (out[col] > out["sent"]).to_numpy() & ~(control & (col == "converted"))
+        row = _first_bad(exceeds)
         if row is not None:
             raise RuleError(f"{col} ({out[col].iloc[row]}) exceeds sent ({out['sent'].iloc[row]})",
                             file=source, row=row + 1, column=col)

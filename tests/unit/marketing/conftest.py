@@ -6,6 +6,12 @@ import importlib.util
 import sys
 from pathlib import Path
 
+import pytest
+from marketing_world import SYNTH
+
+from recsys.data.pipeline import build_dataset
+from recsys.mining import MiningConfig, run_mining
+
 ROOT = Path(__file__).resolve().parents[3]
 _NAME = "rules_conftest"
 if _NAME not in sys.modules:
@@ -19,3 +25,14 @@ dataset_dir = _rules.dataset_dir
 mining_dir = _rules.mining_dir
 candidates = _rules.candidates
 raw_rules = _rules.raw_rules
+
+
+@pytest.fixture(scope="session")
+def synth(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small synthetic world, its processed dataset and mining outputs under one output root
+    (outputs/raw/synthetic, outputs/data/synthetic, outputs/mining/synthetic)."""
+    out = tmp_path_factory.mktemp("synth")
+    data = build_dataset(_rules.mining_world.compose("data", [*SYNTH, f"paths.output_dir={out}"]))
+    run_mining(data, out / "mining" / "synthetic",
+               MiningConfig.from_cfg(_rules.mining_world.compose("mine").mining))
+    return out

@@ -136,3 +136,73 @@ def test_cli_exit_2_on_negative_counts(tmp_path: Path, monkeypatch: pytest.Monke
     log.to_csv(path, index=False)
     adjust_cli.main()
     assert (tmp_path / "adj" / "rules.yaml").is_file()
+
+
+def test_unknown_target_kpi_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(ConfigError, match=r"adjust\.targets\.click_rate: not a known KPI"):
+        AdjustSettings({"open_rate": 0.1, "conversion_rate": 0.1, "roi": 1.0, "click_rate": 0.3},
+                       {}, 1, 0.2, 0.0, 0.3, 0.05)
+    with pytest.raises(ConfigError, match=r"per_channel\.sms\.reach"):
+        AdjustSettings({"open_rate": 0.1, "conversion_rate": 0.1, "roi": 1.0},
+                       {"sms": {"reach": 0.3}}, 1, 0.2, 0.0, 0.3, 0.05)
+    path = tmp_path / "outcomes.csv"
+    _log().to_csv(path, index=False)
+    monkeypatch.setattr(sys, "argv", ["recsys-adjust", f"outcomes_path={path}",
+                                      f"output_dir={tmp_path / 'adj'}", "+targets.ctr=0.1",
+                                      f"hydra.run.dir={tmp_path / 'h'}"])
+    with pytest.raises(SystemExit) as exc:
+        adjust_cli.main()
+    err = capsys.readouterr().err.strip()
+    assert exc.value.code == 2 and "not a known KPI" in err and len(err.splitlines()) == 1
+
+
+def test_negative_revenue_is_refused(raw_rules: dict[str, Any]) -> None:
+    log = _log()
+    log.loc[2, "revenue"] = -4.0
+    with pytest.raises(RuleError, match="negative value") as err:
+        validate_outcomes(log, parse_rules(raw_rules), "log.csv")
+    assert (err.value.row, err.value.column) == (3, "revenue")
+
+
+def _controlled() -> pd.DataFrame:
+    rows = []
+    for i in range(200):  # email: contacted users convert no more than the control
+        rows.append(("c1", f"t{i}", "treatment", "email", "s", "retention_coupon", 1, 1,
+                     int(i < 20), 30.0 * (i < 20), 2.0 * (i < 20) + 0.01))
+    for i in range(50):
+        rows.append(("c1", f"c{i}", "control", "email", "s", "retention_coupon", 0, 0,
+                     int(i < 6), 30.0 * (i < 6), 0.0))
+    return pd.DataFrame(rows, columns=["campaign_id", "user_id", "group", "channel", "segment",
+                                       "promotion", "sent", "opened", "converted", "revenue",
+                                       "cost"])
+
+
+def test_incremental_roi_uses_the_control_group(raw_rules: dict[str, Any]) -> None:
+    rules = parse_rules(raw_rules)
+    log = validate_outcomes(_controlled(), rules, "log.csv")
+    attributed = adjust_rules(rules, log, SETTINGS)
+    assert attributed.promotions.loc["retention_coupon", "roi"] > 1.0  # 600 / 42 - 1
+    s = AdjustSettings(**{**SETTINGS.__dict__, "roi_metric": "incremental_roi", "min_control": 30})
+    adj = adjust_rules(rules, log, s)
+    row = adj.promotions.loc["retention_coupon"]
+    # incremental revenue: 600 - 200 * (180 / 50) = -120 -> incremental ROI < 0 -> depth lowered
+    assert row["incremental_revenue"] == pytest.approx(600 - 200 * 180 / 50)
+    assert row["control_conversion_rate"] == pytest.approx(6 / 50)
+    depth = {p.name: p.depth for p in adj.rules.promotions}["retention_coupon"]
+    assert depth == pytest.approx(0.2 - s.depth_step)
+
+
+def test_control_rows_must_not_be_sent(raw_rules: dict[str, Any]) -> None:
+    log = _controlled()
+    log.loc[210, "sent"] = 1
+    with pytest.raises(RuleError, match="control row must have sent 0") as err:
+        validate_outcomes(log, parse_rules(raw_rules), "log.csv")
+    assert err.value.row == 211
+    log = _controlled()
+    log.loc[3, "group"] = "placebo"
+    with pytest.raises(RuleError, match="unknown group 'placebo'"):
+        validate_outcomes(log, parse_rules(raw_rules), "log.csv")
+    with pytest.raises(ConfigError, match="needs a group column"):
+        adjust_rules(parse_rules(raw_rules), validate_outcomes(_log(), parse_rules(raw_rules), "x"),
+                     AdjustSettings(**{**SETTINGS.__dict__, "roi_metric": "incremental_roi"}))
