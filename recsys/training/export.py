@@ -8,12 +8,14 @@ dot product of the returned vectors).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 from omegaconf import OmegaConf
 from torch import Tensor, nn
@@ -208,3 +210,38 @@ def load_trained(ckpt_path: Path | str, device: str = "cpu",
                            store.item_image_mask)
     return TrainedModel(net=net, store=store, config=config, dataset_dir=dm.dataset_dir,
                         checkpoint=path, device=dev)
+
+
+USER_ID_TABLE = "net.user_tower.ids.table.weight"
+
+
+def user_id_bucket(user_id: str, n_rows: int) -> int:
+    """The id-embedding row of a user with a history (as the feature tables hash it:
+    :func:`recsys.training.tables` buckets ``user_id`` into rows 1..n_rows-1; 0 is the cold row)."""
+    hashed = pd.util.hash_pandas_object(pd.Series([str(user_id)]), index=False).to_numpy()
+    return int(hashed[0] % np.uint64(max(n_rows - 1, 1))) + 1
+
+
+def reset_user_id_row(path: Path, user_id: str, data_fingerprint: str | None) -> int | None:
+    """Zero the id-embedding row of ``user_id`` (its stored id, the pseudonym) in a
+    ``recsys-train`` checkpoint of the dataset ``data_fingerprint``, with the optimizer state of
+    that row, rewritten atomically. Returns the row, or None when the checkpoint belongs to
+    another dataset or has no id embedding. The row is a hash bucket: other users hashed to it
+    lose their id signal as well."""
+    ckpt = read_checkpoint(path)
+    if stored_signature(ckpt, path).get("data_fingerprint") != data_fingerprint:
+        return None
+    table = ckpt["state_dict"].get(USER_ID_TABLE)
+    if table is None:
+        return None
+    row = user_id_bucket(user_id, int(table.shape[0]))
+    table[row] = 0
+    for opt in ckpt.get("optimizer_states") or []:
+        for state in (opt.get("state") or {}).values():
+            for value in state.values():
+                if isinstance(value, Tensor) and value.shape == table.shape:
+                    value[row] = 0
+    tmp = path.with_name(f".{path.name}.erase.tmp")
+    torch.save(ckpt, tmp)
+    os.replace(tmp, path)
+    return row
