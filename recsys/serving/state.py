@@ -54,6 +54,7 @@ class ServingState:
         self._lock = threading.Lock()
         self.source = Path(source)
         self._current: Served | None = None
+        self._identity: tuple[str, int] | None = None
         self.on_change: list[Callable[[Served], None]] = []  # after each swap
         self.on_reload: list[Callable[[str], None]] = []  # "ok" / "refused" per reload
 
@@ -74,6 +75,7 @@ class ServingState:
         source = Path(path) if path is not None else self.source
         with self._lock:
             try:
+                identity = _identity(source)
                 served = self._loader(source)
                 old = self._current
                 if old is not None and _created(served) < _created(old):
@@ -85,6 +87,8 @@ class ServingState:
                 self._notify("refused")
                 raise
             self._current = served
+            if source == self.source:
+                self._identity = identity
             self._notify("ok")
         log.info("serving bundle %s (%s)", served.resolved, served.version)
         for callback in self.on_change:
@@ -96,10 +100,19 @@ class ServingState:
             callback(outcome)
 
     def changed(self) -> bool:
-        """Whether the configured source now resolves to another directory than the one served
-        (a ``current`` link moved to a new bundle)."""
-        served = self._current
-        return served is not None and os.path.realpath(self.source) != str(served.resolved)
+        """Whether the configured source now is another directory than the one loaded from it:
+        a ``current`` link moved to a new bundle, or the directory replaced (e.g. rewritten
+        atomically by an erasure)."""
+        return self._identity is not None and _identity(self.source) != self._identity
+
+
+def _identity(source: Path) -> tuple[str, int]:
+    """Where ``source`` leads and that directory's inode (-1 when it does not exist)."""
+    target = os.path.realpath(source)
+    try:
+        return target, os.stat(target).st_ino
+    except OSError:
+        return target, -1
 
 
 def _created(served: Served) -> str:
@@ -112,7 +125,7 @@ def watch(state: ServingState, every: float, stop: threading.Event) -> threading
     def loop() -> None:
         refused: str | None = None
         while not stop.wait(every):
-            target = os.path.realpath(state.source)
+            target = str(_identity(state.source))
             if not state.changed() or target == refused:
                 continue
             try:

@@ -113,6 +113,24 @@ def test_a_moved_current_link_is_picked_up(bundle_dir: Path, tmp_path: Path) -> 
         stop.set()
 
 
+def test_a_bundle_rewritten_in_place_is_picked_up(bundle_dir: Path, tmp_path: Path) -> None:
+    served = copy_bundle(bundle_dir, tmp_path / "bundle")
+    state = ServingState(bundle_loader(serve_settings(served)), served)
+    first = state.reload()
+    stop = threading.Event()
+    watch(state, 0.02, stop)
+    try:
+        staged = copy_bundle(bundle_dir, tmp_path / ".staged", newer)
+        os.rename(served, tmp_path / ".old")
+        os.rename(staged, served)  # what an atomic rewrite (e.g. recsys-forget) does
+        deadline = time.time() + 5
+        while state.current is first and time.time() < deadline:
+            time.sleep(0.02)
+        assert state.current is not first and state.current.manifest["created_at"].startswith("2999")
+    finally:
+        stop.set()
+
+
 def _relink(link: Path, target: Path) -> None:
     tmp = link.with_name(".current.tmp")
     tmp.symlink_to(target)
