@@ -16,7 +16,12 @@ from recsys.errors import ConfigError
 from recsys.evaluation.eval_data import EvalData, interaction_matrix, prepare_eval_data
 from recsys.ranking.candidates import Candidates
 from recsys.ranking.config import build_catalog, ranking_config
-from recsys.ranking.history import history_as_of, hold_out_last_day
+from recsys.ranking.history import (
+    history_as_of,
+    hold_out_last_day,
+    hold_out_window,
+    label_window_days,
+)
 from recsys.ranking.model import Ranker
 from recsys.ranking.pipeline import Period, TwoStage, popularity_segments
 from recsys.retrieval.embeddings import EmbeddingModel
@@ -74,14 +79,18 @@ def period_of(data: EvalData, exclude_purchased: bool, labelled: bool) -> Period
 
 def training_periods(train: EvalData, exclude_purchased: bool, extra: int,
                      users: np.ndarray | None = None) -> list[Period]:
-    """The labelled period of ``train`` and up to ``extra`` earlier ones inside its history
-    (each user's last purchase day held out, repeatedly; none without timestamps), restricted
-    to ``users`` when given."""
+    """The labelled period of ``train`` and up to ``extra`` earlier ones inside its history,
+    shaped like it: the window of its length before it when it follows the whole history in
+    time (a temporal split), else each user's last purchase day (none without timestamps);
+    restricted to ``users`` when given."""
     first = period_of(train, exclude_purchased, labelled=True)
     periods = [first]
     frame = train.fit_frame
+    window = label_window_days(frame, load_dataset(Path(train.manifest_path).parent)
+                               .split(train.split)) if first.history.timed else None
     for _ in range(extra if first.history.timed else 0):
-        frame, held = hold_out_last_day(frame)
+        frame, held = hold_out_last_day(frame) if window is None else \
+            hold_out_window(frame, window)
         if held.empty:
             break
         history = history_as_of(frame, train.n_users, train.n_items, source=train.manifest_path)

@@ -31,6 +31,7 @@ class RankingConfig:
     price_column: str | None
     user_columns: tuple[str, ...]
     item_columns: tuple[str, ...]
+    affinity_columns: tuple[str, ...]
     ranker: RankerSpec
     extra_periods: int = 0
 
@@ -60,6 +61,7 @@ def ranking_config(candidates: Mapping[str, Any], ranker: Mapping[str, Any]) -> 
             price_column=feats.get("price_column"),
             user_columns=tuple(feats.get("user_columns") or ()),
             item_columns=tuple(feats.get("item_columns") or ()),
+            affinity_columns=tuple(feats.get("affinity_columns") or ()),
             ranker=model,
             extra_periods=int(ranker.get("extra_periods") or 0),
         )
@@ -128,4 +130,6 @@ def build_catalog(cfg: RankingConfig, items: pd.DataFrame, users: pd.DataFrame) 
                    user_names=cfg.user_columns,
                    item_values=_numeric(items, cfg.item_columns,
                                         "candidates.features.item_columns", "items"),
-                   item_names=cfg.item_columns)
+                   item_names=cfg.item_columns,
+                   affinity={c: group_codes(items, c, None, "candidates.features.affinity_columns")
+                             for c in cfg.affinity_columns})

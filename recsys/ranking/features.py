@@ -3,7 +3,7 @@ keys and binary search instead of per-user loops."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -23,6 +23,7 @@ class Catalog:
     user_names: tuple[str, ...]
     item_values: np.ndarray  # [n_items, len(item_names)] float
     item_names: tuple[str, ...]
+    affinity: dict[str, np.ndarray] = field(default_factory=dict)  # column -> code per item
 
 
 @dataclass(frozen=True)
@@ -67,11 +68,24 @@ def _per_index(index: np.ndarray, size: int, age: np.ndarray
     return count, young, old
 
 
+def _affinity(codes: np.ndarray, h_users: np.ndarray, h_items: np.ndarray, users: np.ndarray,
+              items: np.ndarray) -> np.ndarray:
+    """Per pair: the user's purchases of items sharing the candidate's value of a column."""
+    codes = np.asarray(codes, np.int64)
+    width = int(codes.max(initial=-1)) + 1
+    table, count, _ = keyed_stats(pair_keys(h_users, codes[h_items], width),
+                                  np.zeros(len(h_users)))
+    query = pair_keys(users, codes[items], width)
+    query[codes[items] < 0] = -1
+    return lookup(table, count, query, 0.0)
+
+
 def build_features(cands: CandidateSet, history: History, catalog: Catalog,
                    windows: tuple[float, ...]) -> FeatureMatrix:
     """Source scores and ranks; user-item and user-group purchase counts and days since the last
-    one; item popularity per window and its trend; item age; price against the user's median;
-    user activity and attribute columns; item attribute columns."""
+    one; the user's share of purchases sharing each affinity column's value with the item; item
+    popularity per window and its trend; item age; price against the user's median; user
+    activity and attribute columns; item attribute columns."""
     cols: dict[str, np.ndarray] = {}
     for name in cands.scores:
         cols[f"{name}_score"] = cands.scores[name]
@@ -97,6 +111,10 @@ def build_features(cands: CandidateSet, history: History, catalog: Catalog,
         query[g_cand < 0] = -1
         cols["ug_count"] = lookup(table, count, query, 0.0)
         cols["ug_days_since"] = lookup(table, young, query, np.nan)
+    u_count, u_young, u_old = _per_index(h_users, history.n_users, age)
+    for name, codes in catalog.affinity.items():
+        cols[f"aff_{name}"] = _affinity(codes, h_users, h_items, users, items) \
+            / np.maximum(u_count[users], 1.0)
     i_count, i_young, i_old = _per_index(h_items, history.n_items, age)
     cols["item_count"] = i_count[items]
     if history.timed:
@@ -108,7 +126,6 @@ def build_features(cands: CandidateSet, history: History, catalog: Catalog,
             cols[f"item_pop_{w:g}d"] = pop[items]
         if len(pops) > 1:
             cols["item_trend"] = (pops[0][items] + 1e-3) / (pops[-1][items] + 1e-3)
-    u_count, u_young, u_old = _per_index(h_users, history.n_users, age)
     cols["user_count"] = u_count[users]
     cols["user_items"] = np.bincount(np.unique(pair_keys(h_users, h_items, history.n_items))
                                      // history.n_items, minlength=history.n_users)[users]

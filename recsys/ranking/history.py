@@ -102,3 +102,20 @@ def hold_out_last_day(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     days = day.groupby(frame["user_idx"]).transform("nunique")
     held = ((day == last) & (days >= 2)).to_numpy()
     return frame[~held], frame[held]
+
+
+def hold_out_window(frame: pd.DataFrame, days: float) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """An earlier labelled period inside ``frame``: the rows of its last ``days`` days (counted
+    from the day after its latest row) as labels, the rows before as history."""
+    start = frame["timestamp"].max().normalize() + DAY - pd.Timedelta(days=float(days))
+    held = (frame["timestamp"] >= start).to_numpy()
+    return frame[~held], frame[held]
+
+
+def label_window_days(history: pd.DataFrame, labels: pd.DataFrame) -> float | None:
+    """The length in days of a label period that follows the whole history in time (a global
+    temporal split), or None when the labels interleave with it (per-user hold-outs)."""
+    if labels.empty or history.empty or labels["timestamp"].min() < history["timestamp"].max():
+        return None
+    span = labels["timestamp"].max().normalize() - labels["timestamp"].min().normalize()
+    return float(span.days + 1)
