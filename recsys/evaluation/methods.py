@@ -26,12 +26,13 @@ from recsys.evaluation.baselines.bundle import bundle_ranker
 from recsys.evaluation.eval_data import EvalData
 from recsys.evaluation.guard import check_same_data, checkpoint_fingerprint
 from recsys.evaluation.protocols import Ranker
+from recsys.evaluation.ranked import ranked_method
 from recsys.evaluation.rankers import EmbeddingRanker, HistoryFirstRanker, IndexRanker, ScoreRanker
 from recsys.retrieval.index_spec import IndexSpec
 
 log = logging.getLogger(__name__)
 KINDS = ("popularity", "repurchase", "als", "bpr", "bpr_mf", "ease", "itemknn", "checkpoint",
-         "bundle", "history_first")
+         "bundle", "history_first", "ranked")
 # settings that read interaction times: a method using one is skipped on data without them
 TIME_SETTINGS = ("window_days", "half_life_days", "fallback_window_days")
 
@@ -90,6 +91,8 @@ def skip_reason(kind: str, spec: Mapping[str, Any], data: EvalData, skipped: set
         return "disabled"
     if kind in ("checkpoint", "bundle") and not spec.get("path"):
         return "no path"
+    if kind == "ranked" and len(data.history_splits) < 2:
+        return "it learns from the split before the evaluated one (evaluate it on test)"
     if kind == "history_first" and spec.get("base") in skipped:
         return f"its base {spec.get('base')} is skipped"
     if kind == "ease" and data.n_items > int(spec.get("max_items") or data.n_items):
@@ -152,6 +155,8 @@ def _build(
             return embedding_ranker(model, data.users, batch_size)
         if kind == "bundle":
             return bundle_ranker(spec["path"], data)
+        if kind == "ranked":
+            return ranked_method(spec, data)
         base = str(spec.get("base"))
         if base not in built:
             raise ConfigError(f"eval.methods.{name}.base: {base!r} is not an earlier method")

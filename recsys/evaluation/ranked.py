@@ -4,6 +4,7 @@ ranks the evaluated split's users from the whole history, under the evaluator's 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -103,7 +104,7 @@ def training_periods(train: EvalData, exclude_purchased: bool, extra: int,
     return periods
 
 
-def build_pipeline(spec: dict[str, Any], data: EvalData,
+def build_pipeline(spec: Mapping[str, Any], data: EvalData,
                    embedding: EmbeddingModel | None = None) -> TwoStage:
     """The :class:`TwoStage` of ``spec["candidates"]`` / ``spec["ranker"]`` over ``data``'s
     dataset tables."""
@@ -113,7 +114,7 @@ def build_pipeline(spec: dict[str, Any], data: EvalData,
     return TwoStage(cfg, catalog, popularity_segments(cfg, dataset.users), embedding)
 
 
-def fit_ranked(spec: dict[str, Any], data: EvalData,
+def fit_ranked(spec: Mapping[str, Any], data: EvalData,
                embedding: EmbeddingModel | None = None) -> tuple[TwoStage, Ranker]:
     """Pipeline and ranker trained on the period before ``data``'s split."""
     pipeline = build_pipeline(spec, data, embedding)
@@ -149,7 +150,7 @@ def user_split(users: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarra
     return np.sort(users[order[:cut]]), np.sort(users[order[cut:]])
 
 
-def tune_split_top(spec: dict[str, Any], val: EvalData, fraction: float, seed: int, k: int
+def tune_split_top(spec: Mapping[str, Any], val: EvalData, fraction: float, seed: int, k: int
                    ) -> tuple[np.ndarray, np.ndarray]:
     """Train on ``fraction`` of ``val``'s users and rank the others (validation only: a
     sweep's objective): ``(held-out users, their top k)``."""
@@ -160,3 +161,19 @@ def tune_split_top(spec: dict[str, Any], val: EvalData, fraction: float, seed: i
     ranker = pipeline.fit(training_periods(val, excl, pipeline.cfg.extra_periods, fit_users),
                           source=f"{val.manifest_path} split {val.split!r}")
     return held, pipeline.rank(ranker, Period(full.history, held, full.exclude), k)
+
+
+def ranked_method(spec: Mapping[str, Any], data: EvalData) -> RankedRanker:
+    """``eval.methods.<name>: {kind: ranked, candidates, ranker, exclude_purchased,
+    two_tower_checkpoint}``: the fitted pipeline (with a two-tower source when a checkpoint of
+    this dataset is given)."""
+    embedding = None
+    if spec.get("two_tower_checkpoint"):
+        from recsys.evaluation.baselines import load_embedding_model
+        from recsys.evaluation.guard import check_same_data, checkpoint_fingerprint
+
+        path = spec["two_tower_checkpoint"]
+        check_same_data("checkpoint", path, checkpoint_fingerprint(path), data)
+        embedding = load_embedding_model(path, str(spec.get("device", "auto")), data.fit_names)
+    pipeline, ranker = fit_ranked(spec, data, embedding)
+    return RankedRanker(pipeline, ranker, data)
