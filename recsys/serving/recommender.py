@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -76,7 +77,8 @@ class Recommender:
         self.unknown_user = _check_mode(unknown_user)
         self.pseudonym = pseudonym
         self._user_row = {str(u): i for i, u in enumerate(user_ids)}
-        self._item_row = {str(v): i for i, v in enumerate(items["item_id"].astype(str))}
+        self._item_ids = items["item_id"].astype(str).to_numpy(dtype=object)
+        self._item_row = {v: i for i, v in enumerate(self._item_ids)}
 
     @classmethod
     def load(
@@ -183,7 +185,7 @@ class Recommender:
         keep = ids[0] >= 0
         frame = pd.DataFrame({"rank": np.arange(1, k + 1)[keep], "item_idx": ids[0][keep],
                               "score": scores[0][keep]})
-        frame.insert(2, "item_id", self.items["item_id"].to_numpy()[frame["item_idx"]])
+        frame.insert(2, "item_id", self._item_ids[frame["item_idx"].to_numpy()])
         return frame
 
     def candidates(
@@ -196,6 +198,16 @@ class Recommender:
         """Long frame of ``k`` candidates per user for the marketing rules: user_idx (-1 for a
         user unknown to the bundle), item_idx, item_id, score, rank (1 = best) and the
         additive explanation: base / behaviour / image / social ``_score`` summing to score."""
+        return self.rank(users, k, exclude_purchased, unknown_user).frame()
+
+    def rank(
+        self,
+        users: Sequence[UserQuery],
+        k: int,
+        exclude_purchased: bool = True,
+        unknown_user: str | None = None,
+    ) -> Ranked:
+        """The ``k`` best items of each user with their additive explanations, as arrays."""
         k = check_k(k, self.n_items)
         mode = _check_mode(unknown_user or self.unknown_user)
         idx, variants, pop_rows, excluded = self._resolve(users, mode, exclude_purchased)
@@ -211,7 +223,7 @@ class Recommender:
             pop = torch.from_numpy(self.popularity).expand(len(rows), -1).clone()
             mask_scores(pop, excluded[rows] if excluded is not None else None)
             scores[rows], ids[rows] = select_top_k(pop, k)
-        return self._frame(idx, ids, scores, variants, pop_rows)
+        return self._ranked(idx, ids, scores, variants, pop_rows)
 
     def _resolve(
         self, users: Sequence[UserQuery], mode: str, exclude_purchased: bool
@@ -271,30 +283,40 @@ class Recommender:
             rows.append(self._item_row[str(item)])
         return rows
 
-    def _frame(self, idx: np.ndarray, ids: np.ndarray, scores: np.ndarray,
-               variants: np.ndarray, pop_rows: np.ndarray) -> pd.DataFrame:
+    def _ranked(self, idx: np.ndarray, ids: np.ndarray, scores: np.ndarray,
+                variants: np.ndarray, pop_rows: np.ndarray) -> Ranked:
         n, k = ids.shape
         query = np.repeat(np.arange(n), k)
-        frame = pd.DataFrame({
-            "user_idx": idx[query],
-            "item_idx": ids.ravel(),
-            "score": scores.ravel(),
-            "rank": np.tile(np.arange(1, k + 1), n),
-        })
-        valid = frame["item_idx"].to_numpy() >= 0
-        frame, query = frame[valid].reset_index(drop=True), query[valid]
-        item = frame["item_idx"].to_numpy()
-        frame.insert(2, "item_id", self.items["item_id"].to_numpy()[item])
+        item, score = ids.ravel(), scores.ravel()
+        valid = item >= 0
+        query, item, score = query[valid], item[valid], score[valid]
         no_image = self.ablations.items if self.ablations is not None else self.item_vectors
-        parts = contributions(variants[:, query], np.stack([self.item_vectors[item],
-                                                            no_image[item]]),
-                              frame["score"].to_numpy())
+        parts = contributions(variants[:, query],
+                              np.stack([self.item_vectors[item], no_image[item]]), score)
         popular = pop_rows[query]
         for part in PARTS:
-            value = parts[part]
-            value[popular] = frame["score"].to_numpy()[popular] if part == "base" else 0.0
-            frame[f"{part}_score"] = value
-        return frame
+            parts[part][popular] = score[popular] if part == "base" else 0.0
+        rank = np.tile(np.arange(1, k + 1), n)[valid]
+        return Ranked(idx[query], item, self._item_ids[item], score, rank, parts)
+
+
+@dataclass(frozen=True)
+class Ranked:
+    """Recommendations as row-aligned arrays (users one after the other, best first):
+    ``parts`` holds the explanation (``base``, ``behaviour``, ``image``, ``social``)."""
+
+    user_idx: np.ndarray
+    item_idx: np.ndarray
+    item_id: np.ndarray
+    score: np.ndarray
+    rank: np.ndarray
+    parts: dict[str, np.ndarray]
+
+    def frame(self) -> pd.DataFrame:
+        """The candidates frame: user_idx, item_idx, item_id, score, rank, ``<part>_score``."""
+        columns = {"user_idx": self.user_idx, "item_idx": self.item_idx, "item_id": self.item_id,
+                   "score": self.score, "rank": self.rank}
+        return pd.DataFrame({**columns, **{f"{p}_score": self.parts[p] for p in PARTS}})
 
 
 def _check_mode(mode: str) -> str:

@@ -10,7 +10,7 @@ import pandas as pd
 
 from recsys.retrieval.topk import check_k
 from recsys.rules.config import NO_CHANNEL, NO_PROMOTION
-from recsys.serving.recommender import UserQuery
+from recsys.serving.recommender import PARTS, Ranked, UserQuery
 from recsys.serving.schemas import (
     Contributions,
     Explanation,
@@ -26,10 +26,10 @@ SOCIAL_NOT_RULED = "used (no rules applied)"
 
 
 def user_plan(served: Served, req: RecommendRequest, candidates_k: int
-              ) -> tuple[pd.DataFrame, bool]:
-    """The request's plan rows (rules applied when the service has rules) and whether the user
-    is known to the bundle. Columns: those of :func:`recsys.rules.apply_rules` plus
-    ``base_score``; without rules the retrieval candidates."""
+              ) -> tuple[pd.DataFrame | Ranked, bool]:
+    """The request's plan rows (rules applied when the service has rules: the columns of
+    :func:`recsys.rules.apply_rules` plus ``base_score``; else the retrieval ranking) and
+    whether the user is known to the bundle."""
     rec = served.recommender
     k = check_k(req.k, rec.n_items)
     query: UserQuery
@@ -42,11 +42,12 @@ def user_plan(served: Served, req: RecommendRequest, candidates_k: int
     else:
         assert req.user_id is not None
         query = req.user_id
-    fetch = min(max(k, candidates_k), rec.n_items) if served.rules is not None else k
-    candidates = rec.candidates([query], fetch, req.exclude_purchased)
-    known = bool(len(candidates)) and int(candidates["user_idx"].iloc[0]) >= 0
     if served.rules is None:
-        return candidates.head(k), known
+        ranked = rec.rank([query], k, req.exclude_purchased)
+        return ranked, bool(len(ranked.user_idx)) and int(ranked.user_idx[0]) >= 0
+    candidates = rec.candidates([query], min(max(k, candidates_k), rec.n_items),
+                                req.exclude_purchased)
+    known = bool(len(candidates)) and int(candidates["user_idx"].iloc[0]) >= 0
     plan = served.rules.apply(candidates, None if known else (attributes or {}))
     base = candidates.set_index("item_idx")["base_score"]
     plan = plan.head(k).assign(base_score=base.reindex(plan["item_idx"].head(k)).to_numpy())
@@ -56,8 +57,11 @@ def user_plan(served: Served, req: RecommendRequest, candidates_k: int
 def recommend(served: Served, req: RecommendRequest, candidates_k: int) -> RecommendResponse:
     """The response of ``POST /recommend``."""
     plan, known = user_plan(served, req, candidates_k)
-    ruled = served.rules is not None
-    items = [_recommendation(row, ruled) for row in plan.to_dict(orient="records")]
+    ruled = isinstance(plan, pd.DataFrame)
+    if isinstance(plan, Ranked):
+        items = [_retrieved(plan, j) for j in range(len(plan.item_idx))]
+    else:
+        items = [_recommendation(row) for row in plan.to_dict(orient="records")]
     return RecommendResponse(user_id=req.user_id, known_user=known,
                              bundle_version=served.version, rules_applied=ruled,
                              context=req.context, items=items)
@@ -71,14 +75,23 @@ def similar(served: Served, item_id: str, k: int) -> SimilarResponse:
     return SimilarResponse(item_id=item_id, bundle_version=served.version, items=items)
 
 
-def _recommendation(row: dict[str, Any], ruled: bool) -> Recommendation:
+def _retrieved(ranked: Ranked, j: int) -> Recommendation:
+    """Row ``j`` of a retrieval ranking (no rules: no promotion, price or channel)."""
+    parts = Contributions(**{p: float(ranked.parts[p][j]) for p in PARTS})
+    return Recommendation(
+        rank=int(ranked.rank[j]), item_id=str(ranked.item_id[j]), score=float(ranked.score[j]),
+        retrieval_score=parts.base + parts.behaviour + parts.image + parts.social,
+        promotion=None, price=None, suggested_price=None, channel=None, send_time=None,
+        explanation=Explanation(rules_fired=[], contributions=parts,
+                                social_image=SOCIAL_NOT_RULED))
+
+
+def _recommendation(row: dict[str, Any]) -> Recommendation:
+    """A row of the rules' plan."""
     parts = Contributions(base=_num(row["base_score"]), behaviour=_num(row["behaviour_score"]),
                           image=_num(row["image_score"]), social=_num(row["social_score"]))
-    if ruled:
-        note = row["explanation"]["social_image"]
-        fired = [str(x) for x in row["explanation"]["rules_fired"]]
-    else:
-        note, fired = SOCIAL_NOT_RULED, []
+    note = row["explanation"]["social_image"]
+    fired = [str(x) for x in row["explanation"]["rules_fired"]]
     return Recommendation(
         rank=int(row["rank"]), item_id=str(row["item_id"]),
         score=_num(row["score"]),

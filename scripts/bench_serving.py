@@ -1,0 +1,281 @@
+"""recsys-serve under load: an async HTTP client on loopback against the service in its own
+process, beside the in-process Recommender call (the reference), printing ratios.
+
+Builds a bundle of ``--items`` items (toy dataset, random item vectors, a small TorchScript user
+tower, IVF-Flat index tuned to recall@10 >= .95), serves it with uvicorn (``--workers`` threads,
+rules off: no mining outputs for this synthetic catalogue), then, each phase bounded by
+``--seconds`` and ``--max-requests``:
+
+1. p50 / p99 at ``--rate`` requests/s for known users and for new users given features + history;
+2. the largest rate of a sweep with p99 <= ``--p99-ms`` and no errors (known users);
+3. the same load while a reload swaps in another bundle (errors, p99, version changed);
+4. the serving process's resident memory against the bundle's size on disk.
+
+Latency is measured from each request's scheduled send time (open loop), so a server that falls
+behind is charged for the queueing. Client and server share the machine's cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing as mp
+import os
+import shutil
+import socket
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import psutil
+
+TOKEN = "bench-token"
+
+
+def build_bundle(root: Path, n_items: int, n_users: int, dim: int) -> Path:
+    """A bundle over a toy dataset of ``n_items`` items with a scripted user tower."""
+    import torch
+    from torch import nn
+
+    from recsys.evaluation.toy import make_toy_dataset
+    from recsys.retrieval.embeddings import StaticEmbeddings
+    from recsys.retrieval.index_spec import load_spec
+    from recsys.serving import ExportSettings, export_bundle
+
+    ds = make_toy_dataset(n_users=n_users, n_items=n_items, seed=0)
+    ds.write(root / "data")
+
+    class Tower(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.cat = nn.Embedding(8, dim)
+            self.num = nn.Linear(1, dim)
+            self.hist = nn.EmbeddingBag(n_items + 1, dim, mode="sum", padding_idx=0)
+
+        def forward(self, ids: torch.Tensor, cat: torch.Tensor, num: torch.Tensor,
+                    hist_items: torch.Tensor, hist_age: torch.Tensor, social: torch.Tensor,
+                    social_mask: torch.Tensor) -> torch.Tensor:
+            x = self.cat(cat).sum(1) + self.num(num) + self.hist(hist_items)
+            return nn.functional.normalize(x, dim=-1)
+
+    class Model(StaticEmbeddings):
+        config = {"schema": {"history_len": 8, "social_len": 0, "social_dim": 0}}
+
+        def user_tower_for_export(self) -> nn.Module:
+            return tower
+
+    torch.manual_seed(0)
+    tower = Tower().eval()
+    rng = np.random.default_rng(0)
+    model = Model(rng.normal(size=(n_items, dim)).astype(np.float32),
+                  rng.normal(size=(len(ds.users), dim)).astype(np.float32), "cosine")
+    settings = ExportSettings(batch_size=4096, history_splits=None, item_columns=None,
+                              user_tower=True)
+    return export_bundle(model, ds, load_spec("ivf_flat"), root / "bundle", settings, {"n": n_items})
+
+
+def serve(bundle: str, port: int, workers: int) -> None:
+    """The service process (one bundle in memory, ``workers`` threads)."""
+    os.environ["RECSYS_BENCH_TOKEN"] = TOKEN
+    import faiss
+    import torch
+    import uvicorn
+
+    from recsys.serving.app import create_app
+    from recsys.serving.service import ServeSettings, bundle_loader
+    from recsys.serving.state import ServingState
+
+    torch.set_num_threads(1)
+    faiss.omp_set_num_threads(1)
+    settings = ServeSettings(bundle_dir=Path(bundle), workers=workers, unknown_user="cold",
+                             candidates_k=50, max_body_bytes=65536,
+                             admin_token_env="RECSYS_BENCH_TOKEN", watch_seconds=0.0)
+    state = ServingState(bundle_loader(settings), settings.bundle_dir)
+    state.reload()
+    uvicorn.run(create_app(state, settings), host="127.0.0.1", port=port, log_level="error")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def bodies(kind: str, user_ids: list[str], item_ids: list[str], n: int, seed: int) -> list[bytes]:
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n):
+        if kind == "known":
+            body: dict[str, Any] = {"user_id": user_ids[rng.integers(len(user_ids))], "k": 10}
+        else:
+            history = [item_ids[i] for i in rng.integers(len(item_ids), size=3)]
+            body = {"new_user": {"features": {"age": int(rng.integers(18, 70)),
+                                              "gender": str(rng.choice(["f", "m"])),
+                                              "region": str(rng.choice(["north", "east"]))},
+                                 "history": history}, "k": 10}
+        out.append(json.dumps(body).encode())
+    return out
+
+
+async def load(url: str, payloads: list[bytes], rate: float, seconds: float,
+               during: Any = None) -> dict[str, float]:
+    """Open-loop POST /recommend at ``rate``/s for ``seconds`` (at most len(payloads))."""
+    n = min(len(payloads), int(rate * seconds))
+    lat: list[float] = []
+    errors = 0
+    limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=10.0) as client:
+        start = time.perf_counter() + 0.05
+
+        async def one(i: int) -> None:
+            nonlocal errors
+            due = start + i / rate
+            await asyncio.sleep(max(0.0, due - time.perf_counter()))
+            try:
+                r = await client.post("/recommend", content=payloads[i],
+                                      headers={"content-type": "application/json"})
+                ok = r.status_code == 200 and len(r.json()["items"]) == 10
+            except httpx.HTTPError:
+                ok = False
+            lat.append(time.perf_counter() - due)
+            errors += not ok
+
+        tasks = [asyncio.create_task(one(i)) for i in range(n)]
+        extra = asyncio.create_task(during(client, start)) if during is not None else None
+        await asyncio.gather(*tasks)
+        if extra is not None:
+            await extra
+    ms = np.asarray(lat) * 1e3
+    return {"n": n, "errors": errors, "p50": float(np.percentile(ms, 50)),
+            "p99": float(np.percentile(ms, 99)), "rate": rate}
+
+
+def reference(bundle: Path, payloads: dict[str, list[bytes]], n: int) -> dict[str, dict[str, float]]:
+    """The in-process Recommender call on the same requests (the reference)."""
+    import faiss
+    import torch
+
+    from recsys.serving import Recommender
+
+    torch.set_num_threads(1)
+    faiss.omp_set_num_threads(1)
+    rec = Recommender.load(bundle, unknown_user="cold")
+    out = {}
+    for kind, bodies_ in payloads.items():
+        times = []
+        for body in bodies_[:n]:
+            req = json.loads(body)
+            query = req.get("user_id") or {**req["new_user"]["features"],
+                                            "history": req["new_user"]["history"]}
+            t = time.perf_counter()
+            rec.candidates([query], 10)
+            times.append((time.perf_counter() - t) * 1e3)
+        out[kind] = {"p50": statistics.median(times), "p99": float(np.percentile(times, 99))}
+    return out
+
+
+def dir_bytes(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--items", type=int, default=100_000)
+    ap.add_argument("--users", type=int, default=2_000)
+    ap.add_argument("--dim", type=int, default=64)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--rate", type=float, default=200.0)
+    ap.add_argument("--sweep", type=str, default="100,200,300,400,600,800")
+    ap.add_argument("--seconds", type=float, default=5.0)
+    ap.add_argument("--max-requests", type=int, default=4000)
+    ap.add_argument("--p99-ms", type=float, default=25.0)
+    args = ap.parse_args()
+
+    root = Path(tempfile.mkdtemp(prefix="bench_serving_"))
+    try:
+        t = time.perf_counter()
+        bundle = build_bundle(root, args.items, args.users, args.dim)
+        manifest = json.loads((bundle / "manifest.json").read_text())
+        print(f"bundle: {args.items} items, dim {args.dim}, {manifest['index']['factory']} "
+              f"{manifest['index']['params']}, ANN recall@10 {manifest['ann_recall']['recall']:.3f}, "
+              f"{dir_bytes(bundle) / 2**20:.1f} MiB on disk, built in {time.perf_counter() - t:.0f} s")
+        import pandas as pd
+
+        users = pd.read_parquet(bundle / "users.parquet")["user_id"].astype(str).tolist()
+        items = pd.read_parquet(bundle / "items.parquet")["item_id"].astype(str).tolist()
+        n = args.max_requests
+        payloads = {k: bodies(k, users, items, n, seed) for seed, k in enumerate(("known", "new"))}
+        ref = reference(bundle, payloads, 300)
+
+        port = free_port()
+        proc = mp.get_context("spawn").Process(target=serve, args=(str(bundle), port, args.workers),
+                                                daemon=True)
+        proc.start()
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            try:
+                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        server = psutil.Process(proc.pid)
+        asyncio.run(load(url, payloads["known"], 100, 1.0))  # warm-up
+
+        rows = []
+        for kind in ("known", "new"):
+            res = asyncio.run(load(url, payloads[kind], args.rate, args.seconds))
+            rows.append((f"{kind} users @ {args.rate:.0f}/s", res, ref[kind]["p50"]))
+        best = None
+        for rate in [float(r) for r in args.sweep.split(",")]:
+            res = asyncio.run(load(url, payloads["known"], rate, args.seconds))
+            rows.append((f"sweep known @ {rate:.0f}/s", res, ref["known"]["p50"]))
+            if res["errors"] or res["p99"] > args.p99_ms:
+                break
+            best = rate
+
+        newer = shutil.copytree(bundle, root / "bundle2")
+        m = json.loads((newer / "manifest.json").read_text())
+        m["created_at"] = "2999-01-01T00:00:00+00:00"
+        (newer / "manifest.json").write_text(json.dumps(m))
+        reload_status: dict[str, Any] = {}
+
+        async def reload_mid(client: httpx.AsyncClient, start: float) -> None:
+            await asyncio.sleep(max(0.0, start + args.seconds / 2 - time.perf_counter()))
+            t0 = time.perf_counter()
+            r = await client.post("/admin/reload", json={"bundle_dir": str(newer)},
+                                  headers={"Authorization": f"Bearer {TOKEN}"}, timeout=120)
+            reload_status.update(status=r.status_code, seconds=time.perf_counter() - t0)
+
+        res = asyncio.run(load(url, payloads["known"], args.rate, args.seconds, reload_mid))
+        rows.append((f"known @ {args.rate:.0f}/s + reload", res, ref["known"]["p50"]))
+        rss = server.memory_info().rss
+
+        print(f"\nin-process Recommender.candidates (reference): known p50 {ref['known']['p50']:.2f} ms"
+              f" p99 {ref['known']['p99']:.2f} ms; new p50 {ref['new']['p50']:.2f} ms"
+              f" p99 {ref['new']['p99']:.2f} ms")
+        print(f"\n{'load':<28}{'requests':>9}{'errors':>8}{'p50 ms':>9}{'p99 ms':>9}"
+              f"{'p50 / in-process':>18}")
+        for name, r, ref_p50 in rows:
+            print(f"{name:<28}{r['n']:>9}{r['errors']:>8}{r['p50']:>9.2f}{r['p99']:>9.2f}"
+                  f"{r['p50'] / ref_p50:>17.1f}x")
+        print(f"\nlargest swept rate with p99 <= {args.p99_ms:g} ms and 0 errors: "
+              f"{best if best is not None else 'none'} requests/s")
+        print(f"reload during load: HTTP {reload_status.get('status')} in "
+              f"{reload_status.get('seconds', float('nan')):.2f} s")
+        print(f"serving process RSS {rss / 2**20:.0f} MiB vs bundle on disk "
+              f"{dir_bytes(bundle) / 2**20:.0f} MiB (ratio {rss / dir_bytes(bundle):.2f}); "
+              f"{args.workers} worker threads share it")
+        proc.terminate()
+        proc.join(10)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
