@@ -28,7 +28,7 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 import numpy as np
@@ -64,7 +64,8 @@ def build_bundle(root: Path, n_items: int, n_users: int, dim: int) -> Path:
             return nn.functional.normalize(x, dim=-1)
 
     class Model(StaticEmbeddings):
-        config = {"schema": {"history_len": 8, "social_len": 0, "social_dim": 0}}
+        config: ClassVar[dict[str, Any]] = {
+            "schema": {"history_len": 8, "social_len": 0, "social_dim": 0}}
 
         def user_tower_for_export(self) -> nn.Module:
             return tower
