@@ -34,13 +34,15 @@ def baskets(purchases: pd.DataFrame, values: pd.Series, key: str) -> list[list[s
 def mine_rules(
     transactions: Sequence[Sequence[str]], thresholds: Thresholds, algorithm: str, max_len: int
 ) -> pd.DataFrame:
-    """Rules with support, confidence and lift at or above ``thresholds``, strongest first."""
+    """Rules with support (at least ``thresholds.support(n_baskets)``), confidence and lift at
+    or above ``thresholds``, strongest first."""
     n = len(transactions)
     empty = pd.DataFrame(columns=RULE_COLUMNS[1:])
     if n == 0:
         return empty
+    min_support = thresholds.support(n)
     counts = pd.Series([v for t in transactions for v in t]).value_counts()
-    frequent = set(counts[counts / n >= thresholds.min_support].index)
+    frequent = set(counts[counts / n >= min_support].index)
     kept = [[v for v in t if v in frequent] for t in transactions]
     if len(frequent) < 2:
         return empty
@@ -48,7 +50,7 @@ def mine_rules(
     onehot = encoder.fit(kept).transform(kept, sparse=True)
     df = pd.DataFrame.sparse.from_spmatrix(onehot, columns=[str(c) for c in encoder.columns_])
     finder = fpgrowth if algorithm == "fpgrowth" else apriori
-    itemsets = finder(df, min_support=thresholds.min_support, use_colnames=True, max_len=max_len)
+    itemsets = finder(df, min_support=min_support, use_colnames=True, max_len=max_len)
     if itemsets.empty or itemsets["itemsets"].map(len).max() < 2:
         return empty
     rules = association_rules(
@@ -77,18 +79,21 @@ def mine_association_rules(
     basket_key: str,
     cfg: AssociationConfig,
 ) -> pd.DataFrame:
-    """Item-level and category-level rules in one table (``level`` column)."""
+    """Item-level and category-level rules in one table (``level`` column); ``attrs["n_baskets"]``
+    holds the number of baskets per level."""
     levels: list[tuple[str, pd.Series, Thresholds]] = [
         ("item", purchases["item_idx"].map(items["item_id"]), cfg.item)
     ]
     if category_column is not None:
         levels.append(("category", purchases["item_idx"].map(items[category_column]), cfg.category))
-    frames = []
+    frames, n_baskets = [], {}
     for level, values, thresholds in levels:
         txns = baskets(purchases, values, basket_key)
         rules = mine_rules(txns, thresholds, cfg.algorithm, cfg.max_len)
         frames.append(rules.assign(level=level, n_baskets=len(txns)))
+        n_baskets[level] = len(txns)
     out = pd.concat(frames, ignore_index=True)[RULE_COLUMNS]
+    out.attrs["n_baskets"] = n_baskets  # per level, also where no rule was found
     out["n_baskets"] = out["n_baskets"].astype("int64")
     for col in ("antecedent_support", "consequent_support", "support", "confidence", "lift"):
         out[col] = out[col].astype("float64")

@@ -18,11 +18,22 @@ BASKET_KEYS = ("order", "user")
 
 @dataclass(frozen=True)
 class Thresholds:
-    """Association-rule thresholds of one level (item or category)."""
+    """Association-rule thresholds of one level (item or category). The support threshold follows
+    the data's scale: an itemset needs ``min_count`` baskets, so the effective minimum support is
+    ``max(min_support, min_count / n_baskets)``."""
 
     min_support: float
     min_confidence: float
     min_lift: float
+    min_count: int = 1
+
+    def support(self, n_baskets: int) -> float:
+        return max(self.min_support, self.min_count / max(n_baskets, 1))
+
+
+def _thresholds(raw: Mapping[str, Any]) -> Thresholds:
+    values = {k: float(v) for k, v in raw.items() if k != "min_count"}
+    return Thresholds(**values, min_count=int(raw.get("min_count", 1)))
 
 
 @dataclass(frozen=True)
@@ -98,8 +109,7 @@ class MiningConfig:
                 ),
                 association=AssociationConfig(
                     str(assoc["algorithm"]), int(assoc["max_len"]),
-                    Thresholds(**{k: float(v) for k, v in assoc["item"].items()}),
-                    Thresholds(**{k: float(v) for k, v in assoc["category"].items()}),
+                    _thresholds(assoc["item"]), _thresholds(assoc["category"]),
                 ),
                 classifiers=ClassifierConfig(
                     int(clf["window_days"]), float(clf["test_size"]), int(clf["min_class_count"]),

@@ -16,6 +16,7 @@ from recsys.mining.association import mine_association_rules
 from recsys.mining.classifiers import train_classifiers
 from recsys.mining.config import MiningConfig
 from recsys.mining.inputs import load_inputs, resolve_columns
+from recsys.mining.plots import PLOTS, write_plots
 from recsys.mining.profile_json import to_jsonl
 from recsys.mining.profiles import build_profiles
 from recsys.mining.report import render_report
@@ -27,7 +28,7 @@ log = logging.getLogger(__name__)
 MINING_FILES = (
     "rfm.parquet", "segments.parquet", "profiles.parquet", "profiles.jsonl",
     "association_rules.parquet", "predictions.parquet", "classifiers.json", "mining.json",
-    "report.md",
+    "report.md", *PLOTS,
 )
 
 
@@ -76,6 +77,13 @@ def _run(dataset_dir: Path | str, output_dir: Path | str, cfg: MiningConfig) -> 
         "best_k": seg.best_k,
         "silhouettes": {str(k): v for k, v in seg.silhouettes.items()},
     }
+    n_baskets = rules.attrs.get("n_baskets", {})
+    meta["association_thresholds"] = {
+        level: {"min_support": t.support(int(n_baskets[level])), "min_count": t.min_count,
+                "min_confidence": t.min_confidence, "min_lift": t.min_lift,
+                "baskets": int(n_baskets[level])}
+        for level, t in (("item", cfg.association.item), ("category", cfg.association.category))
+        if level in n_baskets}
     report = render_report(meta, rfm, seg, profiles, rules, clf.summary)
     with atomic_directory(Path(output_dir)) as tmp:
         rfm.to_parquet(tmp / "rfm.parquet", index=False)
@@ -87,6 +95,7 @@ def _run(dataset_dir: Path | str, output_dir: Path | str, cfg: MiningConfig) -> 
         (tmp / "classifiers.json").write_text(json.dumps(clf.summary, indent=2))
         (tmp / "mining.json").write_text(json.dumps(meta, indent=2))
         (tmp / "report.md").write_text(report)
+        write_plots(rfm, segments, rules, tmp)
     auc = {
         task: {m: v["auc"] for m, v in clf.summary[task].get("models", {}).items()}
         for task in ("churn", "intent")

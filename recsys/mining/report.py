@@ -6,6 +6,7 @@ from typing import Any
 
 import pandas as pd
 
+from recsys.mining.plots import PLOTS
 from recsys.mining.segmentation import Segmentation
 
 
@@ -94,6 +95,9 @@ def render_report(
         "\n## Association rules\n",
         f"item-level rules: {int((rules['level'] == 'item').sum())}, "
         f"category-level rules: {int((rules['level'] == 'category').sum())}\n",
+        "Thresholds (minimum support = max(min_support, min_count / baskets)):\n",
+        markdown_table(pd.DataFrame(meta.get("association_thresholds", {})).T
+                       .rename_axis("level").reset_index(), "{:.5f}"),
         "\n### Item level (top by lift)\n",
         markdown_table(_rules_preview(rules, "item")),
         "\n### Category level (top by lift)\n",
@@ -101,5 +105,7 @@ def render_report(
         f"\n## Classifiers\n\nLabels from the last {classifiers['window_days']} days of history "
         f"(cutoff {classifiers['cutoff']}).\n",
         markdown_table(_auc_table(classifiers)),
+        "\n## Plots\n",
+        *[f"### {title}\n\n![{title}]({name})\n" for name, title in PLOTS.items()],
     ]
     return "\n".join(parts)

@@ -59,3 +59,13 @@ def test_baskets_by_order_and_both_levels() -> None:
     item_rule = rules[(rules["level"] == "item") & (rules["antecedents"].map(tuple) == ("a",))]
     assert item_rule["consequents"].map(tuple).tolist() == [("b",)]
     assert (rules["n_baskets"] == 4).all()
+
+
+def test_support_threshold_follows_the_number_of_baskets() -> None:
+    t = Thresholds(min_support=0.0, min_confidence=0.1, min_lift=1.0, min_count=5)
+    assert t.support(1000) == pytest.approx(0.005) and t.support(10) == pytest.approx(0.5)
+    assert Thresholds(0.02, 0.1, 1.0, min_count=5).support(10_000) == 0.02
+    txns = [["a", "b"]] * 4 + [["c"]] * 96  # the pair is in 4 baskets out of 100
+    assert mine_rules(txns, Thresholds(0.0, 0.1, 1.0, min_count=5), "fpgrowth", 2).empty
+    found = mine_rules(txns, Thresholds(0.0, 0.1, 1.0, min_count=4), "fpgrowth", 2)
+    assert len(found) == 2 and (found["support"] == 0.04).all()
