@@ -66,6 +66,7 @@ class TwoStage:
         self.catalog = catalog
         self.segments = segments or {}
         self.embedding = embedding
+        self._fitted: tuple[History, dict[str, CandidateSource]] | None = None
 
     def source_names(self) -> list[str]:
         """Configured sources that can run (an embedding source needs a model)."""
@@ -73,7 +74,9 @@ class TwoStage:
                 if s["kind"] != "embedding" or self.embedding is not None]
 
     def sources(self, history: History) -> dict[str, CandidateSource]:
-        """Every source fitted on ``history``."""
+        """Every source fitted on ``history`` (kept for the next call on the same history)."""
+        if self._fitted is not None and self._fitted[0] is history:
+            return self._fitted[1]
         out: dict[str, CandidateSource] = {}
         for name in self.source_names():
             spec = self.cfg.sources[name]
@@ -95,6 +98,7 @@ class TwoStage:
                                              self.segments.get(name))
             elif self.embedding is not None:
                 out[name] = EmbeddingSource(self.embedding, self.cfg.batch_users)
+        self._fitted = (history, out)
         return out
 
     def candidates(self, period: Period, budget: int | None = None) -> dict[str, Candidates]:
@@ -146,12 +150,16 @@ class TwoStage:
 
     def rank(self, ranker: Ranker, period: Period, k: int, table: Scored | None = None
              ) -> np.ndarray:
-        """Top ``k`` items per user of ``period`` by the ranker (``EMPTY`` padded)."""
-        table = self.score_table(period) if table is None else table
-        scores = ranker.predict(table.features.values, table.features.names)
-        best = rank_pairs(table.cands.rows, table.cands.items, scores, k)
+        """Top ``k`` items per user of ``period`` by the ranker (``EMPTY`` padded), scored
+        ``batch_users`` users at a time (or from a precomputed ``table`` of all of them)."""
         out = np.full((len(period.users), k), EMPTY, dtype=np.int64)
-        out[best.rows, best.ranks] = best.items
+        step = len(period.users) if table is not None else self.cfg.batch_users
+        for s in range(0, len(period.users), max(step, 1)):
+            part = table or self.score_table(
+                Period(period.history, period.users[s : s + step], period.exclude))
+            scores = ranker.predict(part.features.values, part.features.names)
+            best = rank_pairs(part.cands.rows, part.cands.items, scores, k)
+            out[s + best.rows, best.ranks] = best.items
         return out
 
     def source_top(self, lists: dict[str, Candidates], n_users: int, k: int

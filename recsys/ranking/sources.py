@@ -8,7 +8,15 @@ from abc import ABC, abstractmethod
 import numpy as np
 import scipy.sparse as sp
 
-from recsys.ranking.candidates import Candidates, check_budget, top_of_dense, top_of_sparse
+from recsys.arrays import member
+from recsys.ranking.candidates import (
+    Candidates,
+    check_budget,
+    pair_keys,
+    rank_pairs,
+    top_of_dense,
+    top_of_sparse,
+)
 from recsys.ranking.history import History
 from recsys.retrieval.embeddings import EmbeddingModel
 from recsys.retrieval.similarity import metric_for, prepare
@@ -120,13 +128,42 @@ class PopularitySource(CandidateSource):
             np.add.at(counts, (seg[ok], recent["item_idx"].to_numpy(np.int64)[ok]), 1.0)
             self.by_segment = counts
 
+    def _segment_of(self, users: np.ndarray) -> np.ndarray:
+        """Row of :meth:`_table` per user: its segment, or the last row (global) without one."""
+        if self.by_segment is None or self.segments is None:
+            return np.zeros(len(users), np.int64)
+        seg = self.segments[users]
+        return np.where(seg >= 0, seg, len(self.by_segment))
+
+    def _table(self) -> np.ndarray:
+        """Scores per segment, then the global row."""
+        if self.by_segment is None:
+            return self.global_[None, :]
+        return np.vstack([self.by_segment + self.global_, self.global_])
+
     def scores(self, users: np.ndarray) -> np.ndarray:
-        out = np.tile(self.global_, (len(users), 1))
-        if self.by_segment is not None and self.segments is not None:
-            seg = self.segments[users]
-            ok = seg >= 0
-            out[ok] += self.by_segment[seg[ok]]
-        return out
+        return self._table()[self._segment_of(users)]
+
+    def top(self, users: np.ndarray, budget: int, exclude: sp.csr_matrix | None = None
+            ) -> Candidates:
+        """One ranking per segment, cut per user after its excluded items are dropped."""
+        budget = check_budget(budget)
+        users = np.asarray(users, np.int64)
+        spare = int(np.diff(exclude.indptr).max(initial=0)) if exclude is not None else 0
+        best = top_of_dense(self._table(), budget + spare)
+        width = np.bincount(best.rows, minlength=len(self._table()))
+        seg = self._segment_of(users)
+        start = np.concatenate([[0], np.cumsum(width)])
+        rows = np.repeat(np.arange(len(users)), width[seg])
+        pos = np.arange(len(rows)) - np.repeat(np.cumsum(width[seg]) - width[seg], width[seg])
+        src = start[seg][rows] + pos
+        items, scores = best.items[src], best.scores[src]
+        if spare:
+            ex = sp.coo_matrix(exclude)
+            n = self.global_.shape[0]
+            keep = ~member(pair_keys(ex.row, ex.col, n), pair_keys(rows, items, n))
+            rows, items, scores = rows[keep], items[keep], scores[keep]
+        return rank_pairs(rows, items, scores, budget)
 
 
 class EmbeddingSource(CandidateSource):

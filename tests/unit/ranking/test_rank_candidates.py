@@ -69,3 +69,19 @@ def test_merge_keeps_each_sources_score_and_rank_and_recall_counts_covered_purch
     table = recall_table(lists, truth, [1, 5])
     assert table["a"]["@5"] == pytest.approx(2 / 3) and table["a"]["@1"] == 0.0
     assert table["b"]["@1"] == 0.0 and table["union"]["@5"] == pytest.approx(2 / 3)
+
+
+def test_popularity_top_equals_ranking_its_dense_scores() -> None:
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"user_idx": rng.integers(0, 20, 300), "item_idx": rng.integers(0, 30, 300),
+                          "timestamp": pd.Timestamp("2024-01-01")
+                          + pd.to_timedelta(rng.integers(0, 40, 300), "D")})
+    hist = history_as_of(frame, 20, 30)
+    source = PopularitySource(hist, 14.0, segments=rng.integers(-1, 3, 20))
+    users = np.arange(20)
+    exclude = sp.csr_matrix((rng.random((20, 30)) < 0.2).astype(float))
+    fast = source.top(users, 7, exclude)
+    slow = top_of_dense(source.scores(users), 7, exclude)
+    for field in ("rows", "items", "ranks"):
+        np.testing.assert_array_equal(getattr(fast, field), getattr(slow, field))
+    np.testing.assert_allclose(fast.scores, slow.scores, rtol=1e-6)

@@ -1,0 +1,210 @@
+"""Benchmark: the two-stage pipeline (candidate sources + pair features + LightGBM ranking) per
+user, and its vectorised feature builder against a per-user Python loop of the same features.
+
+    .venv/bin/python scripts/bench_ranking.py [--hm outputs/data/hm] [--users 100000]
+        [--items 20000] [--ref-users 300]
+
+1. H&M: every user of the processed dataset at ``--hm`` (skipped when absent) gets candidates,
+   features and ranked top-12 from the ranker trained on the validation labels.
+2. A random world of ``--users`` x ``--items`` (Zipf item popularity, ~20 purchases per user over
+   120 days, product groups of 5 items): the ranker is trained on the last week's labels, then
+   every user is ranked as of the end. Users per second per stage and peak resident memory.
+3. Features of ``--ref-users`` users of that world: ``build_features`` against a plain per-user
+   loop over the same history (dicts per user), which must give the same values.
+Configs are the package's (conf/candidates/default.yaml, conf/ranker/lambdarank.yaml); one
+LightGBM thread.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from _bench_common import PeakRSS, rss_mib
+from omegaconf import OmegaConf
+
+from recsys.ranking.candidates import merge
+from recsys.ranking.config import RankingConfig, build_catalog, ranking_config
+from recsys.ranking.features import Catalog, FeatureMatrix, build_features
+from recsys.ranking.history import History, history_as_of
+from recsys.ranking.pipeline import Period, TwoStage, popularity_segments
+
+ROOT = Path(__file__).resolve().parents[1]
+CONF = ROOT / "recsys" / "conf"
+LOOP_FEATURES = ("ui_count", "ui_days_since", "ug_count", "ug_days_since", "user_count",
+                 "user_days_since_last", "price_vs_user", "item_count")
+
+
+def config(data: str | None) -> dict[str, Any]:
+    cand = OmegaConf.load(CONF / "candidates" / "default.yaml")
+    if data is not None and (CONF / "candidates" / "data" / f"{data}.yaml").is_file():
+        cand = OmegaConf.merge(cand, OmegaConf.load(CONF / "candidates" / "data" / f"{data}.yaml"))
+    return {"candidates": OmegaConf.to_container(cand, resolve=True),
+            "ranker": OmegaConf.to_container(OmegaConf.load(CONF / "ranker" / "lambdarank.yaml"))}
+
+
+def run_pipeline(pipe: TwoStage, train: Period, test: Period, label: str) -> None:
+    """Fit on ``train``, then candidates + features + ranking for every user of ``test``."""
+    with PeakRSS() as peak:
+        start = time.perf_counter()
+        ranker = pipe.fit([train])
+        fit_s = time.perf_counter() - start
+        start = time.perf_counter()
+        lists = pipe.candidates(test)
+        cand_s = time.perf_counter() - start
+        start = time.perf_counter()
+        table = pipe.score_table(test, lists)
+        feat_s = time.perf_counter() - start
+        start = time.perf_counter()
+        top = pipe.rank(ranker, test, 12, table)
+        rank_s = time.perf_counter() - start
+    n = len(test.users)
+    total = cand_s + feat_s + rank_s
+    print(f"{label}: {n} users, {len(table.cands)} candidate pairs, {len(table.features.names)} "
+          f"features; fit on {len(train.users)} labelled users {fit_s:.1f}s")
+    print(f"  candidates {cand_s:7.2f}s  features {feat_s:7.2f}s  ranking {rank_s:7.2f}s  -> "
+          f"{n / total:,.0f} users/s end to end; peak RSS {peak.peak:,.0f} MiB "
+          f"(filled top-12 rows: {(top[:, 0] >= 0).mean():.3f})")
+
+
+def hm_section(path: Path) -> None:
+    from recsys.data import load_dataset
+
+    if not (path / "manifest.json").is_file():
+        print(f"1. H&M: skipped (no processed dataset at {path}; run recsys-data data=hm)")
+        return
+    ds = load_dataset(path)
+    cfg = ranking_config(**config("hm"))
+    pipe = TwoStage(cfg, build_catalog(cfg, ds.items, ds.users), popularity_segments(cfg, ds.users))
+    n_users, n_items = len(ds.users), len(ds.items)
+    train_rows = ds.train[ds.train["positive"].astype(bool)]
+    val_rows = ds.val[ds.val["positive"].astype(bool)]
+    train_hist = history_as_of(train_rows, n_users, n_items)
+    labels = matrix(val_rows, n_users, n_items)
+    train = Period(train_hist, np.unique(val_rows["user_idx"].to_numpy()), None, labels)
+    test_hist = history_as_of(pd.concat([train_rows, val_rows]), n_users, n_items)
+    print("1. H&M (every user ranked as of the test start)")
+    run_pipeline(pipe, train, Period(test_hist, np.arange(n_users)), "   hm")
+
+
+def matrix(frame: pd.DataFrame, n_users: int, n_items: int) -> sp.csr_matrix:
+    return sp.csr_matrix((np.ones(len(frame)), (frame["user_idx"].to_numpy(np.int64),
+                                                 frame["item_idx"].to_numpy(np.int64))),
+                         shape=(n_users, n_items))
+
+
+def random_world(n_users: int, n_items: int, seed: int = 0) -> tuple[pd.DataFrame, Catalog]:
+    rng = np.random.default_rng(seed)
+    per_user = rng.poisson(20, n_users) + 1
+    users = np.repeat(np.arange(n_users), per_user)
+    weights = 1.0 / (np.arange(n_items) + 10.0)
+    items = rng.choice(n_items, size=len(users), p=weights / weights.sum())
+    # a user's repeat purchases: a quarter of the rows repeat an earlier item of the same user
+    repeat = np.flatnonzero(rng.random(len(users)) < 0.25)
+    repeat = repeat[(repeat > 0) & (users[np.maximum(repeat - 1, 0)] == users[repeat])]
+    items[repeat] = items[repeat - 1]
+    days = rng.integers(0, 120, len(users))
+    frame = pd.DataFrame({"user_idx": users, "item_idx": items,
+                          "timestamp": pd.Timestamp("2024-01-01") + pd.to_timedelta(days, "D")})
+    catalog = Catalog(groups=np.arange(n_items) // 5, price=rng.lognormal(3.0, 0.5, n_items),
+                      user_values=rng.integers(16, 80, (n_users, 1)).astype(float),
+                      user_names=("age",), item_values=np.empty((n_items, 0)), item_names=())
+    return frame, catalog
+
+
+def world_section(n_users: int, n_items: int) -> tuple[History, TwoStage]:
+    frame, catalog = random_world(n_users, n_items)
+    cfg: RankingConfig = ranking_config(**config(None))
+    pipe = TwoStage(cfg, catalog)
+    cut = pd.Timestamp("2024-04-23")  # the last week labels the training period
+    train_hist = history_as_of(frame, n_users, n_items, cut)
+    label_rows = frame[frame["timestamp"] >= cut]
+    labelled = np.unique(label_rows["user_idx"].to_numpy())
+    fit_users = labelled[: max(1, min(len(labelled), 20000))]
+    train = Period(train_hist, fit_users, None, matrix(label_rows, n_users, n_items))
+    test_hist = history_as_of(frame, n_users, n_items)
+    print(f"2. random world: {n_users:,} users x {n_items:,} items, {len(frame):,} purchases")
+    run_pipeline(pipe, train, Period(test_hist, np.arange(n_users)), "   world")
+    return test_hist, pipe
+
+
+def loop_features(hist: History, catalog: Catalog, users: np.ndarray, rows: np.ndarray,
+                  items: np.ndarray) -> dict[str, np.ndarray]:
+    """The same history features one user at a time, from plain dicts."""
+    assert catalog.groups is not None and catalog.price is not None
+    out = {name: np.full(len(rows), np.nan) for name in LOOP_FEATURES}
+    f = hist.frame
+    u_all, i_all, age_all = (f["user_idx"].to_numpy(), f["item_idx"].to_numpy(), hist.age_days)
+    item_count = np.bincount(i_all, minlength=hist.n_items)
+    by_user: dict[int, list[int]] = {}
+    for r, u in enumerate(u_all):
+        by_user.setdefault(int(u), []).append(r)
+    starts = np.searchsorted(rows, np.arange(len(users) + 1))
+    for pos, u in enumerate(users):
+        mine = by_user.get(int(u), [])
+        ui: dict[int, tuple[int, float]] = {}
+        ug: dict[int, tuple[int, float]] = {}
+        for r in mine:
+            i, a = int(i_all[r]), float(age_all[r])
+            c, y = ui.get(i, (0, np.inf))
+            ui[i] = (c + 1, min(y, a))
+            g = int(catalog.groups[i])
+            c, y = ug.get(g, (0, np.inf))
+            ug[g] = (c + 1, min(y, a))
+        prices = [catalog.price[i_all[r]] for r in mine]
+        median = float(np.median(prices)) if prices else np.nan
+        last = min((float(age_all[r]) for r in mine), default=np.nan)
+        for p in range(starts[pos], starts[pos + 1]):
+            i = int(items[p])
+            c, y = ui.get(i, (0, np.nan))
+            out["ui_count"][p], out["ui_days_since"][p] = c, y
+            c, y = ug.get(int(catalog.groups[i]), (0, np.nan))
+            out["ug_count"][p], out["ug_days_since"][p] = c, y
+            out["user_count"][p] = len(mine)
+            out["user_days_since_last"][p] = last
+            out["price_vs_user"][p] = catalog.price[i] / median
+            out["item_count"][p] = item_count[i]
+    return out
+
+
+def feature_section(hist: History, pipe: TwoStage, n_ref: int) -> None:
+    users = np.random.default_rng(1).choice(hist.n_users, n_ref, replace=False)
+    users.sort()
+    cands = merge(users, hist.n_items, pipe.candidates(Period(hist, users)))
+    start = time.perf_counter()
+    feats: FeatureMatrix = build_features(cands, hist, pipe.catalog, pipe.cfg.windows)
+    vec_s = time.perf_counter() - start
+    start = time.perf_counter()
+    ref = loop_features(hist, pipe.catalog, users, cands.rows, cands.items)
+    loop_s = time.perf_counter() - start
+    worst = 0.0
+    for name in LOOP_FEATURES:
+        mine = feats.values[:, feats.names.index(name)].astype(np.float64)
+        theirs = ref[name].astype(np.float32).astype(np.float64)
+        same = np.isclose(mine, theirs, rtol=1e-6, equal_nan=True)
+        worst = max(worst, float((~same).mean()))
+    print(f"3. features of {n_ref} users ({len(cands):,} pairs): vectorised {vec_s:.2f}s "
+          f"({len(feats.names)} features), per-user loop {loop_s:.2f}s ({len(LOOP_FEATURES)} of "
+          f"them) -> {loop_s / vec_s:.1f}x; values differ on {worst:.2%} of pairs")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--hm", type=Path, default=ROOT / "outputs" / "data" / "hm")
+    parser.add_argument("--users", type=int, default=100_000)
+    parser.add_argument("--items", type=int, default=20_000)
+    parser.add_argument("--ref-users", type=int, default=300)
+    args = parser.parse_args()
+    print(f"start RSS {rss_mib():,.0f} MiB")
+    hm_section(args.hm)
+    hist, pipe = world_section(args.users, args.items)
+    feature_section(hist, pipe, args.ref_users)
+
+
+if __name__ == "__main__":
+    main()
