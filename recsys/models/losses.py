@@ -149,3 +149,34 @@ class CosineContrastiveLoss(nn.Module):
         weight = valid.to(cos.dtype)
         push = (F.relu(cos - self.margin) * weight).sum(1) / weight.sum(1).clamp(min=1.0)
         return ((1.0 - cos[diag, diag]) + self.negative_weight * push).mean()
+
+
+class FullSoftmaxLoss(nn.Module):
+    """Cross-entropy of each row's positive(s) against the whole catalogue (no sampling, so no
+    logQ correction: every item is a negative exactly once). ``targets`` is either [B] item ids
+    or a bool [B, n_items] of several targets per row (the mean of their -log softmax, as in
+    Mult-DAE). ``other_positives`` [B, n_items] masks the row's other positives, which are not
+    negatives (with ``mask_other_positives``). Affordable while ``B x n_items`` logits fit:
+    catalogues above ``max_items`` are refused (use sampled_softmax there)."""
+
+    full_catalogue = True
+
+    def __init__(self, mask_other_positives: bool = True, max_items: int = 200_000) -> None:
+        super().__init__()
+        self.mask_other_positives, self.max_items = mask_other_positives, int(max_items)
+
+    def forward(self, user: Tensor, catalogue: Tensor, targets: Tensor, temperature: Tensor,
+                other_positives: Tensor | None = None) -> Tensor:
+        """``catalogue`` [n_items, dim]: every item's vector."""
+        logits = (user @ catalogue.T).float() / temperature.float()
+        dense = targets if targets.dtype == torch.bool else torch.zeros_like(
+            logits, dtype=torch.bool).scatter_(1, targets.unsqueeze(1), True)
+        if self.mask_other_positives and other_positives is not None:
+            logits = logits.masked_fill(other_positives & ~dense, float("-inf"))
+        if targets.dtype != torch.bool:
+            return F.cross_entropy(logits, targets)
+        log_p = torch.log_softmax(logits, dim=1)
+        weight = dense.to(log_p.dtype)
+        per_row = -(log_p.masked_fill(~dense, 0.0) * weight).sum(1) / weight.sum(1).clamp(min=1.0)
+        has = dense.any(1)
+        return per_row[has].mean() if bool(has.any()) else per_row.sum() * 0.0

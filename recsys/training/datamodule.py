@@ -41,6 +41,21 @@ class PositionBatches(Dataset[dict[str, Tensor]]):
         return batch
 
 
+class UserExampleBatches(Dataset[dict[str, Tensor]]):
+    """Training batches of users (``examples: user``): each user's training positives are split
+    afresh on the device into a history and held-out targets (``FeatureStore.split_users``)."""
+
+    def __init__(self, users: np.ndarray, keep_fraction: float) -> None:
+        self.users, self.keep_fraction = users, keep_fraction
+
+    def __len__(self) -> int:
+        return len(self.users)
+
+    def __getitem__(self, rows: np.ndarray) -> dict[str, Tensor]:
+        return {"users": torch.from_numpy(self.users[np.asarray(rows, dtype=np.int64)]),
+                "keep_fraction": torch.tensor(self.keep_fraction)}
+
+
 class UserBatches(Dataset[dict[str, Tensor]]):
     """Evaluation batches: users, and their target items as (row, item) pairs."""
 
@@ -95,8 +110,17 @@ class RecsysDataModule(pl.LightningDataModule):
         drop_last: bool = True,
         image_features_dir: str | None = None,
         eval_history: Mapping[str, Sequence[str]] | None = None,
+        examples: str = "position",
+        keep_fraction: float = 0.5,
     ) -> None:
         super().__init__()
+        if examples not in ("position", "user"):
+            raise ConfigError(f"datamodule.examples must be position or user, got {examples!r}",
+                              column="examples")
+        if not 0.0 < keep_fraction < 1.0:
+            raise ConfigError(f"datamodule.keep_fraction must lie in (0, 1), got {keep_fraction}",
+                              column="keep_fraction")
+        self.examples, self.keep_fraction = examples, float(keep_fraction)
         if history_len < 1:
             raise ConfigError(f"datamodule.history_len must be >= 1 (purchases the user tower "
                               f"reads), got {history_len}", column="history_len")
@@ -153,11 +177,21 @@ class RecsysDataModule(pl.LightningDataModule):
     def train_dataloader(self) -> DataLoader[dict[str, Tensor]]:
         assert self.tables is not None, "setup() first"
         rank, world = self._rank()
-        n = self.tables.n_train
+        dataset: Dataset[dict[str, Tensor]]
+        if self.examples == "user":
+            if self.train_pixels is not None:
+                raise ConfigError("datamodule.examples=user does not read pixels; fine-tune the "
+                                  "CNN with examples=position", column="examples")
+            # users with a history and at least one held-out target
+            users = np.flatnonzero(np.diff(self.tables.user_offsets) >= 2)
+            dataset, n = UserExampleBatches(users, self.keep_fraction), len(users)
+        else:
+            dataset = PositionBatches(self.tables.seq_items, self.train_pixels)
+            n = self.tables.n_train
         drop_last = self.drop_last and n // world >= self.batch_size
         sampler = EpochBatchSampler(n, self.batch_size, shuffle=True, seed=self.seed,
                                     drop_last=drop_last, rank=rank, world_size=world)
-        return self._loader(PositionBatches(self.tables.seq_items, self.train_pixels), sampler)
+        return self._loader(dataset, sampler)
 
     def _eval_loader(self, split: str) -> DataLoader[dict[str, Tensor]]:
         rank, world = self._rank()

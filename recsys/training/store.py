@@ -159,6 +159,47 @@ class FeatureStore(nn.Module):
         out[:, : items.shape[1]] = items
         return out
 
+    def split_users(self, users: Tensor, keep_fraction: float
+                    ) -> tuple[UserInputs, Tensor, Tensor]:
+        """User examples (``datamodule.examples: user``): each user's training positives in a
+        fresh random order; the first ``floor(keep_fraction * n)`` (at most ``history_len``, at
+        most ``n - 1``) are the history, the rest the targets. Returns the user inputs, the
+        targets [B, n_items] (never an item of the history) and the history items [B, n_items].
+        On timestamped data the history keeps the ages before the user's last training day."""
+        start = self.user_offsets[users]
+        count = self.user_offsets[users + 1] - start
+        width = int(count.max()) if len(users) else 0
+        steps = torch.arange(max(width, 1), device=users.device).unsqueeze(0)
+        keys = torch.rand(len(users), max(width, 1), device=users.device)
+        keys = keys.masked_fill(steps >= count.unsqueeze(1), 2.0)
+        order = keys.argsort(dim=1)  # real entries first, in random order
+        idx = (start.unsqueeze(1) + order).clamp(max=max(len(self.seq_items) - 1, 0))
+        real = steps < count.unsqueeze(1)
+        n_hist = torch.minimum((count.double() * keep_fraction).floor().long(), count - 1)
+        n_hist = n_hist.clamp(min=0, max=self.history_len)
+        in_hist = steps < n_hist.unsqueeze(1)
+        items = self.seq_items[idx]
+        rows = torch.arange(len(users), device=users.device).unsqueeze(1).expand_as(items)
+        history = torch.zeros(len(users), self.n_items, dtype=torch.bool, device=users.device)
+        history[rows[in_hist], items[in_hist]] = True
+        targets = torch.zeros_like(history)
+        target = real & ~in_hist
+        targets[rows[target], items[target]] = True
+        targets &= ~history  # a repeat purchase in the history is not a held-out target
+        end = start + count
+        inputs = self._users(users, end, self.seq_days[(end - 1).clamp(min=0)])
+        hist_len = self.history_len
+        pad = torch.zeros(len(users), max(hist_len - items.shape[1], 0), dtype=items.dtype,
+                          device=items.device)
+        hist_items = torch.where(in_hist, items + 1, 0)
+        hist_items = torch.cat([hist_items, pad], 1)[:, :hist_len]
+        age = torch.zeros(hist_items.shape, dtype=torch.float32, device=users.device)
+        if self.timestamped:
+            ref = self.seq_days[(end - 1).clamp(min=0)].unsqueeze(1)
+            days = torch.cat([self.seq_days[idx], pad.float()], 1)[:, :hist_len]
+            age = torch.log1p((ref - days).clamp(min=0.0)) * (hist_items > 0)
+        return inputs._replace(hist_items=hist_items, hist_age=age), targets, history
+
     def item_inputs(self, items: Tensor) -> ItemInputs:
         """Features of items ``items`` (product-image features from the cache)."""
         return ItemInputs(self.item_bucket[items], self.item_cat[items], self.item_multi[items],

@@ -14,6 +14,7 @@ from torchmetrics import MeanMetric
 
 from recsys.errors import ConfigError, ModelError
 from recsys.evaluation.metrics import METRIC_NAMES
+from recsys.models.inputs import UserInputs
 from recsys.models.losses import log_expected_count
 from recsys.models.two_tower import TwoTowerModel
 from recsys.training.gather import with_other_ranks
@@ -68,6 +69,16 @@ class TwoTowerSystem(pl.LightningModule):
         if not isinstance(exclude_history, bool):
             raise ConfigError(f"data.exclude_history must be true or false, got {exclude_history!r}",
                               column="exclude_history")
+        self.full_catalogue = bool(getattr(loss, "full_catalogue", False))
+        if self.full_catalogue and net.image_encoder is not None:
+            raise ConfigError("model/loss=full_softmax encodes the whole catalogue every step; it "
+                              "is not supported while fine-tuning the CNN (use sampled_softmax)",
+                              column="model.loss")
+        max_items = int(getattr(loss, "max_items", 0))
+        if self.full_catalogue and store.n_items > max_items:
+            raise ConfigError(f"model/loss=full_softmax: the catalogue has {store.n_items} items, "
+                              f"above model.loss.max_items={max_items}; use sampled_softmax",
+                              column="model.loss.max_items")
         if num_negatives and net.image_encoder is not None:
             raise ConfigError("extra negatives are not supported while fine-tuning the CNN; "
                               "set model.system.num_negatives=0", column="num_negatives")
@@ -83,7 +94,11 @@ class TwoTowerSystem(pl.LightningModule):
 
     # ---------------------------------------------------------------- training
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
+        if "users" in batch:
+            return self._user_example_step(batch["users"], float(batch["keep_fraction"]))
         users, items = self.store.train_inputs(batch["pos"])
+        if self.full_catalogue:
+            return self._full_catalogue_step(batch["pos"], users, items)
         item_inputs = self.store.item_inputs(items)
         if "pixels" in batch:
             item_inputs = item_inputs._replace(image_mask=batch["pixel_mask"])
@@ -103,14 +118,44 @@ class TwoTowerSystem(pl.LightningModule):
                                   None if neg_prob is None else neg_prob[cand],
                                   global_batch, self.num_negatives)
         loss = self.loss(u, v, items, self.net.temperature, logq, neg, neg_ids)
+        return self._log_loss(loss, len(items))
+
+    def _full_catalogue_step(self, pos: Tensor, users: UserInputs, items: Tensor) -> Tensor:
+        """Full softmax: the whole catalogue is encoded once per step; the batch users' other
+        training positives are masked (``model/loss=full_softmax``)."""
+        n_items = self.store.n_items
+        catalogue = self.net.item(self.store.item_inputs(torch.arange(n_items, device=items.device)))
+        # a shared history reading every item block reads these same vectors (with gradients)
+        table = catalogue if self.net.history_features is None else None
+        u = self.net.user(users, history_vectors(self.net, self.store, users.hist_items, table))
+        others = seen_matrix(self.store.seq_users[pos], self.store.user_offsets,
+                             self.store.seq_items, n_items)
+        return self._log_loss(self.loss(u, catalogue, items, self.net.temperature, others),
+                              len(items))
+
+    def _user_example_step(self, users: Tensor, keep_fraction: float) -> Tensor:
+        """User examples (``datamodule.examples: user``): a random part of each user's positives
+        is the history, the held-out rest the targets, all scored against the whole catalogue."""
+        if not self.full_catalogue:
+            raise ConfigError("datamodule.examples=user needs model/loss=full_softmax",
+                              column="datamodule.examples")
+        inputs, targets, history = self.store.split_users(users, keep_fraction)
+        catalogue = self.net.item(self.store.item_inputs(
+            torch.arange(self.store.n_items, device=users.device)))
+        table = catalogue if self.net.history_features is None else None
+        u = self.net.user(inputs, history_vectors(self.net, self.store, inputs.hist_items, table))
+        loss = self.loss(u, catalogue, targets, self.net.temperature, history)
+        return self._log_loss(loss, len(users))
+
+    def _log_loss(self, loss: Tensor, batch_size: int) -> Tensor:
         if not torch.isfinite(loss):
             raise ModelError(self._nan_message(loss))
         self.log("train/loss", loss, on_step=True, on_epoch=False, prog_bar=True,
-                 batch_size=len(items))
+                 batch_size=batch_size)
         self.epoch_loss.update(loss.detach())  # reduced over ranks once, at the epoch's end
         self.log("train/loss_epoch", self.epoch_loss, on_step=False, on_epoch=True)
         self.log("train/temperature", self.net.temperature.detach(), on_step=True,
-                 on_epoch=False, batch_size=len(items))
+                 on_epoch=False, batch_size=batch_size)
         return loss
 
     def _nan_message(self, loss: Tensor) -> str:

@@ -10,6 +10,7 @@ import torch
 from recsys.models.losses import (
     BPRLoss,
     CosineContrastiveLoss,
+    FullSoftmaxLoss,
     SampledSoftmaxLoss,
     log_expected_count,
 )
@@ -110,3 +111,22 @@ def test_cosine_contrastive_equals_hand_computation(in_batch: bool) -> None:
     assert loss.item() == pytest.approx(total / 3, rel=1e-5)
     with pytest.raises(ValueError, match="margin"):
         CosineContrastiveLoss(margin=1.5, negative_weight=1.0)
+
+
+def test_full_softmax_equals_hand_computation_with_other_positives_masked() -> None:
+    u, items = _vectors(11, 3), _vectors(12, 5)
+    pos = torch.tensor([1, 4, 1])
+    others = torch.zeros(3, 5, dtype=torch.bool)
+    others[0, [1, 2]] = True  # row 0's target and another positive (masked)
+    others[1, [0, 4]] = True
+    tau = 0.2
+    expected = 0.0
+    for i in range(3):
+        logits = {j: float(u[i] @ items[j]) / tau for j in range(5)
+                  if j == int(pos[i]) or not bool(others[i, j])}
+        log_z = math.log(sum(math.exp(v) for v in logits.values()))
+        expected += (log_z - logits[int(pos[i])]) / 3
+    got = FullSoftmaxLoss()(u, items, pos, torch.tensor(tau), others)
+    assert float(got) == pytest.approx(expected, rel=1e-5)
+    unmasked = FullSoftmaxLoss(mask_other_positives=False)(u, items, pos, torch.tensor(tau), others)
+    assert float(unmasked) > float(got)  # the masked positives were competing

@@ -17,6 +17,7 @@ from omegaconf import DictConfig
 from tiny_world import write_dataset
 
 from recsys.data import load_dataset
+from recsys.errors import ConfigError
 from recsys.training.store import FeatureStore, encode_history_table, encode_users
 from recsys.training.tables import build_tables
 from recsys.training.train import train
@@ -54,6 +55,44 @@ def test_untimed_history_is_a_random_subset_of_the_other_positives(untimed: Path
         assert (first.hist_items[p][len(got):] == 0).all()  # real entries first
 
 
+@pytest.mark.parametrize("timestamps", [False, True])
+def test_user_examples_split_each_users_positives_into_history_and_targets(
+        tmp_path: Path, timestamps: bool) -> None:
+    history, keep = 3, 0.5
+    data = write_dataset(tmp_path / "d", with_images=False, timestamps=timestamps)
+    tables = build_tables(load_dataset(data), None, history_len=history, social_len=3,
+                          user_buckets=101, multi_hot_len=4)
+    store = FeatureStore(tables)
+    offsets = tables.user_offsets
+    users = torch.as_tensor(np.flatnonzero(np.diff(offsets) >= 2))
+    torch.manual_seed(0)
+    inputs, targets, hist = store.split_users(users, keep)
+    again, _, _ = store.split_users(users, keep)
+    assert not torch.equal(inputs.hist_items, again.hist_items)  # a fresh split each draw
+    for row, u in enumerate(users.tolist()):
+        own = tables.seq_items[offsets[u]:offsets[u + 1]]
+        got = [int(i) - 1 for i in inputs.hist_items[row] if i > 0]
+        assert len(got) == min(history, int(len(own) * keep), len(own) - 1)
+        assert not Counter(got) - Counter(own.tolist())  # the history is the user's own items
+        assert set(np.flatnonzero(hist[row].numpy())) == set(got)
+        held = set(np.flatnonzero(targets[row].numpy()))
+        assert held <= set(own.tolist()) - set(got)  # targets: never an item of the history
+        assert held or set(own.tolist()) <= set(got)
+        assert (inputs.hist_items[row][len(got):] == 0).all()
+        assert bool((inputs.hist_age[row] >= 0).all())
+
+
+def test_user_examples_train_with_full_softmax_and_refuse_other_losses(make_cfg: Make,
+                                                                       untimed: Path) -> None:
+    cfg = make_cfg("trainer.max_epochs=2", "test=false", "datamodule.examples=user",
+                   "datamodule.batch_size=8", "model/loss=full_softmax", dataset=untimed)
+    metrics, _ = train(cfg)
+    assert np.isfinite(metrics["objective"]) and np.isfinite(metrics["train/loss_epoch"])
+    with pytest.raises(ConfigError, match="examples=user needs model/loss=full_softmax"):
+        train(make_cfg(*SHORT, "datamodule.examples=user", "datamodule.batch_size=8",
+                       dataset=untimed))
+
+
 def test_untimed_training_with_a_shared_history_learns_and_exports(make_cfg: Make,
                                                                     untimed: Path) -> None:
     cfg = make_cfg("trainer.max_epochs=2", "test=true", "model/history_encoder=mean",
@@ -81,6 +120,14 @@ def test_untimed_training_with_a_shared_history_learns_and_exports(make_cfg: Mak
                            trained.user_embeddings(users.numpy()), atol=1e-5)
 
 
+def test_full_softmax_training_with_a_shared_history_learns(make_cfg: Make, untimed: Path) -> None:
+    cfg = make_cfg("trainer.max_epochs=2", "test=false", "model/history_encoder=mean",
+                   "model.net.user_tower.history_source=shared", "model/loss=full_softmax",
+                   dataset=untimed)
+    metrics, _ = train(cfg)
+    assert np.isfinite(metrics["objective"]) and np.isfinite(metrics["train/loss_epoch"])
+
+
 def _cli(dataset: Path, out: Path, *overrides: str) -> subprocess.CompletedProcess[str]:
     flags = [o for o in overrides if o.startswith("-")]
     overrides = tuple(o for o in overrides if not o.startswith("-"))
@@ -96,6 +143,9 @@ def _cli(dataset: Path, out: Path, *overrides: str) -> subprocess.CompletedProce
     (("model.history_encoder.item_features=[id,product_image]",),
      "item_features names 'product_image'"),
     (("model.net.temperature=0",), "model.net.temperature 0"),
+    (("model/loss=full_softmax", "model.loss.max_items=3"), "above model.loss.max_items=3"),
+    (("datamodule.examples=users",), "datamodule.examples must be position or user"),
+    (("datamodule.keep_fraction=1",), "datamodule.keep_fraction must lie in (0, 1)"),
     (("-m", "hparams_search=two_tower", "hydra.sweeper.n_trials=1", "objective=val/auc@20"),
      "objective 'val/auc@20' is not a metric validation logs"),
 ])
