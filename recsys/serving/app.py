@@ -22,6 +22,7 @@ from typing import Annotated, Any, TypeVar
 
 from fastapi import FastAPI, Header, HTTPException, Query, Request, Response
 from fastapi import Path as PathParam
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
@@ -45,6 +46,13 @@ from recsys.serving.state import ServingState
 T = TypeVar("T")
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorResponse} for code in (404, 409, 413, 422)}
+
+
+def validation_message(err: RequestValidationError) -> str:
+    """One line naming each invalid field: ``body.k: Input should be ...; ...``."""
+    parts = [f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', 'invalid')}"
+             for e in err.errors()]
+    return "; ".join(parts) or "invalid request"
 
 
 def status_of(err: RecsysError) -> int:
@@ -84,6 +92,10 @@ def create_app(state: ServingState, settings: ServeSettings,
     @app.exception_handler(RecsysError)
     async def _user_error(_: Request, err: RecsysError) -> JSONResponse:
         return JSONResponse({"detail": str(err)}, status_code=status_of(err))
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, err: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"detail": validation_message(err)}, status_code=422)
 
     @app.post("/recommend", response_model=RecommendResponse)
     async def recommend(req: RecommendRequest) -> RecommendResponse:
