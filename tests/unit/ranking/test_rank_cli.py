@@ -1,0 +1,60 @@
+"""``recsys-rank`` on a toy dataset: the results table, report, ranker and feature importance;
+bad inputs print one line and exit 2 with nothing written."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+
+from recsys.cli._app import CONFIG_DIR
+from recsys.evaluation.toy import make_toy_dataset
+
+ROOT = Path(__file__).resolve().parents[3]
+TOY = ["candidates.sources.siblings.column=category", "candidates.sources.popularity.segment=gender",
+       "candidates.features.user_columns=[age]", "candidates.features.item_columns=[category_idx]",
+       "candidates.features.affinity_columns=[colour]", "candidates.budget=20",
+       "candidates.recall_at=[5,20]", "ranker.num_boost_round=20", "ranker.extra_periods=2",
+       "ranker.params.min_data_in_leaf=5", "eval.only=[repurchase]", "eval.segments=[]",
+       "eval.ks=[5,12]"]
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "recsys.cli.rank", *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.slow
+def test_rank_cli_reports_then_refuses_bad_input(tmp_path: Path) -> None:
+    data = make_toy_dataset(n_users=80, n_items=60).write(tmp_path / "toy")
+    out = tmp_path / "rank"
+    common = [f"dataset_dir={data}", f"output_dir={out}", f"paths.output_dir={tmp_path}", *TOY]
+    proc = run(*common)
+    assert proc.returncode == 0, proc.stderr
+    assert "ranked" in proc.stdout and "candidate recall" in proc.stdout
+    doc = json.loads((out / "metrics.json").read_text())
+    assert {"ranked", "source_repurchase", "source_siblings", "repurchase"} <= set(doc["methods"])
+    assert set(doc["candidate_recall"]["union"]) == {"@5", "@20"}
+    assert doc["feature_importance"] and (out / "ranker" / "ranker.txt").is_file()
+    for bad, words in [("candidates.budget=0", "candidates.budget"),
+                       ("candidates.sources.siblings.column=no_such", "no_such"),
+                       ("candidates.features.item_columns=[nope]", "item_columns")]:
+        fresh = tmp_path / "bad"
+        proc = run(*common, bad, f"output_dir={fresh}")
+        assert proc.returncode == 2, proc.stderr
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and words in lines[0] and "Traceback" not in proc.stderr
+        assert not fresh.exists()
+
+
+def test_sweep_config_tunes_on_validation_users() -> None:
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        cfg = compose(config_name="rank", overrides=["ranker/search=tpe", "data=hm"],
+                      return_hydra_config=True)
+    assert cfg.mode == "tune"
+    assert "ranker.params.learning_rate" in cfg.hydra.sweeper.params
+    assert cfg.candidates.sources.siblings.column == "item_id"  # the dataset's own values
