@@ -14,7 +14,9 @@ evaluated on test fitted as the protocol says (``eval.fit_splits``: RecBole fits
 and excludes train + valid items) and, when that is less than the history, refit on
 train + val too (column "refit ndcg"). Methods without one run as configured; methods that
 need what the data lacks (timestamps) are skipped with the reason. Two-tower checkpoints are
-evaluated untuned (their own sweep is ``recsys-train -m hparams_search=two_tower``).
+evaluated untuned (their own sweep is ``recsys-train -m hparams_search=two_tower``). The
+two-stage pipeline (``ranked``: candidate sources + LightGBM ranker, tuned by
+``recsys-rank -m ranker/search=tpe``) is on; ``eval.methods.ranked.enabled=false`` leaves it out.
 Prints the table with fit + ranking seconds and writes
 ``<output_dir>/eval/<data>/bench_quality/{metrics.json,report.md}``.
 """
@@ -132,7 +134,7 @@ def _fmt_params(values: dict[str, Any]) -> str:
 def main(argv: list[str]) -> None:
     data_name, ckpts, rest = parse(argv)
     protocol = protocol_for(data_name)
-    base = [f"data={data_name}", f"eval={protocol}", *rest,
+    base = [f"data={data_name}", f"eval={protocol}", "eval.methods.ranked.enabled=true", *rest,
             *[f"eval.methods.{m}.path={p}" for m, p in ckpts.items()]]
     cfg = config(base)
     apply_runtime(cfg.runtime)  # the app's process settings, runtime.* overrides included
