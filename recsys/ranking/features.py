@@ -61,8 +61,9 @@ def _per_index(index: np.ndarray, size: int, age: np.ndarray
     count = np.bincount(index, minlength=size).astype(np.float64)
     young = np.full(size, np.inf)
     old = np.full(size, -np.inf)
-    np.minimum.at(young, index, age)
-    np.maximum.at(old, index, age)
+    with np.errstate(invalid="ignore"):  # NaN ages: data without timestamps
+        np.minimum.at(young, index, age)
+        np.maximum.at(old, index, age)
     young[count == 0] = np.nan
     old[count == 0] = np.nan
     return count, young, old
