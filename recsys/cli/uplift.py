@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from omegaconf import DictConfig
@@ -41,9 +42,10 @@ def task(cfg: DictConfig) -> None:
         print(f"{r.method:<14} coupons {r.coupons}: incremental conversions per coupon "
               f"{r.incremental_per_coupon:.4f} [{r.ci_low:.4f}, {r.ci_high:.4f}], Qini AUC "
               f"{r.qini_auc:.4f}, uplift@k {r.uplift_at_k:.4f}")
-    t = table.set_index("method")["incremental_per_coupon"]
-    print(f"uplift: model / churn rule {t['uplift_model'] / t['churn_rule']:.3f}x -> "
-          f"{cfg.output_dir}")
+    s = json.loads((Path(cfg.output_dir) / "uplift.json").read_text())
+    lo, hi = s["uplift_vs_churn_rule_ci"]
+    print(f"uplift ({s['learner']}): model / churn rule {s['uplift_vs_churn_rule']:.3f}x "
+          f"[{lo:.3f}, {hi:.3f}] at {s['coupons']} coupons -> {cfg.output_dir}")
 
 
 def main() -> None:

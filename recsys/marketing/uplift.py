@@ -84,7 +84,7 @@ def features(users: pd.DataFrame, numeric: Sequence[str], categorical: Sequence[
 def classifier(params: Mapping[str, Any], seed: int) -> Any:
     """``kind: gradient_boosting`` (HistGradientBoostingClassifier) or ``logistic`` (imputed,
     standardised LogisticRegression); the other keys are the estimator's parameters."""
-    p = dict(params)
+    p = {k: v for k, v in params.items() if k != "approach"}
     kind = p.pop("kind", "gradient_boosting")
     if kind == "gradient_boosting":
         return HistGradientBoostingClassifier(random_state=seed, **p)
@@ -110,6 +110,32 @@ class TwoModel:
         return self.treated.predict_proba(x)[:, 1] - self.control.predict_proba(x)[:, 1]
 
 
+class TransformedOutcome:
+    """Class transformation (Jaskowski & Jaroszewicz): with treatment drawn with probability 1/2,
+    Z = 1 for treated converters and held-out non-converters, and uplift = 2 P(Z = 1 | x) - 1."""
+
+    def __init__(self, params: Mapping[str, Any], seed: int) -> None:
+        self.model = classifier(params, seed)
+
+    def fit(self, x: np.ndarray, y: np.ndarray, treated: np.ndarray) -> TransformedOutcome:
+        self.model.fit(x, (y.astype(bool) == treated).astype(int))
+        return self
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        return 2.0 * self.model.predict_proba(x)[:, 1] - 1.0
+
+
+def uplift_model(params: Mapping[str, Any], seed: int) -> TwoModel | TransformedOutcome:
+    """``approach: two_model`` (default) or ``transformed_outcome`` with the learner's classifier."""
+    approach = params.get("approach", "two_model")
+    if approach == "two_model":
+        return TwoModel(params, seed)
+    if approach == "transformed_outcome":
+        return TransformedOutcome(params, seed)
+    raise ConfigError(f"uplift learner approach must be two_model or transformed_outcome, "
+                      f"got {approach!r}")
+
+
 def qini(log: pd.DataFrame, scores: np.ndarray) -> float:
     """Qini AUC of per-row ``scores`` on a randomised log (scikit-uplift)."""
     from sklift.metrics import qini_auc_score
@@ -128,7 +154,7 @@ def select_learner(x: pd.DataFrame, log: pd.DataFrame, cfg: UpliftConfig
     fit_rows, val_rows = log[~is_val], log[is_val]
     found = {}
     for name, params in cfg.learners.items():
-        model = TwoModel(params, cfg.seed).fit(
+        model = uplift_model(params, cfg.seed).fit(
             x.loc[fit_rows["user_id"]].to_numpy(), fit_rows["converted"].to_numpy(),
             (fit_rows["group"] != CONTROL).to_numpy())
         found[name] = qini(val_rows, model.predict(x.loc[val_rows["user_id"]].to_numpy()))
@@ -140,15 +166,31 @@ def split_users(user_ids: pd.Index, test_share: float, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).random(len(user_ids)) < test_share
 
 
+def top_gains(scores: pd.Series, truth: pd.DataFrame, k: int) -> np.ndarray:
+    """True uplift (p_treated - p_control) of the top-``k`` users by ``scores``."""
+    top = scores.sort_values(ascending=False, kind="stable").index[:k]
+    return (truth.loc[top, "p_treated"] - truth.loc[top, "p_control"]).to_numpy()
+
+
 def incremental_at_budget(scores: pd.Series, truth: pd.DataFrame, k: int, n_boot: int,
                           level: float, seed: int) -> tuple[float, float, float]:
-    """Mean true uplift (p_treated - p_control) of the top-``k`` users by ``scores``, with a CI."""
-    top = scores.sort_values(ascending=False, kind="stable").index[:k]
-    gain = (truth.loc[top, "p_treated"] - truth.loc[top, "p_control"]).to_numpy()
+    """Mean true uplift of the top-``k`` users by ``scores``, with a bootstrap CI."""
+    gain = top_gains(scores, truth, k)
     if not len(gain):
         return float("nan"), float("nan"), float("nan")
     return bootstrap_ci({"g": (gain, np.ones(len(gain)))}, n_boot, level,
                         np.random.default_rng(seed))["g"]
+
+
+def ratio_ci(a: np.ndarray, b: np.ndarray, n_boot: int, level: float,
+             seed: int) -> tuple[float, float, float]:
+    """mean(a) / mean(b) with a percentile CI from resampling both groups independently."""
+    rng = np.random.default_rng(seed)
+    ra = rng.choice(a, size=(n_boot, len(a))).mean(axis=1)
+    rb = rng.choice(b, size=(n_boot, len(b))).mean(axis=1)
+    alpha = (1.0 - level) / 2.0
+    lo, hi = np.quantile(ra / rb, [alpha, 1.0 - alpha])
+    return float(a.mean() / b.mean()), float(lo), float(hi)
 
 
 def evaluate(scores: Mapping[str, pd.Series], eval_log: pd.DataFrame, truth: pd.DataFrame,

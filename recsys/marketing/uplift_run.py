@@ -16,14 +16,16 @@ from recsys.data.atomic import atomic_directory
 from recsys.marketing.campaign import BacktestConfig, CampaignInputs, plan_campaign
 from recsys.marketing.simulate import TREATMENT, SimulateConfig
 from recsys.marketing.uplift import (
-    TwoModel,
     UpliftConfig,
     evaluate,
     features,
     offer_everyone,
     randomised_logs,
+    ratio_ci,
     select_learner,
     split_users,
+    top_gains,
+    uplift_model,
 )
 from recsys.marketing.world import LatentWorld
 from recsys.mining.report import markdown_table
@@ -53,7 +55,7 @@ def _run(inp: CampaignInputs, rules: RulesConfig, bt: BacktestConfig, world: Lat
     train_log = randomised_logs(plan, world, sim, cost, cfg.replicates, cfg.seed)
     train_log = train_log[~test.reindex(train_log["user_id"]).to_numpy()]
     chosen, validation = select_learner(x_all, train_log, cfg)
-    model = TwoModel(cfg.learners[chosen], cfg.seed).fit(
+    model = uplift_model(cfg.learners[chosen], cfg.seed).fit(
         x_all.loc[train_log["user_id"]].to_numpy(), train_log["converted"].to_numpy(),
         (train_log["group"] == TREATMENT).to_numpy())
     eval_log = randomised_logs(plan, world, sim, cost, cfg.replicates, cfg.seed + 10_000)
@@ -72,6 +74,9 @@ def _run(inp: CampaignInputs, rules: RulesConfig, bt: BacktestConfig, world: Lat
     n_churn_all = int((users[cfg.churn_column] >= cfg.churn_threshold).sum())
     out = scores_table(users, all_scores, n_churn_all)
     summary = summarise(table, len(train_log), len(eval_log), len(test_ids), budget)
+    summary["uplift_vs_churn_rule_ci"] = list(ratio_ci(
+        top_gains(uplift, truth, budget), top_gains(scores["churn_rule"], truth, budget),
+        n_boot, level, cfg.seed)[1:])
     summary |= {"learner": chosen, "validation_qini_auc": validation}
     with atomic_directory(output_dir) as tmp:
         table.to_csv(tmp / "uplift.csv", index=False)
@@ -110,7 +115,8 @@ def render(table: pd.DataFrame, s: dict[str, Any]) -> str:
         f"{', '.join(f'{k} {v:.4f}' for k, v in s['validation_qini_auc'].items())})",
         f"- budget: {s['coupons']} coupons (as many as the churn rule sends to the test users)",
         f"- incremental conversions per coupon, uplift model / churn rule: "
-        f"{s['uplift_vs_churn_rule']:.3f}x\n",
+        f"{s['uplift_vs_churn_rule']:.3f}x (CI {s['uplift_vs_churn_rule_ci'][0]:.3f} .. "
+        f"{s['uplift_vs_churn_rule_ci'][1]:.3f}, both top sets resampled)\n",
         markdown_table(table, "{:.4f}"),
         "\n![Qini curves](qini.png)\n",
     ])

@@ -126,3 +126,35 @@ def test_simulator_refuses_a_world_of_another_config(
     assert "world fingerprint mismatch" in err and "world.json" in err and not out.exists()
     meta = json.loads((synth / "raw" / "synthetic" / "world.json").read_text())
     assert meta["config_hash"] in err
+
+
+def test_adjust_reads_the_simulated_log(synth: Path, planned: Path, tmp_path: Path,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    from recsys.cli import adjust as adjust_cli
+
+    log = tmp_path / "log.csv"
+    _argv(monkeypatch, "recsys-simulate", synth, tmp_path, f"output_path={log}")
+    simulate_cli.main()
+    out = tmp_path / "adjusted"
+    _argv(monkeypatch, "recsys-adjust", synth, tmp_path, f"outcomes_path={log}",
+          f"plan_path={planned}", f"output_dir={out}", "roi_metric=incremental_roi",
+          "min_sent=20", "min_control=5")
+    adjust_cli.main()
+    changelog = (out / "changelog.md").read_text()
+    assert "incremental_roi" in changelog and (out / "rules.yaml").is_file()
+
+
+def test_simulate_cli_duplicate_plan_rows_exit_2(synth: Path, planned: Path, tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    plan = pd.read_parquet(planned)
+    dup = tmp_path / "plan.parquet"
+    pd.concat([plan, plan.iloc[[0]]], ignore_index=True).to_parquet(dup)
+    out = tmp_path / "log.csv"
+    _argv(monkeypatch, "recsys-simulate", synth, tmp_path, f"plan_path={dup}",
+          f"output_path={out}")
+    with pytest.raises(SystemExit) as exc:
+        simulate_cli.main()
+    err = capsys.readouterr().err.strip()
+    assert exc.value.code == 2 and len(err.splitlines()) == 1
+    assert f"file {dup}, row {len(plan) + 1}, column 'item_id'" in err and not out.exists()

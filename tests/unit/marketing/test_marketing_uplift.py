@@ -13,8 +13,8 @@ from marketing_world import SYNTH
 
 from recsys.cli import campaign as campaign_cli
 from recsys.cli import uplift as uplift_cli
-from recsys.errors import DataError
-from recsys.marketing.uplift import TwoModel, features, incremental_at_budget
+from recsys.errors import ConfigError, DataError
+from recsys.marketing.uplift import features, incremental_at_budget, uplift_model
 
 
 def test_two_model_recovers_a_planted_uplift() -> None:
@@ -24,9 +24,12 @@ def test_two_model_recovers_a_planted_uplift() -> None:
     treated = rng.random(n) < 0.5
     p = 0.05 + treated * np.where(x[:, 0] > 0, 0.15, 0.0)  # only x0 > 0 responds to the coupon
     y = rng.random(n) < p
-    model = TwoModel({"kind": "logistic", "max_iter": 500}, 0).fit(x, y, treated)
-    u = model.predict(np.array([[1.5, 0.0], [-1.5, 0.0]]))
-    assert u[0] > 0.08 and u[1] < 0.05
+    for approach in ("two_model", "transformed_outcome"):
+        model = uplift_model({"approach": approach, "kind": "logistic", "max_iter": 500}, 0)
+        u = model.fit(x, y, treated).predict(np.array([[1.5, 0.0], [-1.5, 0.0]]))
+        assert u[0] > 0.08 and u[1] < 0.05, approach
+    with pytest.raises(ConfigError, match="approach"):
+        uplift_model({"approach": "magic"}, 0)
 
 
 def test_incremental_at_budget_takes_the_top_users() -> None:
@@ -61,8 +64,10 @@ def test_uplift_app_writes_scores_and_the_uplift_rule_uses_them(
     assert (table.loc["oracle", "incremental_per_coupon"]
             >= table["incremental_per_coupon"].max() - 1e-12)
     summary = json.loads((out / "uplift.json").read_text())
-    assert summary["learner"] in {"gradient_boosting", "logistic"}
-    assert set(summary["validation_qini_auc"]) == {"gradient_boosting", "logistic"}
+    learners = {"gradient_boosting", "logistic", "transformed_logistic"}
+    assert summary["learner"] in learners and set(summary["validation_qini_auc"]) == learners
+    lo, hi = summary["uplift_vs_churn_rule_ci"]
+    assert lo <= summary["uplift_vs_churn_rule"] <= hi
     scores = pd.read_parquet(out / "uplift_scores.parquet")
     assert scores["user_idx"].is_unique and scores["uplift_targeted"].sum() > 0
     assert (out / "qini.png").stat().st_size > 0
