@@ -153,8 +153,12 @@ def plot_loop(table: pd.DataFrame, path: Path) -> None:
     x = table["round"]
     axes[0].errorbar(x, table["profit_per_contacted"],
                      yerr=[table["profit_per_contacted"] - table["profit_ci_low"],
-                           table["profit_ci_high"] - table["profit_per_contacted"]], marker="o")
+                           table["profit_ci_high"] - table["profit_per_contacted"]], marker="o",
+                     label="realised (95% CI)")
+    axes[0].plot(x, table["expected_profit_per_contacted"], "--", marker="s",
+                 label="expected (world's model)")
     axes[0].set_title("revenue - cost per contacted user")
+    axes[0].legend(fontsize=8)
     axes[1].plot(x, table["conversion_rate"], marker="o", label="contacted")
     axes[1].plot(x, table["control_conversion_rate"], marker="s", label="control")
     axes[1].set_title("conversion rate")
