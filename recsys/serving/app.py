@@ -20,7 +20,7 @@ from functools import partial
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
-from fastapi import FastAPI, Header, HTTPException, Query, Request, Response
+from fastapi import Body, FastAPI, Header, HTTPException, Query, Request, Response
 from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -45,7 +45,7 @@ from recsys.serving.state import ServingState
 
 T = TypeVar("T")
 ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorResponse} for code in (404, 409, 413, 422)}
+    code: {"model": ErrorResponse} for code in (400, 404, 409, 413, 422)}
 
 
 def validation_message(err: RequestValidationError) -> str:
@@ -98,7 +98,7 @@ def create_app(state: ServingState, settings: ServeSettings,
         return JSONResponse({"detail": validation_message(err)}, status_code=422)
 
     @app.post("/recommend", response_model=RecommendResponse)
-    async def recommend(req: RecommendRequest) -> RecommendResponse:
+    async def recommend(req: Annotated[RecommendRequest, Body()]) -> RecommendResponse:
         """Top-k items for a known user (``user_id``) or a new one (``new_user``), with rules
         (promotion, price, channel) and an additive explanation per item."""
         return await run(respond.recommend, state.current, req, settings.candidates_k)

@@ -14,6 +14,8 @@ from recsys.serving.recommender import PARTS, Ranked, UserQuery
 from recsys.serving.schemas import (
     Contributions,
     Explanation,
+    KnownUserRequest,
+    NewUserRequest,
     Recommendation,
     RecommendRequest,
     RecommendResponse,
@@ -34,13 +36,13 @@ def user_plan(served: Served, req: RecommendRequest, candidates_k: int
     k = check_k(req.k, rec.n_items)
     query: UserQuery
     attributes: dict[str, Any] | None = None
-    if req.new_user is not None:
-        query = {**req.new_user.features, "history": list(req.new_user.history)}
-        attributes = {**req.new_user.features, "history": list(req.new_user.history),
-                      "marketing_consent": req.new_user.consent.marketing,
-                      "social_image_consent": req.new_user.consent.social_image}
+    if isinstance(req, NewUserRequest):
+        new = req.new_user
+        query = {**new.features, "history": list(new.history)}
+        attributes = {**new.features, "history": list(new.history),
+                      "marketing_consent": new.consent.marketing,
+                      "social_image_consent": new.consent.social_image}
     else:
-        assert req.user_id is not None
         query = req.user_id
     if served.rules is None:
         ranked = rec.rank([query], k, req.exclude_purchased)
@@ -62,7 +64,8 @@ def recommend(served: Served, req: RecommendRequest, candidates_k: int) -> Recom
         items = [_retrieved(plan, j) for j in range(len(plan.item_idx))]
     else:
         items = [_recommendation(row) for row in plan.to_dict(orient="records")]
-    return RecommendResponse(user_id=req.user_id, known_user=known,
+    user_id = req.user_id if isinstance(req, KnownUserRequest) else None
+    return RecommendResponse(user_id=user_id, known_user=known,
                              bundle_version=served.version, rules_applied=ruled,
                              context=req.context, items=items)
 

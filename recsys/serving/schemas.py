@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag
 
 ItemId = Annotated[str, Field(min_length=1, max_length=200)]
 FeatureValue = str | float | int | bool | None
 
 
+def _iso_text(value: Any) -> Any:
+    """Times come as ISO 8601 text (no epoch numbers)."""
+    if not isinstance(value, str | dt.datetime):
+        raise ValueError("time must be ISO 8601 text, e.g. 2024-05-01T10:00:00Z")
+    return value
+
+
 class Consent(BaseModel):
     """A new user's consents (a known user's come from the customer table)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     marketing: bool = False
     social_image: bool = False
 
@@ -23,7 +30,7 @@ class NewUser(BaseModel):
     """A user unknown to the bundle: raw features (as in the customer table), purchase history
     (item ids, most recent first) and consents."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     features: dict[Annotated[str, Field(max_length=100)], FeatureValue] = Field(
         default_factory=dict, max_length=100)
     history: list[ItemId] = Field(default_factory=list, max_length=1000)
@@ -33,27 +40,45 @@ class NewUser(BaseModel):
 class RequestContext(BaseModel):
     """Where and when the recommendation is shown (recorded in the response)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     channel: Annotated[str, Field(max_length=50)] | None = None
-    time: dt.datetime | None = None
+    time: Annotated[dt.datetime, Field(strict=False), BeforeValidator(_iso_text)] | None = None
 
 
-class RecommendRequest(BaseModel):
-    """Exactly one of ``user_id`` (a known customer, by stored or original id) and
-    ``new_user``."""
-
-    model_config = ConfigDict(extra="forbid")
-    user_id: Annotated[str, Field(min_length=1, max_length=200)] | None = None
-    new_user: NewUser | None = None
+class _Recommend(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
     k: int = Field(10, ge=1, le=10_000)
     exclude_purchased: bool = True
     context: RequestContext = Field(default_factory=RequestContext)
 
-    @model_validator(mode="after")
-    def _one_user(self) -> RecommendRequest:
-        if (self.user_id is None) == (self.new_user is None):
-            raise ValueError("give exactly one of user_id and new_user")
-        return self
+
+class KnownUserRequest(_Recommend):
+    """A known customer, by stored or original id."""
+
+    user_id: Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class NewUserRequest(_Recommend):
+    """A user unknown to the bundle, described by features, history and consents."""
+
+    new_user: NewUser
+
+
+def _which(value: Any) -> str | None:
+    """The request's kind: ``known`` (user_id), ``new`` (new_user), None (neither or both)."""
+    if isinstance(value, BaseModel):
+        return "known" if isinstance(value, KnownUserRequest) else "new"
+    if not isinstance(value, dict):
+        return None
+    known, new = "user_id" in value, "new_user" in value
+    return "known" if known and not new else "new" if new and not known else None
+
+
+RecommendRequest = Annotated[
+    Annotated[KnownUserRequest, Tag("known")] | Annotated[NewUserRequest, Tag("new")],
+    Discriminator(_which, custom_error_type="one_user",
+                  custom_error_message="give exactly one of user_id and new_user"),
+]
 
 
 class Contributions(BaseModel):
@@ -106,7 +131,7 @@ class SimilarResponse(BaseModel):
 
 
 class ReloadRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     bundle_dir: Annotated[str, Field(min_length=1, max_length=4096)] | None = None
 
 
