@@ -45,10 +45,13 @@ def compatible(bundle_version: str, package_version: str) -> bool:
 def read_manifest(root: Path) -> dict[str, Any]:
     """The bundle's manifest; a BundleError when it is missing or unreadable."""
     path = Path(root) / MANIFEST
-    if not Path(root).is_dir():
-        raise BundleError("bundle directory not found", file=str(root))
-    if not path.is_file():
-        raise BundleError("not a serving bundle: manifest missing", file=str(path))
+    try:
+        if not Path(root).is_dir():
+            raise BundleError("bundle directory not found", file=str(root))
+        if not path.is_file():
+            raise BundleError("not a serving bundle: manifest missing", file=str(path))
+    except OSError as err:  # e.g. a name too long for the file system
+        raise BundleError(f"bundle directory unusable ({err.strerror})", file=str(root)[:200]) from None
     try:
         manifest = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as err:

@@ -50,6 +50,7 @@ def _corrupt(root: Path) -> None:
 
 @pytest.mark.parametrize(("make", "message"), [
     (lambda src, dst: dst, "bundle directory not found"),
+    (lambda src, dst: dst.parent / ("x" * 300), "bundle directory unusable (File name too long)"),
     (lambda src, dst: _corrupt(copy_bundle(src, dst, newer)) or dst, "checksum mismatch"),
     (lambda src, dst: copy_bundle(src, dst, lambda m: m.update(format_version=2)),
      "bundle format version 2 is not supported"),
