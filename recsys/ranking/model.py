@@ -13,6 +13,7 @@ from typing import Any
 
 import lightgbm as lgb
 import numpy as np
+from sklearn.linear_model import LogisticRegression
 
 from recsys.errors import DataError, ModelError
 
@@ -42,6 +43,7 @@ class Ranker:
 
     booster: lgb.Booster
     feature_names: tuple[str, ...]
+    calibration: tuple[float, float] = (1.0, 0.0)  # purchase probability = sigmoid(a s + b)
 
     def check_features(self, names: Sequence[str], where: str = "features") -> None:
         """A ModelError unless ``names`` are the training features, in the same order."""
@@ -59,6 +61,11 @@ class Ranker:
             return np.empty(0)
         return np.asarray(self.booster.predict(values, num_threads=1), dtype=np.float64)
 
+    def probability(self, scores: np.ndarray) -> np.ndarray:
+        """Calibrated purchase probability of raw ``scores`` (Platt scaling)."""
+        a, b = self.calibration
+        return np.asarray(1.0 / (1.0 + np.exp(-(a * np.asarray(scores, np.float64) + b))))
+
     def contributions(self, values: np.ndarray, names: Sequence[str]) -> np.ndarray:
         """Per-row feature contributions ``[n, n_features + 1]`` (last column: the bias)."""
         self.check_features(names)
@@ -74,7 +81,8 @@ class Ranker:
         """The booster text and its feature names, each written atomically."""
         directory.mkdir(parents=True, exist_ok=True)
         _write(directory / MODEL_FILE, self.booster.model_to_string())
-        _write(directory / META_FILE, json.dumps({"features": list(self.feature_names)}))
+        _write(directory / META_FILE, json.dumps({"features": list(self.feature_names),
+                                                  "calibration": list(self.calibration)}))
 
 
 def _write(path: Path, text: str) -> None:
@@ -88,11 +96,13 @@ def load_ranker(directory: Path | str, expected: Sequence[str] | None = None) ->
     ``expected`` (the features the caller will build)."""
     directory = Path(directory)
     try:
-        names = tuple(json.loads((directory / META_FILE).read_text())["features"])
+        meta = json.loads((directory / META_FILE).read_text())
+        names = tuple(meta["features"])
+        a, b = (float(v) for v in meta["calibration"])
         booster = lgb.Booster(model_str=(directory / MODEL_FILE).read_text())
-    except (OSError, KeyError, json.JSONDecodeError, lgb.basic.LightGBMError) as err:
+    except (OSError, KeyError, TypeError, ValueError, lgb.basic.LightGBMError) as err:
         raise ModelError(f"{directory}: unreadable ranker ({type(err).__name__}: {err})") from None
-    ranker = Ranker(booster, names)
+    ranker = Ranker(booster, names, (a, b))
     if expected is not None:
         ranker.check_features(expected, where=str(directory / META_FILE))
     return ranker
@@ -120,7 +130,16 @@ def fit_ranker(values: np.ndarray, labels: np.ndarray, rows: np.ndarray,
     train = lgb.Dataset(values[keep], label=labels[keep], group=group_sizes(rows[keep]),
                         feature_name=list(names), free_raw_data=True)
     booster = lgb.train(spec.lgb_params(), train, num_boost_round=int(spec.num_boost_round))
-    return Ranker(booster, tuple(names))
+    ranker = Ranker(booster, tuple(names))
+    ranker.calibration = platt(ranker.predict(values[keep], names), labels[keep] > 0)
+    return ranker
+
+
+def platt(scores: np.ndarray, positive: np.ndarray) -> tuple[float, float]:
+    """Platt scaling ``(a, b)``: a logistic regression of the labels on the raw scores (fitted
+    on the training pairs)."""
+    model = LogisticRegression(C=1e4).fit(scores.reshape(-1, 1), positive.astype(int))
+    return float(model.coef_[0, 0]), float(model.intercept_[0])
 
 
 def _capped_negatives(rows: np.ndarray, labels: np.ndarray, cap: int, seed: int) -> np.ndarray:

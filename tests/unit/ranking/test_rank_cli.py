@@ -15,12 +15,7 @@ from recsys.cli._app import CONFIG_DIR
 from recsys.evaluation.toy import make_toy_dataset
 
 ROOT = Path(__file__).resolve().parents[3]
-TOY = ["candidates.sources.siblings.column=category", "candidates.sources.popularity.segment=gender",
-       "candidates.features.user_columns=[age]", "candidates.features.item_columns=[category_idx]",
-       "candidates.features.affinity_columns=[colour]", "candidates.budget=20",
-       "candidates.recall_at=[5,20]", "ranker.num_boost_round=20", "ranker.extra_periods=2",
-       "ranker.params.min_data_in_leaf=5", "eval.only=[repurchase]", "eval.segments=[]",
-       "eval.ks=[5,12]"]
+EVAL = ["eval.only=[repurchase]", "eval.segments=[]", "eval.ks=[5,12]"]
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -29,10 +24,11 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.slow
-def test_rank_cli_reports_then_refuses_bad_input(tmp_path: Path) -> None:
+def test_rank_cli_reports_then_refuses_bad_input(tmp_path: Path, toy_overrides: list[str]) -> None:
     data = make_toy_dataset(n_users=80, n_items=60).write(tmp_path / "toy")
     out = tmp_path / "rank"
-    common = [f"dataset_dir={data}", f"output_dir={out}", f"paths.output_dir={tmp_path}", *TOY]
+    common = [f"dataset_dir={data}", f"output_dir={out}", f"paths.output_dir={tmp_path}", *toy_overrides,
+              *EVAL]
     proc = run(*common)
     assert proc.returncode == 0, proc.stderr
     assert "ranked" in proc.stdout and "candidate recall" in proc.stdout
