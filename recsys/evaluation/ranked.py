@@ -52,7 +52,7 @@ class RankedRanker:
         period = self.period(user_idx, exclude)
         if self.source is None:
             return self.pipeline.rank(self.ranker, period, k)
-        lists = self.pipeline.candidates(period, budget=max(k, self.pipeline.cfg.budget))
+        lists = self.pipeline.candidates(period, max(k, self.pipeline.cfg.budget), self.source)
         return self.pipeline.source_top({self.source: lists[self.source]}, len(user_idx), k)[
             self.source]
 

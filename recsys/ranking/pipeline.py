@@ -101,13 +101,17 @@ class TwoStage:
         self._fitted = (history, out)
         return out
 
-    def candidates(self, period: Period, budget: int | None = None) -> dict[str, Candidates]:
-        """Each source's best ``budget`` (default: the configured one) per user of ``period``."""
+    def candidates(self, period: Period, budget: int | None = None,
+                   only: str | None = None) -> dict[str, Candidates]:
+        """Each source's (or source ``only``'s) best ``budget`` (default: the configured one)
+        per user of ``period``."""
         budget = self.cfg.budget if budget is None else budget
         lists: dict[str, list[Candidates]] = {}
         users = np.asarray(period.users, np.int64)
         step = self.cfg.batch_users
         for name, source in self.sources(period.history).items():
+            if only is not None and name != only:
+                continue
             parts = []
             for s in range(0, len(users), step):
                 batch = users[s : s + step]

@@ -158,3 +158,14 @@ class RankedRecommender:
             "score": s, "purchase_probability": self.ranker.probability(s),
             "behaviour_score": s, "image_score": 0.0, "social_score": 0.0, "pushed_by": pushed,
         })
+
+
+def with_top_probability(users: pd.DataFrame, recs: pd.DataFrame,
+                         column: str = "top_purchase_probability") -> pd.DataFrame:
+    """``users`` (dense user_idx) with the purchase probability of each user's best ranked item
+    (NaN for users not ranked): a user-level column that promotion and pricing rules can
+    condition on, beside the row-level ``purchase_probability`` of ``recs``."""
+    best = recs.groupby("user_idx")["purchase_probability"].max()
+    out = users.copy()
+    out[column] = best.reindex(out["user_idx"].to_numpy()).to_numpy()
+    return out

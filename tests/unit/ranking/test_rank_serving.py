@@ -7,7 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
+import yaml
 from hydra import compose, initialize_config_dir
 
 from recsys.cli._app import CONFIG_DIR
@@ -18,7 +20,8 @@ from recsys.evaluation.eval_data import prepare_eval_data
 from recsys.evaluation.ranked import RankedRanker, fit_ranked
 from recsys.evaluation.toy import make_toy_dataset
 from recsys.ranking.history import history_as_of
-from recsys.serving.ranked import RankedRecommender, export_ranked
+from recsys.rules import RuleContext, apply_rules, parse_rules
+from recsys.serving.ranked import RankedRecommender, export_ranked, with_top_probability
 
 
 def spec(toy: list[str], extra: list[str]) -> dict[str, Any]:
@@ -75,3 +78,33 @@ def test_bundle_refuses_other_features_and_tampered_files(world: Any, tmp_path: 
     (ok / "history.parquet").write_bytes(b"tampered")
     with pytest.raises(BundleError, match="checksum"):
         RankedRecommender.load(ok)
+
+
+def test_rules_condition_on_the_purchase_probability(world: Any, tmp_path: Path) -> None:
+    ds, data, _, pipeline, ranker, history, _ = world
+    ids = ds.users.sort_values("user_idx")["user_id"].astype(str).to_numpy()
+    items = ds.items.sort_values("item_idx")
+    rec = RankedRecommender(pipeline, ranker, history, ids, items["item_id"].astype(str).to_numpy())
+    recs = rec.recommend(ids[data.users].tolist(), 5)
+    users = with_top_probability(ds.users.sort_values("user_idx").reset_index(drop=True), recs)
+    band = [float(users["top_purchase_probability"].quantile(q)) for q in (0.25, 0.75)]
+    raw = yaml.safe_load((Path(CONFIG_DIR) / "rules" / "default.yaml").read_text())
+    raw["filters"], raw["pricing"]["rules"] = [], []
+    raw["boosts"] = [{"name": "likely", "when": {"column": "purchase_probability", "op": ">=",
+                                                  "value": float(recs["purchase_probability"].median())},
+                      "add": 0.1}]
+    raw["promotions"] = [{"name": "coupon_band", "priority": 10, "offer": "coupon", "depth": 0.1,
+                          "fixed_cost": 0.0, "when": {"column": "top_purchase_probability",
+                                                      "op": "between", "value": band}}]
+    raw["caps"]["campaign_budget"] = None
+    ctx = RuleContext(users.assign(marketing_consent=True, social_image_consent=False),
+                      items.reset_index(drop=True).assign(margin=0.0, days_since_first_seen=30.0),
+                      history.frame, pd.DataFrame(columns=["level", "antecedents", "consequents",
+                                                           "lift"]), pd.Timestamp("2024-02-01"))
+    plan = apply_rules(recs, ctx, parse_rules(raw)).recommendations
+    per_user = plan.groupby("user_idx")["promotion"].first()
+    p = users.set_index("user_idx").loc[per_user.index, "top_purchase_probability"]
+    inside = p.between(*band)
+    assert inside.any() and (~inside).any()
+    assert (per_user[inside] == "coupon_band").all() and (per_user[~inside] == "none").all()
+    assert plan["rules_fired"].str.contains("likely").any()
