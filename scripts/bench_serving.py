@@ -1,8 +1,8 @@
 """recsys-serve under load: an async HTTP client on loopback against the service in its own
 process, beside the in-process Recommender call (the reference), printing ratios.
 
-Builds a bundle of ``--items`` items (toy dataset, random item vectors, a small TorchScript user
-tower, IVF-Flat index tuned to recall@10 >= .95), serves it with uvicorn (``--workers`` threads,
+Builds a bundle of ``--items`` items (toy dataset, clustered random item vectors, a small
+TorchScript user tower, IVF-Flat index tuned to recall@10 >= .95), serves it with uvicorn (``--workers`` threads,
 rules off: no mining outputs for this synthetic catalogue), then, each phase bounded by
 ``--seconds`` and ``--max-requests``:
 
@@ -73,8 +73,11 @@ def build_bundle(root: Path, n_items: int, n_users: int, dim: int) -> Path:
     torch.manual_seed(0)
     tower = Tower().eval()
     rng = np.random.default_rng(0)
-    model = Model(rng.normal(size=(n_items, dim)).astype(np.float32),
-                  rng.normal(size=(len(ds.users), dim)).astype(np.float32), "cosine")
+    # clustered item vectors (as trained embeddings are: IVF needs few lists for its recall)
+    centres = rng.normal(size=(256, dim))
+    items = centres[rng.integers(256, size=n_items)] + 0.35 * rng.normal(size=(n_items, dim))
+    users = centres[rng.integers(256, size=len(ds.users))] + 0.5 * rng.normal(size=(len(ds.users), dim))
+    model = Model(items.astype(np.float32), users.astype(np.float32), "cosine")
     settings = ExportSettings(batch_size=4096, history_splits=None, item_columns=None,
                               user_tower=True)
     return export_bundle(model, ds, load_spec("ivf_flat"), root / "bundle", settings, {"n": n_items})

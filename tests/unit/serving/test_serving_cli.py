@@ -36,3 +36,13 @@ def test_export_then_recommend_then_refuse_a_corrupted_bundle(toy_dir: Path,
     proc = run("recommend", *common, "user=u0003")
     assert proc.returncode == 2 and "checksum mismatch" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_serve_refuses_a_missing_bundle_and_bad_settings(tmp_path: Path) -> None:
+    common = [f"paths.output_dir={tmp_path}", "apply_rules=false"]
+    proc = run("serve", *common, f"bundle_dir={tmp_path / 'none'}")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    (line,) = [x for x in proc.stderr.splitlines() if x.startswith("error:")]
+    assert "bundle directory not found" in line and str(tmp_path / "none") in line
+    proc = run("serve", *common, "workers=0")
+    assert proc.returncode == 2 and "workers=0 must be at least 1" in proc.stderr
