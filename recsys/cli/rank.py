@@ -1,12 +1,14 @@
 """``recsys-rank data=<name>``: the two-stage pipeline (candidate sources + LightGBM ranker)
 trained on the validation labels and evaluated on test beside each single source and the
-baselines (same protocol, one run), with candidate recall and feature importance;
+baselines (same protocol, one run), with candidate recall and feature importance, and writes
+the ranked serving bundle (``bundle=false`` skips it);
 ``recsys-rank -m ranker/search=tpe`` tunes the ranker on a split of the validation
 users."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from omegaconf import DictConfig
 
@@ -22,9 +24,10 @@ from recsys.evaluation.metrics import ranking_metrics
 from recsys.evaluation.ranked import candidate_lists, fit_ranked, source_methods, tune_split_top
 from recsys.evaluation.report import write_report
 from recsys.evaluation.stage import selected_methods, settings_from
+from recsys.serving.ranked import export_ranked
 
 
-def spec_of(cfg: DictConfig) -> dict:
+def spec_of(cfg: DictConfig) -> dict[str, Any]:
     return {"candidates": as_dict(cfg.candidates, "candidates"),
             "ranker": as_dict(cfg.ranker, "ranker"),
             "exclude_purchased": bool(cfg.eval.exclude_purchased)}
@@ -66,11 +69,17 @@ def task(cfg: DictConfig) -> float:
                  extra={"candidate_recall": recall, "feature_importance": ranker.importance()})
     with atomic_directory(out / "ranker") as tmp:
         ranker.save(tmp)
+    if cfg.bundle:
+        dataset = load_dataset(cfg.dataset_dir)
+        export_ranked(out / "bundle", spec, pipeline, ranker, period.history,
+                      dataset.users.sort_values("user_idx")["user_id"].astype(str).to_numpy(),
+                      dataset.items.sort_values("item_idx")["item_id"].astype(str).to_numpy())
     print_table(result.to_dict()["methods"], recall, settings.main_k)
     return float(result.methods["ranked"].overall[f"ndcg@{settings.main_k}"])
 
 
-def print_table(methods: dict, recall: dict, k: int) -> None:
+def print_table(methods: dict[str, dict[str, float]], recall: dict[str, dict[str, float]],
+                k: int) -> None:
     cols = [f"recall@{k}", f"ndcg@{k}", f"map@{k}"]
     print(f"{'method':24s} " + " ".join(f"{c:>10s}" for c in cols))
     for name, m in methods.items():

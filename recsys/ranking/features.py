@@ -102,6 +102,8 @@ def build_features(cands: CandidateSet, history: History, catalog: Catalog,
     query = pair_keys(users, items, history.n_items)
     cols["ui_count"] = lookup(table, count, query, 0.0)
     cols["ui_days_since"] = lookup(table, young, query, np.nan)
+    buyers = np.bincount(table % history.n_items, minlength=history.n_items).astype(np.float64)
+    user_items = np.bincount(table // history.n_items, minlength=history.n_users)
     if catalog.groups is not None:
         groups = np.asarray(catalog.groups, np.int64)
         n_groups = int(groups.max(initial=-1)) + 2  # slot n_groups-1: items without a group
@@ -118,6 +120,7 @@ def build_features(cands: CandidateSet, history: History, catalog: Catalog,
             / np.maximum(u_count[users], 1.0)
     i_count, i_young, i_old = _per_index(h_items, history.n_items, age)
     cols["item_count"] = i_count[items]
+    cols["item_repeat_share"] = 1.0 - buyers[items] / np.maximum(i_count[items], 1.0)
     if history.timed:
         cols["item_days_since_last"] = i_young[items]
         cols["item_days_since_first"] = i_old[items]
@@ -128,8 +131,8 @@ def build_features(cands: CandidateSet, history: History, catalog: Catalog,
         if len(pops) > 1:
             cols["item_trend"] = (pops[0][items] + 1e-3) / (pops[-1][items] + 1e-3)
     cols["user_count"] = u_count[users]
-    cols["user_items"] = np.bincount(np.unique(pair_keys(h_users, h_items, history.n_items))
-                                     // history.n_items, minlength=history.n_users)[users]
+    cols["user_items"] = user_items[users]
+    cols["user_repeat_share"] = 1.0 - user_items[users] / np.maximum(u_count[users], 1.0)
     if history.timed:
         cols["user_days_since_last"] = u_young[users]
         cols["user_days_since_first"] = u_old[users]
