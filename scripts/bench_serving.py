@@ -104,6 +104,14 @@ def serve(bundle: str, port: int, workers: int) -> None:
     uvicorn.run(create_app(state, settings), host="127.0.0.1", port=port, log_level="error")
 
 
+def import_rss(queue: Any) -> None:
+    """Resident memory of a process that imported what the service imports, without a bundle."""
+    import recsys.serving.app
+    import recsys.serving.service  # noqa: F401
+
+    queue.put(psutil.Process().memory_info().rss)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -259,6 +267,12 @@ def main() -> None:
         res = asyncio.run(load(url, payloads["known"], args.rate, args.seconds, reload_mid))
         rows.append((f"known @ {args.rate:.0f}/s + reload", res, ref["known"]["p50"]))
         rss = server.memory_info().rss
+        ctx = mp.get_context("spawn")
+        queue = ctx.Queue()
+        baseline_proc = ctx.Process(target=import_rss, args=(queue,))
+        baseline_proc.start()
+        baseline = queue.get(timeout=120)
+        baseline_proc.join(10)
 
         print(f"\nin-process Recommender.candidates (reference): known p50 {ref['known']['p50']:.2f} ms"
               f" p99 {ref['known']['p99']:.2f} ms; new p50 {ref['new']['p50']:.2f} ms"
@@ -272,9 +286,12 @@ def main() -> None:
               f"{best if best is not None else 'none'} requests/s")
         print(f"reload during load: HTTP {reload_status.get('status')} in "
               f"{reload_status.get('seconds', float('nan')):.2f} s")
-        print(f"serving process RSS {rss / 2**20:.0f} MiB vs bundle on disk "
-              f"{dir_bytes(bundle) / 2**20:.0f} MiB (ratio {rss / dir_bytes(bundle):.2f}); "
-              f"{args.workers} worker threads share it")
+        on_disk = dir_bytes(bundle)
+        print(f"serving process RSS {rss / 2**20:.0f} MiB after the runs and one reload: "
+              f"{baseline / 2**20:.0f} MiB of imported libraries (a process importing the service "
+              f"without a bundle) + {(rss - baseline) / 2**20:.0f} MiB for the bundle, "
+              f"{on_disk / 2**20:.0f} MiB on disk (x{(rss - baseline) / on_disk:.1f}); "
+              f"{args.workers} worker threads share one copy")
         proc.terminate()
         proc.join(10)
     finally:
