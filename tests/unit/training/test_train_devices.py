@@ -133,8 +133,8 @@ def test_ranking_metrics_on_the_device_equal_cpu_with_ties(device: str) -> None:
 
 
 def _export_and_serve(ckpt: Path, bundle: Path, k: int = 5) -> tuple[Any, Any]:
-    from recsys.serving.recommender import Recommender
     from recsys.cli.export import run_export
+    from recsys.serving.recommender import Recommender
 
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
         cfg = compose("export", overrides=[f"model.checkpoint={ckpt}", f"bundle_dir={bundle}",
