@@ -13,6 +13,7 @@ from hydra import compose, initialize_config_dir
 
 from recsys.cli._app import CONFIG_DIR
 from recsys.evaluation.toy import make_toy_dataset
+from recsys.serving.ranked import RankedRecommender
 
 ROOT = Path(__file__).resolve().parents[3]
 EVAL = ["eval.only=[repurchase]", "eval.segments=[]", "eval.ks=[5,12]"]
@@ -36,6 +37,9 @@ def test_rank_cli_reports_then_refuses_bad_input(tmp_path: Path, toy_overrides: 
     assert {"ranked", "source_repurchase", "source_siblings", "repurchase"} <= set(doc["methods"])
     assert set(doc["candidate_recall"]["union"]) == {"@5", "@20"}
     assert doc["feature_importance"] and (out / "ranker" / "ranker.txt").is_file()
+    served = RankedRecommender.load(out / "bundle")  # the bundle serves the evaluated ranker
+    assert served.ranker.feature_names == tuple(json.loads(
+        (out / "ranker" / "ranker.json").read_text())["features"])
     for bad, words in [("candidates.budget=0", "candidates.budget"),
                        ("candidates.sources.siblings.column=no_such", "no_such"),
                        ("candidates.features.item_columns=[nope]", "item_columns")]:
