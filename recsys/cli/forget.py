@@ -18,8 +18,10 @@ from recsys.serving.erasure import (
     append_audit,
     audit_record,
     erase_bundle,
+    erase_image_features,
     erase_tables,
     find_customer,
+    image_rows,
 )
 from recsys.serving.stage import pseudonymiser
 
@@ -59,6 +61,9 @@ def run_forget(cfg: DictConfig) -> ErasureReport:
             row = reset_user_id_row(Path(path), customer.pseudonym, manifest.get("data_fingerprint"))
             if row is not None:
                 report.buckets[path] = 1
+    fingerprint = str(manifest.get("data_fingerprint") or "")[:12]
+    features = Path(cfg.features_dir) / f"{manifest.get('name') or dataset_dir.name}-{fingerprint}"
+    erase_image_features(features, customer, image_rows(dataset_dir, customer), report)
     erase_tables(dataset_dir, customer, report)  # last: a failed run can be repeated
     record = audit_record(report, str(manifest.get("name")), str(cfg.reason))
     record["service_reloaded"] = _reload(cfg) if cfg.reload_url else None

@@ -140,6 +140,40 @@ def _tombstone(frame: pd.DataFrame, rows: np.ndarray, customer: Customer) -> pd.
     return out
 
 
+def image_rows(dataset_dir: Path, customer: Customer) -> np.ndarray:
+    """Rows of the customer's social images in the dataset's user_images.parquet."""
+    path = Path(dataset_dir) / "user_images.parquet"
+    if not path.is_file():
+        return np.zeros(0, dtype=np.int64)
+    owner = pd.read_parquet(path, columns=["user_idx"])["user_idx"].to_numpy()
+    return np.flatnonzero(owner == customer.user_idx)
+
+
+def erase_image_features(root: Path, customer: Customer, erased_rows: np.ndarray,
+                         report: ErasureReport) -> None:
+    """Drop the customer's social-image features from every features directory under ``root``
+    (one per encoder: ``user_image_*.npy``, CSR by user) and renumber the remaining images'
+    rows of user_images.parquet (``erased_rows`` are deleted there)."""
+    for index in sorted(Path(root).glob("*/user_image_user_idx.npy")):
+        folder = index.parent
+        owner = np.load(index)
+        mine = owner == customer.user_idx
+        if not mine.any():
+            continue
+        with atomic_directory(folder) as tmp:
+            shutil.copytree(folder, tmp, dirs_exist_ok=True)
+            features = np.load(tmp / "user_image_features.npy")[~mine]
+            rows = np.load(tmp / "user_image_rows.npy")[~mine]
+            n_users = len(np.load(tmp / "user_image_offsets.npy")) - 1
+            kept = owner[~mine]
+            offsets = np.r_[0, np.cumsum(np.bincount(kept, minlength=n_users))].astype(np.int64)
+            np.save(tmp / "user_image_features.npy", features)
+            np.save(tmp / "user_image_user_idx.npy", kept)
+            np.save(tmp / "user_image_rows.npy", rows - np.searchsorted(erased_rows, rows))
+            np.save(tmp / "user_image_offsets.npy", offsets)
+        report.add(folder, "user_image_features.npy", int(mine.sum()))
+
+
 def erase_bundle(bundle_dir: Path, customer: Customer, report: ErasureReport) -> bool:
     """Zero the customer's vectors and history in the bundle; False when the bundle does not
     hold it. The manifest gets new checksums and creation time."""

@@ -31,7 +31,7 @@ from recsys.training.checkpoint import SIGNATURE_KEY
 from recsys.training.export import USER_ID_TABLE, user_id_bucket
 
 KEY = "test-erasure-key"
-ORIGINAL = "u007"
+ORIGINAL = "u002"  # has purchases and a social image
 
 
 def _pseudonymise_dataset(data: Path) -> None:
@@ -51,6 +51,20 @@ def _checkpoint(path: Path, fingerprint: str | None, rows: int = 16) -> None:
                 "hyper_parameters": {SIGNATURE_KEY: {"data_fingerprint": fingerprint}}}, path)
 
 
+def _image_features(root: Path, ds: Any) -> Path:
+    """A features directory as recsys-features writes it (CSR by user over user_images rows)."""
+    folder = root / f"{ds.manifest['name']}-{str(ds.manifest['data_fingerprint'])[:12]}" / "enc"
+    folder.mkdir(parents=True)
+    owner = ds.user_images["user_idx"].to_numpy(np.int64)
+    np.save(folder / "user_image_user_idx.npy", owner)
+    np.save(folder / "user_image_rows.npy", np.arange(len(owner)))
+    np.save(folder / "user_image_features.npy", np.arange(len(owner) * 3, dtype=np.float32
+                                                          ).reshape(-1, 3))
+    np.save(folder / "user_image_offsets.npy",
+            np.r_[0, np.cumsum(np.bincount(owner, minlength=len(ds.users)))])
+    return folder
+
+
 @pytest.fixture()
 def world(tmp_path: Path) -> dict[str, Any]:
     mw = _mining_world()
@@ -67,6 +81,7 @@ def world(tmp_path: Path) -> dict[str, Any]:
     cands = write_candidates(bundle, data, 10, True, plans / "candidates.parquet")
     frame = pd.read_parquet(cands).merge(ds.users[["user_idx", "user_id"]], on="user_idx")
     frame.to_csv(plans / "plan.csv", index=False)
+    _image_features(out / "features", ds)
     runs = out / "runs" / "r1" / "checkpoints"
     runs.mkdir(parents=True)
     _checkpoint(runs / "best.ckpt", ds.manifest.get("data_fingerprint"))
@@ -121,6 +136,14 @@ def test_nothing_of_the_customer_remains(world: dict[str, Any],
         r = client.post("/recommend", json={"user_id": world["pseudonym"]})
         assert r.status_code == 404
     assert report.rows and report.bundles == [str(world["bundle"])]
+    # social-image features: the customer's gone, the others' rows renumbered to the new table
+    folder = next((world["out"] / "features").glob("*/enc"))
+    owner, rows = np.load(folder / "user_image_user_idx.npy"), np.load(folder / "user_image_rows.npy")
+    offsets, feats = np.load(folder / "user_image_offsets.npy"), np.load(folder / "user_image_features.npy")
+    images = pd.read_parquet(world["data"] / "user_images.parquet")
+    assert world["idx"] not in owner and len(owner) == len(feats) == len(images) >= 1
+    assert images["user_idx"].to_numpy()[rows].tolist() == owner.tolist()
+    assert offsets[-1] == len(owner) and offsets[world["idx"]] == offsets[world["idx"] + 1]
     # the bundle: vector zeroed, history emptied, checksums valid (the reload verified them)
     row = world["idx"]
     assert not np.load(world["bundle"] / "user_embeddings.npy")[row].any()
