@@ -1,9 +1,9 @@
 """Marketing rules at request time: the campaign's rule engine on one user's candidates.
 
-A known user's candidates go through :func:`recsys.rules.apply_rules` with the same context as
-``recsys-campaign`` (dataset + mining outputs, built once per bundle), so each decision equals
-the offline plan's wherever the campaign-wide budgets (promotion budget, channel budgets) did not
-bind: a single request cannot see the rest of a campaign. A new user is ruled in a one-user
+A known user's candidates go through :func:`recsys.rules.apply_rules` with the context
+``recsys-campaign`` builds (dataset + mining outputs, built once per bundle), so each decision
+equals the offline plan's wherever the campaign-wide budgets (promotion budget, channel budgets)
+did not bind: a single request cannot see the rest of a campaign. A new user is ruled in a one-user
 context: a row of the user table with the request's attributes over the typed defaults, and the
 history given in the request as purchases made at the context's ``now``.
 """
@@ -36,12 +36,21 @@ class ContextSettings:
 
 
 class OnlineRules:
-    """The rules and their context, loaded once; :meth:`apply` runs per request."""
+    """The rules and their context, loaded once; :meth:`apply` runs per request.
+
+    Each request is ruled in a context cut down to its user and to the items it touches (its
+    candidates and its history), renumbered from 0: every rule reads a user's row, an item's row
+    or the user's own history, so the decisions are those of the full context at a cost that
+    does not grow with the catalogue or the customer base."""
 
     def __init__(self, rules: RulesConfig, context: RuleContext) -> None:
         self.rules = rules
         self.context = context
         self._template = _template_row(context.users)
+        self._history = _by_user(context.history)
+        self._contacts = _by_user(context.contacts) if context.contacts is not None else None
+        self._item_row = {str(v): i for i, v in enumerate(context.items["item_id"].astype(str))}
+        self._association = _AssociationIndex(context.association)
 
     @classmethod
     def load(cls, rules: RulesConfig, settings: ContextSettings) -> OnlineRules:
@@ -57,31 +66,100 @@ class OnlineRules:
         """The plan rows of one user's candidates (known users: ``user_idx`` >= 0; a new
         user: ``new_user`` holds its attributes and ``history`` item ids)."""
         if new_user is None:
-            return apply_rules(candidates, self.context, self.rules).recommendations
-        ctx = self._new_user_context(new_user)
-        rows = candidates.assign(user_idx=np.zeros(len(candidates), dtype=np.int64))
+            user = int(candidates["user_idx"].iloc[0]) if len(candidates) else 0
+            users = self.context.users.iloc[[user]].reset_index(drop=True)
+            history = self._history.rows(user)
+            contacts = self._contacts.rows(user) if self._contacts is not None else None
+        else:
+            user = -1
+            users = self._new_user_row(new_user)
+            history = self._new_user_history(new_user)
+            contacts = None
+        touched = np.unique(np.r_[candidates["item_idx"].to_numpy(np.int64),
+                                  history["item_idx"].to_numpy(np.int64)])
+        items = self.context.items.iloc[touched].reset_index(drop=True)
+        items["item_idx"] = np.arange(len(items), dtype=np.int64)
+        users["user_idx"] = np.zeros(1, dtype=np.int64)
+        owned = self.context.items.iloc[np.unique(history["item_idx"].to_numpy(np.int64))]
+        ctx = replace(self.context, users=users, items=items,
+                      history=_local(history, touched),
+                      association=self._association.applicable(owned),
+                      contacts=None if contacts is None else contacts.assign(user_idx=0))
+        rows = _local(candidates, touched)
         plan = apply_rules(rows, ctx, self.rules).recommendations
-        return plan.assign(user_idx=np.full(len(plan), -1, dtype=np.int64))
+        return plan.assign(user_idx=np.full(len(plan), user, dtype=np.int64),
+                           item_idx=touched[plan["item_idx"].to_numpy(np.int64)])
 
-    def _new_user_context(self, record: Mapping[str, Any]) -> RuleContext:
+    def _new_user_row(self, record: Mapping[str, Any]) -> pd.DataFrame:
         users = self._template.copy()
         for name, value in record.items():
             if name in users.columns and name not in ("user_idx", "user_id", "history"):
                 users[name] = pd.Series([value], dtype=object).astype(users[name].dtype,
                                                                       errors="ignore")
         users["user_id"] = str(record.get("user_id") or "new")
-        item_row = {str(v): i for i, v in enumerate(self.context.items["item_id"].astype(str))}
+        return users
+
+    def _new_user_history(self, record: Mapping[str, Any]) -> pd.DataFrame:
+        """The request's history as purchases at the context's ``now``."""
         bought = []
         for entry in record.get("history") or []:
             item = str(entry[0] if isinstance(entry, list | tuple) else entry)
-            if item not in item_row:
+            if item not in self._item_row:
                 raise DataError(f"history names unknown item id {item!r}", column="history")
-            bought.append(item_row[item])
-        history = pd.DataFrame({"user_idx": np.zeros(len(bought), dtype=np.int64),
-                                "item_idx": np.asarray(bought, dtype=np.int64),
-                                "timestamp": [self.context.now] * len(bought),
-                                "quantity": np.ones(len(bought))})
-        return replace(self.context, users=users, history=history, contacts=None)
+            bought.append(self._item_row[item])
+        return pd.DataFrame({"user_idx": np.zeros(len(bought), dtype=np.int64),
+                             "item_idx": np.asarray(bought, dtype=np.int64),
+                             "timestamp": [self.context.now] * len(bought),
+                             "quantity": np.ones(len(bought))})
+
+
+class _AssociationIndex:
+    """The association rules by antecedent, to keep per request only those a user's purchases
+    can fire (all antecedents owned): the others change no decision."""
+
+    def __init__(self, rules: pd.DataFrame) -> None:
+        self.rules = rules
+        self.needs = [frozenset(str(a) for a in ante) for ante in rules["antecedents"]]
+        self.by_label: dict[tuple[str, str], list[int]] = {}
+        for i, (level, needs) in enumerate(zip(rules["level"].astype(str), self.needs,
+                                               strict=True)):
+            for label in needs:
+                self.by_label.setdefault((level, label), []).append(i)
+        self.levels = rules["level"].astype(str).to_numpy()
+
+    def applicable(self, owned: pd.DataFrame) -> pd.DataFrame:
+        """Rules whose antecedents are all among ``owned`` items (item level) or their
+        categories (category level)."""
+        labels = {"item": {str(v) for v in owned["item_id"]},
+                  "category": {str(v) for v in owned["category"]}
+                  if "category" in owned.columns else set()}
+        hits = {i for level, have in labels.items() for label in have
+                for i in self.by_label.get((level, label), ())}
+        keep = sorted(i for i in hits if self.needs[i] <= labels.get(self.levels[i], set()))
+        return self.rules.iloc[keep].reset_index(drop=True)
+
+
+@dataclass(frozen=True)
+class _ByUser:
+    """A table sorted by user_idx with the row range of each user."""
+
+    frame: pd.DataFrame
+    starts: np.ndarray
+
+    def rows(self, user: int) -> pd.DataFrame:
+        lo, hi = np.searchsorted(self.starts, [user, user + 1])
+        return self.frame.iloc[lo:hi].reset_index(drop=True)
+
+
+def _by_user(frame: pd.DataFrame) -> _ByUser:
+    ordered = frame.sort_values("user_idx", kind="stable").reset_index(drop=True)
+    return _ByUser(ordered, ordered["user_idx"].to_numpy(np.int64))
+
+
+def _local(frame: pd.DataFrame, touched: np.ndarray) -> pd.DataFrame:
+    """``frame`` with item_idx renumbered into ``touched`` and user_idx 0."""
+    return frame.assign(user_idx=np.zeros(len(frame), dtype=np.int64),
+                        item_idx=np.searchsorted(touched, frame["item_idx"].to_numpy(np.int64)))
 
 
 def _template_row(users: pd.DataFrame) -> pd.DataFrame:
