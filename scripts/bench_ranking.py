@@ -9,8 +9,9 @@ user, and its vectorised feature builder against a per-user Python loop of the s
 2. A random world of ``--users`` x ``--items`` (Zipf item popularity, ~20 purchases per user over
    120 days, product groups of 5 items): the ranker is trained on the last week's labels, then
    every user is ranked as of the end. Users per second per stage and peak resident memory.
-3. Features of ``--ref-users`` users of that world: ``build_features`` against a plain per-user
-   loop over the same history (dicts per user), which must give the same values.
+3. Features of ``--ref-users`` users of that world (one batch of the pipeline): ``build_features``
+   against a plain per-user loop over the same history (dicts per user), which must give the
+   same values.
 Configs are the package's (conf/candidates/default.yaml, conf/ranker/lambdarank.yaml); one
 LightGBM thread.
 """
@@ -49,27 +50,35 @@ def config(data: str | None) -> dict[str, Any]:
 
 
 def run_pipeline(pipe: TwoStage, train: Period, test: Period, label: str) -> None:
-    """Fit on ``train``, then candidates + features + ranking for every user of ``test``."""
+    """Fit on ``train``, then candidates + features + ranking for every user of ``test``, in
+    batches of ``candidates.batch_users`` users (as the pipeline ranks)."""
     with PeakRSS() as peak:
         start = time.perf_counter()
         ranker = pipe.fit([train])
         fit_s = time.perf_counter() - start
-        start = time.perf_counter()
-        lists = pipe.candidates(test)
-        cand_s = time.perf_counter() - start
-        start = time.perf_counter()
-        table = pipe.score_table(test, lists)
-        feat_s = time.perf_counter() - start
-        start = time.perf_counter()
-        top = pipe.rank(ranker, test, 12, table)
-        rank_s = time.perf_counter() - start
+        cand_s = feat_s = rank_s = 0.0
+        pairs, filled = 0, 0
+        step = pipe.cfg.batch_users
+        for s in range(0, len(test.users), step):
+            part = Period(test.history, test.users[s : s + step], test.exclude)
+            start = time.perf_counter()
+            lists = pipe.candidates(part)
+            cand_s += time.perf_counter() - start
+            start = time.perf_counter()
+            table = pipe.score_table(part, lists)
+            feat_s += time.perf_counter() - start
+            start = time.perf_counter()
+            top = pipe.rank(ranker, part, 12, table)
+            rank_s += time.perf_counter() - start
+            pairs += len(table.cands)
+            filled += int((top[:, 0] >= 0).sum())
     n = len(test.users)
     total = cand_s + feat_s + rank_s
-    print(f"{label}: {n} users, {len(table.cands)} candidate pairs, {len(table.features.names)} "
-          f"features; fit on {len(train.users)} labelled users {fit_s:.1f}s")
+    print(f"{label}: {n:,} users, {pairs:,} candidate pairs, {len(table.features.names)} "
+          f"features; ranker fit on {len(train.users):,} labelled users in {fit_s:.1f}s")
     print(f"  candidates {cand_s:7.2f}s  features {feat_s:7.2f}s  ranking {rank_s:7.2f}s  -> "
           f"{n / total:,.0f} users/s end to end; peak RSS {peak.peak:,.0f} MiB "
-          f"(filled top-12 rows: {(top[:, 0] >= 0).mean():.3f})")
+          f"(users with a top-12: {filled / n:.3f})")
 
 
 def hm_section(path: Path) -> None:
@@ -198,7 +207,7 @@ def main() -> None:
     parser.add_argument("--hm", type=Path, default=ROOT / "outputs" / "data" / "hm")
     parser.add_argument("--users", type=int, default=100_000)
     parser.add_argument("--items", type=int, default=20_000)
-    parser.add_argument("--ref-users", type=int, default=300)
+    parser.add_argument("--ref-users", type=int, default=2048)
     args = parser.parse_args()
     print(f"start RSS {rss_mib():,.0f} MiB")
     hm_section(args.hm)
