@@ -2,43 +2,115 @@
 
 One process, the same processed dataset, model, optimizer and batches: ``recsys.training``'s
 LightningModule driven by ``pl.Trainer`` (no callbacks, loggers or validation) and a bare PyTorch
-loop over the same feature store and network. Prints samples/s of both and their ratio (goal
->= 0.85). With CUDA, a second section trains with cached image features stored in bf16,
-bf16-mixed precision and a large batch, and reports samples/s (goal >= 1M on an H100) and the
-GPU utilisation sampled during the run.
+loop over the same feature store and network, written out here for each training path of
+``TwoTowerSystem.training_step`` (sampled softmax over in-batch and sampled negatives, full
+softmax over the catalogue, user examples). One row per configuration of the model: history
+encoder (mean, attention, transformer) and history source (shared: the item tower's
+representation; separate: its own table), loss and example kind. Each row prints samples/s of
+both sides and their ratio (goal >= 0.9), the peak resident memory of each run (and its growth
+over the run's start) and whether one step of both sides gives the same loss from the same seed
+(the bare loop runs the system's computation). With CUDA, a second section trains with cached
+image features stored in bf16, bf16-mixed precision and a large batch, and reports samples/s
+(goal >= 1M on an H100), peak GPU memory and the GPU utilisation sampled during the run.
 
-    python scripts/bench_train.py [--dataset-dir DIR] [--epochs 3] [--batch 1024] [--threads 1]
-                                  [--repeat 2] [--skip-cpu]
+    python scripts/bench_train.py [--dataset-dir DIR] [--epochs 3] [--min-steps 30]
+                                  [--batch 1024] [--threads 1] [--repeat 2]
+                                  [--experiment id_only] [--configs default|all|list|NAME,...]
+                                  [--skip-cpu]
 
-Without ``--dataset-dir`` a synthetic world is generated into a temporary directory.
+Without ``--dataset-dir`` a synthetic world (timestamped) is generated into a temporary
+directory. ``--configs list`` prints the configuration names.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import ctypes
+import ctypes.util
+import gc
 import json
+import logging
+import math
 import shutil
 import tempfile
 import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pytorch_lightning as pl
 import torch
-from _bench_common import GpuUtilisation
+from _bench_common import GpuUtilisation, PeakRSS, rss_mib
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
+from torch import Tensor, nn
 
+from recsys.errors import RecsysError
 from recsys.models.losses import log_expected_count
+from recsys.models.two_tower import TwoTowerModel
 from recsys.runtime import apply_runtime, default_runtime
 from recsys.training.optim import build_optimizer
-from recsys.training.store import history_vectors
+from recsys.training.ranking import seen_matrix
+from recsys.training.sampling import sample_negatives
+from recsys.training.store import FeatureStore, history_vectors
 from recsys.training.train import build, build_datamodule, build_system
 
 CONF = Path(__file__).resolve().parents[1] / "recsys" / "conf"
+GOAL = 0.9
 
 
+# ------------------------------------------------------------------ configurations
+@dataclass(frozen=True)
+class Setting:
+    """One row: a loss (sampled, full, full-user: full softmax over user examples), a history
+    encoder and a history source, as config overrides."""
+
+    loss: str
+    encoder: str
+    source: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.loss}:{self.encoder}:{self.source}"
+
+    @property
+    def unit(self) -> str:
+        """What a sample is: a training positive, or a user (user examples)."""
+        return "users" if self.loss == "full-user" else "pos"
+
+    def overrides(self) -> list[str]:
+        out = [f"model/history_encoder={self.encoder}",
+               f"model.net.user_tower.history_source={self.source}"]
+        if self.loss != "sampled":
+            out.append("model/loss=full_softmax")
+        if self.loss == "full-user":
+            out.append("datamodule.examples=user")
+        return out
+
+
+ALL = [Setting(loss, encoder, source) for loss in ("sampled", "full", "full-user")
+       for encoder in ("attention", "mean", "transformer") for source in ("separate", "shared")]
+DEFAULT = ["sampled:attention:separate", "sampled:attention:shared", "sampled:mean:shared",
+           "sampled:transformer:shared", "full:attention:separate", "full:attention:shared",
+           "full-user:attention:separate"]
+
+
+def settings(spec: str) -> list[Setting]:
+    """``default``, ``all`` or comma-separated names of :data:`ALL`."""
+    by_name = {s.name: s for s in ALL}
+    names = {"default": DEFAULT, "all": list(by_name)}.get(spec, spec.split(","))
+    unknown = [n for n in names if n not in by_name]
+    if unknown:
+        raise SystemExit(f"--configs: unknown {', '.join(unknown)}; choose default, all or "
+                         f"names of: {', '.join(by_name)}")
+    return [by_name[n] for n in names]
+
+
+# ------------------------------------------------------------------ data and config
 def synthetic_dataset(work: Path, users: int, items: int) -> Path:
     """The synthetic world of conf/data/synthetic.yaml with tiny images (training reads none)."""
     from recsys.data.pipeline import build_dataset
@@ -82,6 +154,7 @@ def config(dataset_dir: Path, run_dir: Path, overrides: list[str]) -> DictConfig
             "+trainer.enable_checkpointing=false", *overrides])
 
 
+# ------------------------------------------------------------------ measurement
 class Clock:
     """Wall and process CPU seconds (CPU time is robust to other load on a shared machine)."""
 
@@ -103,6 +176,63 @@ class Clock:
         return self.samples / self.wall, self.samples / self.cpu
 
 
+def _trim_heap() -> None:
+    """Hand freed heap memory back to the OS (glibc), so that a run's resident memory starts
+    from what is live, not from what an earlier run left in the allocator."""
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to trim
+        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0)
+
+
+class PeakMemory:
+    """Peak memory of one run in MiB: resident set size sampled in a background thread on CPU,
+    ``torch.cuda.max_memory_allocated`` on CUDA; ``growth`` is the peak minus the start."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.cuda = device.type == "cuda"
+        self.peak = self.growth = 0.0
+        self._start = 0.0
+        self._rss = PeakRSS()
+
+    def __enter__(self) -> PeakMemory:
+        _trim_heap()
+        if self.cuda:
+            torch.cuda.empty_cache()
+            torch.cuda.reset_peak_memory_stats()
+            self._start = torch.cuda.memory_allocated() / 2**20
+        else:
+            self._start = rss_mib()
+            self._rss.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.cuda:
+            self.peak = torch.cuda.max_memory_allocated() / 2**20
+        else:
+            self._rss.__exit__(*exc)
+            self.peak = max(self._rss.peak, rss_mib())
+        self.growth = self.peak - self._start
+
+
+class Run(NamedTuple):
+    wall: float  # samples/s
+    cpu: float  # samples per CPU second
+    peak: float  # MiB
+    growth: float  # MiB over the run's start
+
+
+def _best(a: Run | None, b: Run) -> Run:
+    """Best rates over repeats (the machine may be shared) and the highest memory."""
+    if a is None:
+        return b
+    return Run(max(a.wall, b.wall), max(a.cpu, b.cpu), max(a.peak, b.peak),
+               max(a.growth, b.growth))
+
+
+def _samples(batch: dict[str, Tensor]) -> int:
+    return int((batch["pos"] if "pos" in batch else batch["users"]).shape[0])
+
+
 class EpochClock(pl.Callback):
     """Times every training epoch after the first (warm-up)."""
 
@@ -120,7 +250,7 @@ class EpochClock(pl.Callback):
 
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule,
                            outputs: Any, batch: Any, batch_idx: int) -> None:
-        self._n += int(batch["pos"].shape[0])
+        self._n += _samples(batch)
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._sync(pl_module)
@@ -128,54 +258,190 @@ class EpochClock(pl.Callback):
             self.clock.stop(self._n)
 
 
-def lightning_rate(cfg: DictConfig) -> tuple[float, float]:
-    pl.seed_everything(int(cfg.seed), workers=True)
+# ------------------------------------------------------------------ the two sides
+def lightning_run(cfg: DictConfig, device: torch.device) -> Run:
+    with PeakMemory(device) as mem:
+        pl.seed_everything(int(cfg.seed), workers=True)
+        dm = build_datamodule(cfg)
+        system = build_system(cfg, dm)
+        clock = EpochClock()
+        trainer: pl.Trainer = build(cfg.trainer, callbacks=[clock], logger=False)
+        trainer.fit(system, datamodule=dm)
+        del trainer, system, dm
+    return Run(*clock.clock.rates(), mem.peak, mem.growth)
+
+
+Step = Callable[[dict[str, Tensor]], Tensor]
+
+
+def hand_step(net: TwoTowerModel, store: FeatureStore, loss_fn: nn.Module, num_negatives: int,
+              negative_distribution: str) -> Step:
+    """The loss of one batch, as ``TwoTowerSystem.training_step`` computes it on one process
+    (without its logging and NaN check): the same store calls and the same loss call."""
+    full = bool(getattr(loss_fn, "full_catalogue", False))
+
+    def catalogue(device: torch.device) -> tuple[Tensor, Tensor | None]:
+        vectors = net.item(store.item_inputs(torch.arange(store.n_items, device=device)))
+        return vectors, vectors if net.history_features is None else None
+
+    def user_examples(batch: dict[str, Tensor]) -> Tensor:
+        inputs, targets, history = store.split_users(batch["users"],
+                                                     float(batch["keep_fraction"]))
+        items, table = catalogue(batch["users"].device)
+        u = net.user(inputs, history_vectors(net, store, inputs.hist_items, table))
+        return loss_fn(u, items, targets, net.temperature, history)
+
+    def full_softmax(batch: dict[str, Tensor]) -> Tensor:
+        pos = batch["pos"]
+        users, targets = store.train_inputs(pos)
+        items, table = catalogue(pos.device)
+        u = net.user(users, history_vectors(net, store, users.hist_items, table))
+        others = seen_matrix(store.seq_users[pos], store.user_offsets, store.seq_items,
+                             store.n_items)
+        return loss_fn(u, items, targets, net.temperature, others)
+
+    def sampled(batch: dict[str, Tensor]) -> Tensor:
+        users, items = store.train_inputs(batch["pos"])
+        u = net.user(users, history_vectors(net, store, users.hist_items))
+        v = net.item(store.item_inputs(items))
+        neg = neg_ids = neg_prob = None
+        if num_negatives:
+            neg_ids, neg_prob = sample_negatives(num_negatives, negative_distribution,
+                                                 store.item_prob, store.item_cdf, None)
+            neg = net.item(store.item_inputs(neg_ids))
+        cand = items if neg_ids is None else torch.cat([items, neg_ids])
+        logq = log_expected_count(store.item_prob[cand],
+                                  None if neg_prob is None else neg_prob[cand], len(items),
+                                  num_negatives)
+        return loss_fn(u, v, items, net.temperature, logq, neg, neg_ids)
+
+    def step(batch: dict[str, Tensor]) -> Tensor:
+        if "users" in batch:
+            return user_examples(batch)
+        return full_softmax(batch) if full else sampled(batch)
+
+    return step
+
+
+def _hand_parts(cfg: DictConfig, device: torch.device) -> tuple[Any, Any, Step]:
+    """Datamodule, system (for its net, store and loss only) and the bare step on ``device``."""
     dm = build_datamodule(cfg)
     system = build_system(cfg, dm)
-    clock = EpochClock()
-    trainer: pl.Trainer = build(cfg.trainer, callbacks=[clock], logger=False)
-    trainer.fit(system, datamodule=dm)
-    return clock.clock.rates()
+    net, store = system.net.to(device), system.store.to(device)
+    step = hand_step(net, store, system.loss, int(cfg.model.system.num_negatives),
+                     str(cfg.model.system.negative_distribution))
+    return dm, system, step
 
 
-def hand_rate(cfg: DictConfig, device: torch.device, bf16: bool) -> tuple[float, float]:
+def hand_run(cfg: DictConfig, device: torch.device, bf16: bool) -> Run:
     """The same model, data and optimizer in a bare loop (no logging, no NaN checks)."""
+    with PeakMemory(device) as mem:
+        pl.seed_everything(int(cfg.seed), workers=True)
+        dm, system, step = _hand_parts(cfg, device)
+        net = system.net
+        opt = build_optimizer(net, lr=float(cfg.model.optimizer.lr),
+                              weight_decay=float(cfg.model.optimizer.weight_decay))
+        loader = dm.train_dataloader()
+        net.train()
+        clock = Clock()
+        for epoch in range(int(cfg.trainer.max_epochs)):
+            loader.sampler.set_epoch(epoch)  # type: ignore[attr-defined]
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            clock.start()
+            n = 0
+            for batch in loader:
+                batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+                    loss = step(batch)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                n += _samples(batch)
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            if epoch > 0:
+                clock.stop(n)
+        del opt, loader, net, system, dm, step
+    return Run(*clock.rates(), mem.peak, mem.growth)
+
+
+def same_loss(cfg: DictConfig) -> bool:
+    """Whether one training batch gives the system's ``training_step`` loss and the bare step's
+    loss, bit for bit, from the same random state (same model, same batch)."""
     pl.seed_everything(int(cfg.seed), workers=True)
-    dm = build_datamodule(cfg)
-    system = build_system(cfg, dm)
-    net, store, loss_fn = system.net.to(device), system.store.to(device), system.loss
-    opt = build_optimizer(net, lr=float(cfg.model.optimizer.lr),
-                          weight_decay=float(cfg.model.optimizer.weight_decay))
-    loader = dm.train_dataloader()
-    net.train()
-    clock = Clock()
-    for epoch in range(int(cfg.trainer.max_epochs)):
-        loader.sampler.set_epoch(epoch)  # type: ignore[attr-defined]
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        clock.start()
-        n = 0
-        for batch in loader:
-            pos = batch["pos"].to(device, non_blocking=True)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-                users, items = store.train_inputs(pos)
-                u = net.user(users, history_vectors(net, store, users.hist_items))
-                v = net.item(store.item_inputs(items))
-                logq = log_expected_count(store.item_prob[items], None, len(items), 0)
-                loss = loss_fn(u, v, items, net.temperature, logq)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            n += len(pos)
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        if epoch > 0:
-            clock.stop(n)
-    return clock.rates()
+    dm, system, step = _hand_parts(cfg, torch.device("cpu"))
+    system.train()
+    batch = next(iter(dm.train_dataloader()))
+    with warnings.catch_warnings():  # self.log without a trainer only warns
+        warnings.simplefilter("ignore")
+        torch.manual_seed(1)
+        ours = system.training_step(batch, 0).detach()
+    torch.manual_seed(1)
+    ref = step(batch).detach()
+    return bool(torch.equal(ours, ref))
 
 
-def _best(a: tuple[float, float], b: tuple[float, float]) -> tuple[float, float]:
-    return max(a[0], b[0]), max(a[1], b[1])
+# ------------------------------------------------------------------ report
+def _mem(run: Run) -> str:
+    return f"{run.peak:,.0f} (+{run.growth:,.0f})"
+
+
+HEADER = (f"{'configuration (loss:encoder:source)':<36}{'unit':>6}{'steps':>6}{'hand/s':>9}"
+          f"{'ours/s':>9}{'ratio':>7}{'CPU ratio':>10}{'hand MiB':>15}{'ours MiB':>15}"
+          f"{'same loss':>10}")
+
+
+def row(setting: Setting, steps: int, ours: Run, ref: Run, same: bool) -> str:
+    return (f"{setting.name:<36}{setting.unit:>6}{steps:>6}{ref.wall:>9,.0f}{ours.wall:>9,.0f}"
+            f"{ours.wall / ref.wall:>7.2f}{ours.cpu / ref.cpu:>10.2f}{_mem(ref):>15}"
+            f"{_mem(ours):>15}{'yes' if same else 'NO':>10}")
+
+
+def row_config(dataset: Path, work: Path, common: list[str], setting: Setting, epochs: int,
+               min_steps: int) -> tuple[DictConfig, int]:
+    """The row's config, with more epochs than ``epochs`` where an epoch has few batches (user
+    examples), so that at least ``min_steps`` steps are timed; and the timed steps."""
+    def compose_with(n: int) -> DictConfig:
+        return config(dataset, work / "cpu",
+                      [*common, *setting.overrides(), f"trainer.max_epochs={n}"])
+
+    per_epoch = max(len(build_datamodule(compose_with(epochs)).train_dataloader()), 1)
+    epochs = max(epochs, 2, 1 + math.ceil(min_steps / per_epoch))  # the first is warm-up
+    return compose_with(epochs), per_epoch * (epochs - 1)
+
+
+def cpu_rows(dataset: Path, work: Path, common: list[str], chosen: list[Setting],
+             args: argparse.Namespace) -> None:
+    print(HEADER, flush=True)
+    cpu = torch.device("cpu")
+    worst = float("inf")
+    for setting in chosen:
+        try:
+            cfg, steps = row_config(dataset, work, common, setting, args.epochs, args.min_steps)
+            same = same_loss(cfg)
+            ours: Run | None = None
+            ref: Run | None = None
+            # interleaved, in alternating order (allocator and cache state), best rates
+            for i in range(args.repeat):
+                if i % 2 == 0:
+                    ours = _best(ours, lightning_run(cfg, cpu))
+                    ref = _best(ref, hand_run(cfg, cpu, bf16=False))
+                else:
+                    ref = _best(ref, hand_run(cfg, cpu, bf16=False))
+                    ours = _best(ours, lightning_run(cfg, cpu))
+        except RecsysError as err:
+            print(f"{setting.name:<36}skipped: {err}", flush=True)
+            continue
+        assert ours is not None and ref is not None
+        worst = min(worst, ours.wall / ref.wall)
+        print(row(setting, steps, ours, ref, same), flush=True)
+    print(f"unit: pos = training positives, users = user examples; steps: timed optimizer steps "
+          f"per run (epochs after the first, at least --min-steps); hand/s, ours/s: samples per "
+          f"wall second; ratio = ours / hand-written (goal >= {GOAL}), CPU ratio the same per "
+          f"process CPU second; MiB: peak resident set size of the run (+ its growth over the "
+          f"run's start), highest over repeats; same loss: one step of both sides from one seed "
+          f"gives the same loss. Lowest ratio: {worst:.2f}")
 
 
 def main() -> None:
@@ -188,32 +454,38 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=1024)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument("--min-steps", type=int, default=30,
+                    help="timed steps per run at least (more epochs where an epoch is short)")
+    ap.add_argument("--experiment", default="id_only", help="conf/experiment of every row")
+    ap.add_argument("--configs", default="default",
+                    help="default, all, list, or comma-separated loss:encoder:source names")
     ap.add_argument("--cuda-batch", type=int, default=16384)
     ap.add_argument("--cuda-epochs", type=int, default=4)
     ap.add_argument("--skip-cpu", action="store_true", help="only the CUDA section")
     args = ap.parse_args()
+    if args.configs == "list":
+        print("\n".join(f"{s.name}{' (default)' if s.name in DEFAULT else ''}" for s in ALL))
+        return
+    chosen = settings(args.configs)
+    for name in ("pytorch_lightning", "lightning_fabric", "lightning.pytorch"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message=".*LeafSpec.*")  # Lightning vs torch, not ours
     torch.set_num_threads(args.threads)
     work = Path(tempfile.mkdtemp(prefix="bench_train_"))
     try:
         dataset = args.dataset_dir or synthetic_dataset(work / "data", args.users, args.items)
-        common = [f"trainer.max_epochs={args.epochs}", f"datamodule.batch_size={args.batch}",
-                  "experiment=id_only", "model.scheduler=null"]
-        cpu_cfg = config(dataset, work / "cpu", common)
-        ours, ref = (0.0, 0.0), (0.0, 0.0)
-        # interleaved, best of each: the machine may be shared
-        for _ in range(0 if args.skip_cpu else args.repeat):
-            ours = _best(ours, lightning_rate(cpu_cfg))
-            ref = _best(ref, hand_rate(cpu_cfg, torch.device("cpu"), bf16=False))
-        n_train = len(build_datamodule(cpu_cfg).tables.seq_items)  # type: ignore[union-attr]
-        print(f"dataset {dataset}: {n_train:,} training positives; batch {args.batch}, "
-              f"{args.epochs} epochs (first one is warm-up), {args.threads} CPU thread(s), "
-              f"best of {args.repeat}")
+        common = [f"datamodule.batch_size={args.batch}", f"experiment={args.experiment}",
+                  "model.scheduler=null"]
+        tables = build_datamodule(config(dataset, work / "cpu", common)).tables
+        assert tables is not None
+        print(f"dataset {dataset}: {len(tables.seq_items):,} training positives, "
+              f"{tables.schema.n_items:,} items, timestamped: {tables.timestamped}; "
+              f"experiment={args.experiment}, batch {args.batch}, {args.epochs} epochs or more "
+              f"(first one is warm-up), {args.threads} CPU thread(s), best of {args.repeat}",
+              flush=True)
+        del tables
         if not args.skip_cpu:
-            print(f"{'CPU loop':<38}{'samples/s':>12}{'samples/CPU-s':>15}")
-            print(f"{'hand-written PyTorch (reference)':<38}{ref[0]:>12,.0f}{ref[1]:>15,.0f}")
-            print(f"{'recsys Lightning system (ours)':<38}{ours[0]:>12,.0f}{ours[1]:>15,.0f}")
-            print(f"ratio ours / hand-written: {ours[0] / ref[0]:.2f} wall, {ours[1] / ref[1]:.2f} "
-                  f"CPU time (goal >= 0.85)")
+            cpu_rows(dataset, work, common, chosen, args)
         if not torch.cuda.is_available():
             print("CUDA section skipped: no CUDA device")
             return
@@ -222,15 +494,18 @@ def main() -> None:
             "trainer=gpu", "experiment=images", f"datamodule.image_features_dir={feats}",
             f"datamodule.batch_size={args.cuda_batch}", f"trainer.max_epochs={args.cuda_epochs}",
             "model.image_dtype=bfloat16", "datamodule.pin_memory=true", "model.scheduler=null"])
+        cuda = torch.device("cuda")
         with GpuUtilisation(interval=0.2) as util:
-            gpu_ours = lightning_rate(gpu_cfg)[0]
-        gpu_ref = hand_rate(gpu_cfg, torch.device("cuda"), bf16=True)[0]
+            gpu_ours = lightning_run(gpu_cfg, cuda)
+        gpu_ref = hand_run(gpu_cfg, cuda, bf16=True)
         name = torch.cuda.get_device_name()
         print(f"CUDA ({name}), cached 1280-d image features in bf16, bf16-mixed, "
               f"batch {args.cuda_batch}")
-        print(f"{'hand-written PyTorch (reference)':<38}{gpu_ref:>12,.0f}")
-        print(f"{'recsys Lightning system (ours)':<38}{gpu_ours:>12,.0f}  (goal >= 1,000,000)")
-        print(f"ratio ours / hand-written: {gpu_ours / gpu_ref:.2f}; "
+        print(f"{'':<38}{'samples/s':>12}{'peak GPU MiB':>15}")
+        print(f"{'hand-written PyTorch (reference)':<38}{gpu_ref.wall:>12,.0f}{gpu_ref.peak:>15,.0f}")
+        print(f"{'recsys Lightning system (ours)':<38}{gpu_ours.wall:>12,.0f}"
+              f"{gpu_ours.peak:>15,.0f}  (goal >= 1,000,000)")
+        print(f"ratio ours / hand-written: {gpu_ours.wall / gpu_ref.wall:.2f}; "
               f"mean GPU utilisation during our run: {util.mean:.0f}%")
     finally:
         shutil.rmtree(work, ignore_errors=True)
