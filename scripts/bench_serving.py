@@ -83,8 +83,9 @@ def build_bundle(root: Path, n_items: int, n_users: int, dim: int) -> Path:
     return export_bundle(model, ds, load_spec("ivf_flat"), root / "bundle", settings, {"n": n_items})
 
 
-def serve(bundle: str, port: int, workers: int) -> None:
-    """The service process (one bundle in memory, ``workers`` threads)."""
+def serve(bundle: str, port: int, workers: int, rules: bool = False) -> None:
+    """The service process (one bundle in memory, ``workers`` threads); with ``rules``, the
+    default rules over a synthetic rule context of the bundle's size (scripts/bench_rules.py)."""
     os.environ["RECSYS_BENCH_TOKEN"] = TOKEN
     import faiss
     import torch
@@ -99,7 +100,25 @@ def serve(bundle: str, port: int, workers: int) -> None:
     settings = ServeSettings(bundle_dir=Path(bundle), workers=workers, unknown_user="cold",
                              candidates_k=50, max_body_bytes=65536,
                              admin_token_env="RECSYS_BENCH_TOKEN", watch_seconds=0.0)
-    state = ServingState(bundle_loader(settings), settings.bundle_dir)
+    loader = bundle_loader(settings)
+    if rules:
+        import yaml
+        from bench_rules import make_context
+
+        from recsys.rules import parse_rules
+        from recsys.serving.online_rules import OnlineRules
+        from recsys.serving.recommender import Recommender
+        from recsys.serving.state import Served
+
+        conf = Path(__file__).resolve().parents[1] / "recsys" / "conf" / "rules" / "default.yaml"
+        rec = Recommender.load(bundle, unknown_user="cold")
+        online = OnlineRules(parse_rules(yaml.safe_load(conf.read_text())),
+                             make_context(len(rec.user_ids), rec.n_items))
+
+        def loader(source: Path) -> Served:
+            return Served(Recommender.load(source, unknown_user="cold"), online, source, source)
+
+    state = ServingState(loader, settings.bundle_dir)
     state.reload()
     uvicorn.run(create_app(state, settings), host="127.0.0.1", port=port, log_level="error")
 
@@ -116,6 +135,22 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def start_server(bundle: Path, workers: int, rules: bool) -> tuple[Any, str]:
+    port = free_port()
+    proc = mp.get_context("spawn").Process(target=serve, args=(str(bundle), port, workers, rules),
+                                            daemon=True)
+    proc.start()
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        try:
+            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    return proc, url
 
 
 def bodies(kind: str, user_ids: list[str], item_ids: list[str], n: int, seed: int) -> list[bytes]:
@@ -135,11 +170,13 @@ def bodies(kind: str, user_ids: list[str], item_ids: list[str], n: int, seed: in
 
 
 async def load(url: str, payloads: list[bytes], rate: float, seconds: float,
-               during: Any = None) -> dict[str, float]:
-    """Open-loop POST /recommend at ``rate``/s for ``seconds`` (at most len(payloads))."""
+               during: Any = None, full: bool = True) -> dict[str, float]:
+    """Open-loop POST /recommend at ``rate``/s for ``seconds`` (at most len(payloads)); an
+    answer other than 200 (with 10 items when ``full``) counts as an error."""
     n = min(len(payloads), int(rate * seconds))
     lat: list[float] = []
     errors = 0
+    kinds: dict[str, int] = {}
     limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
     async with httpx.AsyncClient(base_url=url, limits=limits, timeout=10.0) as client:
         start = time.perf_counter() + 0.05
@@ -151,11 +188,14 @@ async def load(url: str, payloads: list[bytes], rate: float, seconds: float,
             try:
                 r = await client.post("/recommend", content=payloads[i],
                                       headers={"content-type": "application/json"})
-                ok = r.status_code == 200 and len(r.json()["items"]) == 10
-            except httpx.HTTPError:
-                ok = False
+                ok = r.status_code == 200 and (len(r.json()["items"]) == 10 or not full)
+                what = f"HTTP {r.status_code}" if r.status_code != 200 else "short list"
+            except httpx.HTTPError as err:
+                ok, what = False, type(err).__name__
             lat.append(time.perf_counter() - due)
             errors += not ok
+            if not ok:
+                kinds[what] = kinds.get(what, 0) + 1
 
         tasks = [asyncio.create_task(one(i)) for i in range(n)]
         extra = asyncio.create_task(during(client, start)) if during is not None else None
@@ -163,6 +203,8 @@ async def load(url: str, payloads: list[bytes], rate: float, seconds: float,
         if extra is not None:
             await extra
     ms = np.asarray(lat) * 1e3
+    if kinds:
+        print(f"  errors at {rate:.0f}/s: {kinds}")
     return {"n": n, "errors": errors, "p50": float(np.percentile(ms, 50)),
             "p99": float(np.percentile(ms, 99)), "rate": rate}
 
@@ -206,6 +248,8 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=5.0)
     ap.add_argument("--max-requests", type=int, default=4000)
     ap.add_argument("--p99-ms", type=float, default=25.0)
+    ap.add_argument("--rules-rates", type=str, default="10,20",
+                    help="rates of the rules-on phase ('' to skip)")
     args = ap.parse_args()
 
     root = Path(tempfile.mkdtemp(prefix="bench_serving_"))
@@ -224,18 +268,7 @@ def main() -> None:
         payloads = {k: bodies(k, users, items, n, seed) for seed, k in enumerate(("known", "new"))}
         ref = reference(bundle, payloads, 300)
 
-        port = free_port()
-        proc = mp.get_context("spawn").Process(target=serve, args=(str(bundle), port, args.workers),
-                                                daemon=True)
-        proc.start()
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.time() + 120
-        while time.time() < deadline:
-            try:
-                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
+        proc, url = start_server(bundle, args.workers, rules=False)
         server = psutil.Process(proc.pid)
         asyncio.run(load(url, payloads["known"], 100, 1.0))  # warm-up
 
@@ -294,6 +327,17 @@ def main() -> None:
               f"{args.workers} worker threads share one copy")
         proc.terminate()
         proc.join(10)
+        if args.rules_rates:
+            proc, url = start_server(bundle, args.workers, rules=True)
+            asyncio.run(load(url, payloads["known"], 10, 1.0, full=False))  # warm-up
+            print(f"\nwith the default rules on each request (synthetic rule context of "
+                  f"{len(users)} users x {args.items} items, {50} candidates):")
+            for rate in [float(r) for r in args.rules_rates.split(",")]:
+                r = asyncio.run(load(url, payloads["known"], rate, args.seconds, full=False))
+                print(f"{'rules known @ ' + format(rate, '.0f') + '/s':<28}{r['n']:>9}"
+                      f"{r['errors']:>8}{r['p50']:>9.2f}{r['p99']:>9.2f}")
+            proc.terminate()
+            proc.join(10)
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

@@ -19,7 +19,14 @@ from recsys.retrieval import torchscript
 from recsys.retrieval.converter import Ablations
 from recsys.retrieval.index import ItemIndex
 from recsys.retrieval.similarity import prepare
-from recsys.retrieval.topk import EMPTY, check_k, exclusion_rows, mask_scores, select_top_k
+from recsys.retrieval.topk import (
+    EMPTY,
+    check_k,
+    exact_top_k,
+    exclusion_rows,
+    mask_scores,
+    select_top_k,
+)
 from recsys.retrieval.user_features import UserFeatureEncoder
 from recsys.serving import bundle as B
 from recsys.serving.explain import SIGNALS, contributions
@@ -218,12 +225,26 @@ class Recommender:
             sub = excluded[vec_rows] if excluded is not None else None
             scores[vec_rows], ids[vec_rows] = self.index.search(variants[0, vec_rows], k,
                                                                 excluded=sub)
+            self._fill_short(vec_rows, variants[0], excluded, scores, ids)
         if pop_rows.any():
             rows = np.flatnonzero(pop_rows)
             pop = torch.from_numpy(self.popularity).expand(len(rows), -1).clone()
             mask_scores(pop, excluded[rows] if excluded is not None else None)
             scores[rows], ids[rows] = select_top_k(pop, k)
         return self._ranked(idx, ids, scores, variants, pop_rows)
+
+    def _fill_short(self, rows: np.ndarray, queries: np.ndarray,
+                    excluded: sp.csr_matrix | None, scores: np.ndarray, ids: np.ndarray) -> None:
+        """Rows the approximate index left short of ``k`` items while the catalogue holds
+        enough unexcluded ones (the probed lists were too small) are ranked exactly."""
+        k = ids.shape[1]
+        n_excluded = np.diff(excluded.indptr)[rows] if excluded is not None else 0
+        short = rows[(ids[rows] < 0).any(axis=1) & (self.n_items - n_excluded >= k)]
+        if not len(short):
+            return
+        scores[short], ids[short] = exact_top_k(
+            queries[short], self.item_vectors, k, metric=self.index.metric,
+            excluded=excluded[short] if excluded is not None else None)
 
     def _resolve(
         self, users: Sequence[UserQuery], mode: str, exclude_purchased: bool

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from serving_fixtures import ToyModel
+from serving_fixtures import ToyModel, export_settings
 
 from recsys.errors import ConfigError, DataError
 from recsys.evaluation.eval_data import prepare_eval_data
@@ -168,3 +168,20 @@ def test_original_ids_are_found_by_pseudonym_and_reported_as_typed(bundle_dir: P
     with pytest.raises(DataError) as err:
         rec.recommend("cust-404", k=3)
     assert "unknown user id 'cust-404'" in str(err.value) and hasher("cust-404") not in str(err.value)
+
+
+def test_lists_the_index_leaves_short_are_ranked_exactly(toy_ds: ToyDataset, toy_model: ToyModel,
+                                                         tmp_path: Path) -> None:
+    from recsys.retrieval.index_spec import load_spec
+    from recsys.retrieval.topk import exact_top_k
+    from recsys.serving import export_bundle
+
+    out = export_bundle(toy_model, toy_ds, load_spec("ivf_flat"), tmp_path / "ivf",
+                        export_settings(), {})
+    rec = Recommender.load(out)
+    rec.index.set_params({"nprobe": 1})  # one of its lists: fewer than k items
+    users = rec.user_ids[:10].tolist()
+    ranked = rec.rank(users, 50, exclude_purchased=False)
+    assert len(ranked.item_idx) == 10 * 50
+    _, want = exact_top_k(rec.user_vectors[:10], rec.item_vectors, 50)
+    np.testing.assert_array_equal(ranked.item_idx.reshape(10, 50), want)
