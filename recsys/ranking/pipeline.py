@@ -86,7 +86,8 @@ class TwoStage:
                 out[name] = RepurchaseSource(history, half_life)
             elif kind == "copurchase":
                 out[name] = CoPurchaseSource(history, int(spec["neighbours"]),
-                                             float(spec["shrink"]), half_life)
+                                             float(spec["shrink"]), half_life,
+                                             spec.get("neighbours_of") == "candidate")
             elif kind == "siblings":
                 if self.catalog.groups is None:
                     raise ConfigError(f"candidates.sources.{name}: no item groups were built",

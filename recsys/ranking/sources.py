@@ -49,9 +49,11 @@ class RepurchaseSource(CandidateSource):
         return self.weights[users]
 
 
-def cosine_neighbours(binary: sp.csr_matrix, neighbours: int, shrink: float) -> sp.csr_matrix:
+def cosine_neighbours(binary: sp.csr_matrix, neighbours: int, shrink: float,
+                      per_candidate: bool = False) -> sp.csr_matrix:
     """Item-item cosine similarity ``x_i.x_j / (|x_i||x_j| + shrink)`` over users, self excluded,
-    the ``neighbours`` most similar items kept per row."""
+    the ``neighbours`` most similar items kept per row ``i`` (a bought item), or per column ``j``
+    (a candidate: RecBole's ItemKNN) when ``per_candidate``."""
     x = sp.csr_matrix(binary > 0, dtype=np.float64)
     gram = (x.T @ x).tocoo()
     norms = np.sqrt(np.asarray(x.sum(axis=0)).ravel())
@@ -59,18 +61,19 @@ def cosine_neighbours(binary: sp.csr_matrix, neighbours: int, shrink: float) -> 
     rows, cols = gram.row[off], gram.col[off]
     sims = gram.data[off] / (norms[rows] * norms[cols] + shrink)
     sim = sp.csr_matrix((sims, (rows, cols)), shape=gram.shape)
-    best = top_of_sparse(sim, neighbours)
-    return sp.csr_matrix((best.scores, (best.rows, best.items)), shape=gram.shape)
+    best = top_of_sparse(sim.T.tocsr() if per_candidate else sim, neighbours)
+    kept = sp.csr_matrix((best.scores, (best.rows, best.items)), shape=gram.shape)
+    return kept.T.tocsr() if per_candidate else kept
 
 
 class CoPurchaseSource(CandidateSource):
     """Items bought by the same users as the user's (recency-weighted) purchases: ItemKNN."""
 
     def __init__(self, history: History, neighbours: int, shrink: float,
-                 half_life_days: float | None) -> None:
+                 half_life_days: float | None, per_candidate: bool = False) -> None:
         self.weights = history.decayed(half_life_days)
         self.similar = cosine_neighbours(history.counts, check_budget(neighbours, "neighbours"),
-                                         float(shrink))
+                                         float(shrink), per_candidate)
 
     def scores(self, users: np.ndarray) -> sp.csr_matrix:
         return (self.weights[users] @ self.similar).tocsr()

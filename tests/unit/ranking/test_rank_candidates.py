@@ -85,3 +85,18 @@ def test_popularity_top_equals_ranking_its_dense_scores() -> None:
     for field in ("rows", "items", "ranks"):
         np.testing.assert_array_equal(getattr(fast, field), getattr(slow, field))
     np.testing.assert_allclose(fast.scores, slow.scores, rtol=1e-6)
+
+
+def test_copurchase_per_candidate_scores_as_the_itemknn_baseline() -> None:
+    from recsys.evaluation.baselines.itemknn import fit_itemknn
+
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame({"user_idx": rng.integers(0, 40, 500), "item_idx": rng.integers(0, 25, 500),
+                          "timestamp": pd.Timestamp("2024-01-01")})
+    hist = history_as_of(frame, 40, 25)
+    source = CoPurchaseSource(hist, neighbours=6, shrink=2.0, half_life_days=None,
+                              per_candidate=True)
+    binary = sp.csr_matrix(hist.counts > 0, dtype=np.float32)
+    reference = fit_itemknn(binary, k=6, shrink=2.0).scores(np.arange(40)).numpy()
+    mine = (sp.csr_matrix(binary) @ source.similar).toarray()
+    np.testing.assert_allclose(mine, reference, rtol=1e-5, atol=1e-6)
