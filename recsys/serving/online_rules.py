@@ -43,9 +43,11 @@ class OnlineRules:
     or the user's own history, so the decisions are those of the full context at a cost that
     does not grow with the catalogue or the customer base."""
 
-    def __init__(self, rules: RulesConfig, context: RuleContext) -> None:
+    def __init__(self, rules: RulesConfig, context: RuleContext,
+                 data_fingerprint: str | None = None) -> None:
         self.rules = rules
         self.context = context
+        self.data_fingerprint = data_fingerprint  # of the dataset the context was built from
         self._template = _template_row(context.users)
         self._history = _by_user(context.history)
         self._contacts = _by_user(context.contacts) if context.contacts is not None else None
@@ -54,12 +56,11 @@ class OnlineRules:
 
     @classmethod
     def load(cls, rules: RulesConfig, settings: ContextSettings) -> OnlineRules:
-        ctx = build_context(settings.dataset_dir, settings.mining_dir,
-                            history_splits=settings.history_splits,
-                            purchase_events=settings.purchase_events, aliases=settings.aliases,
-                            demand_window_days=settings.demand_window_days,
-                            now=settings.now).context
-        return cls(rules, ctx)
+        loaded = build_context(settings.dataset_dir, settings.mining_dir,
+                               history_splits=settings.history_splits,
+                               purchase_events=settings.purchase_events, aliases=settings.aliases,
+                               demand_window_days=settings.demand_window_days, now=settings.now)
+        return cls(rules, loaded.context, loaded.dataset.manifest.get("data_fingerprint"))
 
     def apply(self, candidates: pd.DataFrame, new_user: Mapping[str, Any] | None = None
               ) -> pd.DataFrame:

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from recsys.errors import BundleError
 from recsys.rules import RulesConfig
 from recsys.serving.online_rules import ContextSettings, OnlineRules
 from recsys.serving.recommender import Recommender
@@ -33,6 +34,15 @@ class ServeSettings:
         return os.environ.get(self.admin_token_env) or None
 
 
+def check_same_data(rec: Recommender, rules: OnlineRules, root: Path) -> None:
+    """The rules' user and item rows must be the bundle's: both from one dataset."""
+    bundle = rec.manifest.get("data_fingerprint")
+    if rules.data_fingerprint is not None and bundle != rules.data_fingerprint:
+        raise BundleError(f"bundle was exported from dataset {bundle!r}, the rules read dataset "
+                          f"{rules.data_fingerprint!r}: export a bundle of the served dataset",
+                          file=str(root / "manifest.json"), column="data_fingerprint")
+
+
 def bundle_loader(settings: ServeSettings) -> Callable[[Path], Served]:
     """Loads a bundle (verified: checksums, format and package version) and, when rules are
     configured, their context; a BundleError / DataError when either cannot be loaded."""
@@ -43,6 +53,7 @@ def bundle_loader(settings: ServeSettings) -> Callable[[Path], Served]:
         rules = None
         if settings.rules is not None and settings.context is not None:
             rules = OnlineRules.load(settings.rules, settings.context)
+            check_same_data(rec, rules, resolved)
         return Served(rec, rules, Path(source), resolved)
 
     return load

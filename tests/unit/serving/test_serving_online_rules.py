@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 import yaml
 from fastapi.testclient import TestClient
-from http_fixtures import make_app, serve_settings
+from http_fixtures import TOKEN_ENV, copy_bundle, make_app, serve_settings
 
 from recsys.marketing.campaign import BacktestConfig, CampaignInputs, plan_campaign
 from recsys.marketing.candidates import HistoryCandidateConfig
@@ -126,15 +126,22 @@ def client(world: dict[str, Any], rules: RulesConfig, planned: Any) -> Iterator[
         yield c
 
 
-def test_the_service_builds_the_campaign_context_from_config(world: dict[str, Any],
-                                                            rules: RulesConfig) -> None:
+def test_the_service_builds_the_campaign_context_from_config(
+        world: dict[str, Any], rules: RulesConfig, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
     ctx = ContextSettings(dataset_dir=world["data"], mining_dir=world["mining"],
                           history_splits=["train", "val"], purchase_events=["purchase"],
                           aliases={"category": ["category"]}, demand_window_days=28.0)
     settings = serve_settings(world["bundle"], rules=rules, context=ctx)
+    other = copy_bundle(world["bundle"], tmp_path / "other",
+                        lambda m: m.update(data_fingerprint="another", created_at="2999"))
     with TestClient(make_app(settings)) as c:
         body = c.post("/recommend", json={"user_id": "u002", "k": 4}).json()
+        monkeypatch.setenv(TOKEN_ENV, "t")
+        r = c.post("/admin/reload", json={"bundle_dir": str(other)},
+                   headers={"Authorization": "Bearer t"})
     assert body["rules_applied"] and 0 < len(body["items"]) <= 4
+    assert r.status_code == 409 and "exported from dataset 'another'" in r.json()["detail"]
 
 
 def test_request_time_rules_equal_the_offline_campaign(client: TestClient, offline: pd.DataFrame,
