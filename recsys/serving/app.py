@@ -135,7 +135,8 @@ def create_app(state: ServingState, settings: ServeSettings,
         that fails its checks is refused (409) and the old one keeps serving."""
         _check_token(settings, authorization)
         path = body.bundle_dir if body is not None else None
-        served = await run(state.reload, None if path is None else Path(path))
+        served = await run(state.reload, None if path is None else Path(path),
+                           body is not None and body.allow_older)
         return ReloadResponse(bundle_dir=str(served.resolved), bundle_version=served.version)
 
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)

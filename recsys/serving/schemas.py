@@ -133,6 +133,7 @@ class SimilarResponse(BaseModel):
 class ReloadRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
     bundle_dir: Annotated[str, Field(min_length=1, max_length=4096)] | None = None
+    allow_older: bool = False  # a deliberate rollback to a bundle older than the one served
 
 
 class ReloadResponse(BaseModel):

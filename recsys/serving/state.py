@@ -69,19 +69,21 @@ class ServingState:
     def ready(self) -> bool:
         return self._current is not None
 
-    def reload(self, path: Path | None = None) -> Served:
+    def reload(self, path: Path | None = None, allow_older: bool = False) -> Served:
         """Load ``path`` (default: the configured source) and swap it in; a BundleError (the
-        old bundle keeps serving) when it cannot be loaded or is older than the one served."""
+        old bundle keeps serving) when it cannot be loaded or, unless ``allow_older`` (a
+        deliberate rollback), is older than the one served."""
         source = Path(path) if path is not None else self.source
         with self._lock:
             try:
                 identity = _identity(source)
                 served = self._loader(source)
                 old = self._current
-                if old is not None and _created(served) < _created(old):
+                if old is not None and not allow_older and _created(served) < _created(old):
                     raise BundleError(
                         f"bundle created {served.manifest.get('created_at')} is older than the "
-                        f"one served ({old.manifest.get('created_at')})", file=str(source),
+                        f"one served ({old.manifest.get('created_at')}); allow_older=true rolls back",
+                        file=str(source),
                         column="created_at")
             except RecsysError:
                 self._notify("refused")

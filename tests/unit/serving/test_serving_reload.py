@@ -72,6 +72,15 @@ def test_a_bad_bundle_is_refused_and_the_old_one_keeps_serving(
         assert 'recsys_bundle_reloads_total{outcome="refused"} 1.0' in c.get("/metrics").text
 
 
+def test_a_deliberate_rollback_to_an_older_bundle(client: TestClient, bundle_dir: Path,
+                                                  tmp_path: Path) -> None:
+    old = copy_bundle(bundle_dir, tmp_path / "old", lambda m: m.update(created_at="2001-01-01"))
+    with client as c:
+        r = c.post("/admin/reload", json={"bundle_dir": str(old), "allow_older": True},
+                   headers=AUTH)
+        assert r.status_code == 200 and r.json()["bundle_version"].startswith("2001-01-01")
+
+
 def test_admin_token(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
     with client as c:
         assert c.post("/admin/reload").status_code == 401
