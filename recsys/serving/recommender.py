@@ -155,19 +155,24 @@ class Recommender:
         return self.index.search(self.user_vectors[user_idx], k,
                                  excluded=exclusion_rows(exclude, user_idx))[1]
 
-    def embed(self, records: Sequence[Mapping[str, Any]], without_history: bool = False
-              ) -> np.ndarray:
-        """Vectors of users described by features, through the exported user tower (with an
-        empty history when ``without_history``)."""
+    def embed(self, records: Sequence[Mapping[str, Any]]) -> np.ndarray:
+        """Vectors of users described by features, through the exported user tower."""
+        return self.embed_with_and_without_history(records)[0]
+
+    def embed_with_and_without_history(self, records: Sequence[Mapping[str, Any]]
+                                       ) -> tuple[np.ndarray, np.ndarray]:
+        """Vectors of users described by features and the same with an empty history (what
+        the behaviour signal adds), in one pass of the exported user tower."""
         if self.tower is None or self.encoder is None:
             raise ConfigError("this bundle has no user tower: new users cannot be embedded "
                               "from features", column="user_tower")
-        inputs = list(self.encoder.encode(records))
-        if without_history:
-            inputs[3] = torch.zeros_like(inputs[3])
+        inputs = self.encoder.encode(records)
+        bare = list(inputs)
+        bare[3] = torch.zeros_like(bare[3])
+        both = [torch.cat([a, b]) for a, b in zip(inputs, bare, strict=True)]
         with torch.inference_mode():
-            out = self.tower(*inputs).float().numpy()
-        return prepare(out, str(self.manifest["similarity"]))
+            out = prepare(self.tower(*both).float().numpy(), str(self.manifest["similarity"]))
+        return out[: len(records)], out[len(records):]
 
     def recommend(
         self,
@@ -283,7 +288,7 @@ class Recommender:
             variants[1:, known] = self.ablations.users[:, idx[known]]
         if new:
             rows, records = [i for i, _ in new], [rec for _, rec in new]
-            full, no_history = self.embed(records), self.embed(records, without_history=True)
+            full, no_history = self.embed_with_and_without_history(records)
             variants[0, rows], variants[2, rows] = full, full  # no social images for new users
             variants[1, rows], variants[3, rows] = no_history, no_history
         excluded = None
