@@ -7,7 +7,7 @@ import json
 import os
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,6 @@ class RankerSpec:
     seed: int = 0
     threads: int = 1
     max_negatives: int | None = None  # negatives kept per training user (None: all)
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def lgb_params(self) -> dict[str, Any]:
         return {**self.params, "seed": self.seed, "num_threads": self.threads,
