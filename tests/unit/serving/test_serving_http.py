@@ -133,3 +133,32 @@ def test_similar_bad_inputs(client: TestClient, toy_ds: ToyDataset) -> None:
     assert client.get(f"/items/{item}/similar", params={"k": 0}).status_code == 422
     r = client.get(f"/items/{item}/similar", params={"k": 80})  # the item itself is excluded
     assert r.status_code == 422 and "catalogue size 79" in r.json()["detail"]
+
+
+def test_concurrent_requests_share_one_bundle_in_a_bounded_pool(bundle_dir: Path,
+                                                                toy_ds: ToyDataset) -> None:
+    import asyncio
+    import threading
+
+    import httpx
+
+    users = toy_ds.users["user_id"].astype(str).tolist()[:30]
+    app = make_app(serve_settings(bundle_dir, workers=3))
+
+    async def burst() -> list[list[str]]:
+        transport = httpx.ASGITransport(app=app)
+        async with app.router.lifespan_context(app), httpx.AsyncClient(
+                transport=transport, base_url="http://test") as c:
+            served = app.state.serving.current
+            replies = await asyncio.gather(*[c.post("/recommend", json={"user_id": u, "k": 5})
+                                             for u in users * 2])
+            assert app.state.serving.current is served  # one bundle object for all requests
+            assert all(r.status_code == 200 for r in replies)
+            pool = [t for t in threading.enumerate() if t.name.startswith("recsys-serve")]
+            assert 1 <= len(pool) <= 3  # the configured workers, however many requests
+            return [[i["item_id"] for i in r.json()["items"]] for r in replies]
+
+    got = asyncio.run(burst())
+    rec = Recommender.load(bundle_dir)
+    want = [rec.recommend(u, k=5)["item_id"].tolist() for u in users]
+    assert got == want * 2
