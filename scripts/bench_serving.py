@@ -284,6 +284,7 @@ def main() -> None:
                 break
             best = rate
 
+        rss_one = server.memory_info().rss  # before the reload: one bundle was ever loaded
         newer = shutil.copytree(bundle, root / "bundle2")
         m = json.loads((newer / "manifest.json").read_text())
         m["created_at"] = "2999-01-01T00:00:00+00:00"
@@ -320,10 +321,11 @@ def main() -> None:
         print(f"reload during load: HTTP {reload_status.get('status')} in "
               f"{reload_status.get('seconds', float('nan')):.2f} s")
         on_disk = dir_bytes(bundle)
-        print(f"serving process RSS {rss / 2**20:.0f} MiB after the runs and one reload: "
+        print(f"serving process RSS {rss_one / 2**20:.0f} MiB before the reload, "
+              f"{rss / 2**20:.0f} MiB after it (the new bundle is built beside the old one): "
               f"{baseline / 2**20:.0f} MiB of imported libraries (a process importing the service "
-              f"without a bundle) + {(rss - baseline) / 2**20:.0f} MiB for the bundle, "
-              f"{on_disk / 2**20:.0f} MiB on disk (x{(rss - baseline) / on_disk:.1f}); "
+              f"without a bundle) + {(rss_one - baseline) / 2**20:.0f} MiB for the bundle, "
+              f"{on_disk / 2**20:.0f} MiB on disk (x{(rss_one - baseline) / on_disk:.1f}); "
               f"{args.workers} worker threads share one copy")
         proc.terminate()
         proc.join(10)
