@@ -69,24 +69,96 @@ def _per_index(index: np.ndarray, size: int, age: np.ndarray
     return count, young, old
 
 
-def _affinity(codes: np.ndarray, h_users: np.ndarray, h_items: np.ndarray, users: np.ndarray,
-              items: np.ndarray) -> np.ndarray:
-    """Per pair: the user's purchases of items sharing the candidate's value of a column."""
-    codes = np.asarray(codes, np.int64)
-    width = int(codes.max(initial=-1)) + 1
-    table, count, _ = keyed_stats(pair_keys(h_users, codes[h_items], width),
-                                  np.zeros(len(h_users)))
-    query = pair_keys(users, codes[items], width)
-    query[codes[items] < 0] = -1
-    return lookup(table, count, query, 0.0)
+@dataclass(frozen=True)
+class Keyed:
+    """Sorted distinct keys with their row counts and smallest ages."""
+
+    keys: np.ndarray
+    count: np.ndarray
+    young: np.ndarray
+
+    @classmethod
+    def of(cls, keys: np.ndarray, age: np.ndarray) -> Keyed:
+        return cls(*keyed_stats(keys, age))
 
 
-def build_features(cands: CandidateSet, history: History, catalog: Catalog,
+@dataclass(frozen=True)
+class HistoryStats:
+    """Everything the pair features read from one history, computed once (then each batch of
+    pairs only looks values up): per (user, item), (user, group) and (user, column value)
+    counts and recency; per item and per user counts, recency, popularity per window, repeat
+    shares and median spend."""
+
+    history: History
+    width: dict[str, int]
+    pairs: dict[str, Keyed]
+    item: dict[str, np.ndarray]
+    user: dict[str, np.ndarray]
+
+
+def history_stats(history: History, catalog: Catalog, windows: tuple[float, ...]) -> HistoryStats:
+    """The :class:`HistoryStats` of ``history`` for ``catalog`` and popularity ``windows``."""
+    frame, age = history.frame, history.age_days
+    h_users = frame["user_idx"].to_numpy(np.int64)
+    h_items = frame["item_idx"].to_numpy(np.int64)
+    width = {"item": history.n_items}
+    pairs = {"item": Keyed.of(pair_keys(h_users, h_items, history.n_items), age)}
+    codes = dict(catalog.affinity)
+    if catalog.groups is not None:
+        codes["__group"] = np.asarray(catalog.groups, np.int64)
+    for name, code in codes.items():
+        code = np.asarray(code, np.int64)
+        width[name] = int(code.max(initial=-1)) + 1
+        held = code[h_items] >= 0
+        pairs[name] = Keyed.of(pair_keys(h_users[held], code[h_items][held], width[name]),
+                               age[held])
+    i_count, i_young, i_old = _per_index(h_items, history.n_items, age)
+    u_count, u_young, u_old = _per_index(h_users, history.n_users, age)
+    distinct = pairs["item"].keys
+    item = {"count": i_count, "young": i_young, "old": i_old,
+            "buyers": np.bincount(distinct % history.n_items, minlength=history.n_items)
+            .astype(np.float64)}
+    user = {"count": u_count, "young": u_young, "old": u_old,
+            "items": np.bincount(distinct // history.n_items, minlength=history.n_users)
+            .astype(np.float64)}
+    if history.timed:
+        for w in windows:
+            item[f"pop_{w:g}d"] = np.bincount(h_items[age <= w], minlength=history.n_items) / w
+    if catalog.price is not None:
+        price = np.asarray(catalog.price, np.float64)
+        spend = pd.Series(price[h_items]).groupby(h_users).median()
+        median = np.full(history.n_users, np.nan)
+        median[spend.index.to_numpy(np.int64)] = spend.to_numpy()
+        user["median_price"] = median
+    return HistoryStats(history, width, pairs, item, user)
+
+
+def _pair_lookup(stats: HistoryStats, name: str, code: np.ndarray | None, users: np.ndarray,
+                 items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(count, days since the last) of each pair's key in table ``name``: the item itself, or
+    its value of ``code`` (pairs whose item has none get 0 / NaN)."""
+    table = stats.pairs[name]
+    value = items if code is None else np.asarray(code, np.int64)[items]
+    query = pair_keys(users, value, stats.width[name])
+    query[value < 0] = -1
+    count, young = np.zeros(len(query)), np.full(len(query), np.nan)
+    if len(table.keys):
+        pos = np.minimum(np.searchsorted(table.keys, query), len(table.keys) - 1)
+        hit = np.flatnonzero(table.keys[pos] == query)
+        count[hit], young[hit] = table.count[pos[hit]], table.young[pos[hit]]
+    return count, young
+
+
+def build_features(cands: CandidateSet, history: History | HistoryStats, catalog: Catalog,
                    windows: tuple[float, ...]) -> FeatureMatrix:
     """Source scores and ranks; user-item and user-group purchase counts and days since the last
     one; the user's share of purchases sharing each affinity column's value with the item; item
-    popularity per window and its trend; item age; price against the user's median; user
-    activity and attribute columns; item attribute columns."""
+    popularity per window and its trend; item age and repeat share; price against the user's
+    median; user activity, repeat share and attribute columns; item attribute columns.
+    ``history`` may be its precomputed :func:`history_stats` (for ``catalog`` and ``windows``)."""
+    stats = history if isinstance(history, HistoryStats) else \
+        history_stats(history, catalog, windows)
+    timed = stats.history.timed
     cols: dict[str, np.ndarray] = {}
     for name in cands.scores:
         cols[f"{name}_score"] = cands.scores[name]
@@ -95,60 +167,41 @@ def build_features(cands: CandidateSet, history: History, catalog: Catalog,
         if cands.ranks else np.zeros(len(cands))
     users = cands.users[cands.rows]
     items = cands.items
-    frame, age = history.frame, history.age_days
-    h_users = frame["user_idx"].to_numpy(np.int64)
-    h_items = frame["item_idx"].to_numpy(np.int64)
-    table, count, young = keyed_stats(pair_keys(h_users, h_items, history.n_items), age)
-    query = pair_keys(users, items, history.n_items)
-    cols["ui_count"] = lookup(table, count, query, 0.0)
-    cols["ui_days_since"] = lookup(table, young, query, np.nan)
-    buyers = np.bincount(table % history.n_items, minlength=history.n_items).astype(np.float64)
-    user_items = np.bincount(table // history.n_items, minlength=history.n_users)
+    it, us = stats.item, stats.user
+    cols["ui_count"], cols["ui_days_since"] = _pair_lookup(stats, "item", None, users, items)
     if catalog.groups is not None:
-        groups = np.asarray(catalog.groups, np.int64)
-        n_groups = int(groups.max(initial=-1)) + 2  # slot n_groups-1: items without a group
-        g_hist = np.where(groups[h_items] >= 0, groups[h_items], n_groups - 1)
-        g_cand = np.where(groups[items] >= 0, groups[items], -1)
-        table, count, young = keyed_stats(pair_keys(h_users, g_hist, n_groups), age)
-        query = pair_keys(users, g_cand, n_groups)
-        query[g_cand < 0] = -1
-        cols["ug_count"] = lookup(table, count, query, 0.0)
-        cols["ug_days_since"] = lookup(table, young, query, np.nan)
-    u_count, u_young, u_old = _per_index(h_users, history.n_users, age)
-    for name, codes in catalog.affinity.items():
-        cols[f"aff_{name}"] = _affinity(codes, h_users, h_items, users, items) \
-            / np.maximum(u_count[users], 1.0)
-    i_count, i_young, i_old = _per_index(h_items, history.n_items, age)
-    cols["item_count"] = i_count[items]
-    cols["item_repeat_share"] = 1.0 - buyers[items] / np.maximum(i_count[items], 1.0)
-    if history.timed:
-        cols["item_days_since_last"] = i_young[items]
-        cols["item_days_since_first"] = i_old[items]
-        pops = [np.bincount(h_items[age <= w], minlength=history.n_items) / float(w)
-                for w in windows]
-        for w, pop in zip(windows, pops, strict=True):
-            cols[f"item_pop_{w:g}d"] = pop[items]
-        if len(pops) > 1:
-            cols["item_trend"] = (pops[0][items] + 1e-3) / (pops[-1][items] + 1e-3)
-    cols["user_count"] = u_count[users]
-    cols["user_items"] = user_items[users]
-    cols["user_repeat_share"] = 1.0 - user_items[users] / np.maximum(u_count[users], 1.0)
-    if history.timed:
-        cols["user_days_since_last"] = u_young[users]
-        cols["user_days_since_first"] = u_old[users]
+        cols["ug_count"], cols["ug_days_since"] = _pair_lookup(stats, "__group", catalog.groups,
+                                                               users, items)
+    for name, code in catalog.affinity.items():
+        cols[f"aff_{name}"] = _pair_lookup(stats, name, code, users, items)[0] \
+            / np.maximum(us["count"][users], 1.0)
+    cols["item_count"] = it["count"][items]
+    cols["item_repeat_share"] = 1.0 - it["buyers"][items] / np.maximum(it["count"][items], 1.0)
+    if timed:
+        cols["item_days_since_last"] = it["young"][items]
+        cols["item_days_since_first"] = it["old"][items]
+        for w in windows:
+            cols[f"item_pop_{w:g}d"] = it[f"pop_{w:g}d"][items]
+        if len(windows) > 1:
+            cols["item_trend"] = (it[f"pop_{windows[0]:g}d"][items] + 1e-3) \
+                / (it[f"pop_{windows[-1]:g}d"][items] + 1e-3)
+    cols["user_count"] = us["count"][users]
+    cols["user_items"] = us["items"][users]
+    cols["user_repeat_share"] = 1.0 - us["items"][users] / np.maximum(us["count"][users], 1.0)
+    if timed:
+        cols["user_days_since_last"] = us["young"][users]
+        cols["user_days_since_first"] = us["old"][users]
     if catalog.price is not None:
         price = np.asarray(catalog.price, np.float64)
-        spend = pd.Series(price[h_items]).groupby(h_users).median()
-        median = np.full(history.n_users, np.nan)
-        median[spend.index.to_numpy(np.int64)] = spend.to_numpy()
         cols["item_price"] = price[items]
         with np.errstate(divide="ignore", invalid="ignore"):
-            cols["price_vs_user"] = price[items] / median[users]
+            cols["price_vs_user"] = price[items] / us["median_price"][users]
     for j, name in enumerate(catalog.user_names):
         cols[f"user_{name}"] = catalog.user_values[users, j]
     for j, name in enumerate(catalog.item_names):
         cols[f"item_{name}"] = catalog.item_values[items, j]
-    values = np.column_stack([np.asarray(v, np.float32) for v in cols.values()]) if cols else \
-        np.empty((len(cands), 0), np.float32)
-    values[~np.isfinite(values)] = np.nan
-    return FeatureMatrix(tuple(cols), values)
+    by_column = np.empty((len(cols), len(cands)), np.float32)  # filled row by row: contiguous
+    for j, v in enumerate(cols.values()):
+        by_column[j] = v
+    by_column[~np.isfinite(by_column)] = np.nan
+    return FeatureMatrix(tuple(cols), np.ascontiguousarray(by_column.T))

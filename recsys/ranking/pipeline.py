@@ -21,7 +21,13 @@ from recsys.ranking.candidates import (
     recall_table,
 )
 from recsys.ranking.config import RankingConfig, segment_codes
-from recsys.ranking.features import Catalog, FeatureMatrix, build_features
+from recsys.ranking.features import (
+    Catalog,
+    FeatureMatrix,
+    HistoryStats,
+    build_features,
+    history_stats,
+)
 from recsys.ranking.history import History
 from recsys.ranking.model import Ranker, fit_ranker
 from recsys.ranking.sources import (
@@ -67,6 +73,7 @@ class TwoStage:
         self.segments = segments or {}
         self.embedding = embedding
         self._fitted: tuple[History, dict[str, CandidateSource]] | None = None
+        self._stats: HistoryStats | None = None
 
     def source_names(self) -> list[str]:
         """Configured sources that can run (an embedding source needs a model)."""
@@ -128,7 +135,9 @@ class TwoStage:
         """Merged candidates of ``period``, their features and, when labelled, labels."""
         lists = self.candidates(period) if lists is None else lists
         cands = merge(period.users, period.history.n_items, lists)
-        feats = build_features(cands, period.history, self.catalog, self.cfg.windows)
+        if self._stats is None or self._stats.history is not period.history:
+            self._stats = history_stats(period.history, self.catalog, self.cfg.windows)
+        feats = build_features(cands, self._stats, self.catalog, self.cfg.windows)
         labels = None
         if period.labels is not None:
             truth = sp.coo_matrix(period.labels[cands.users])
