@@ -68,26 +68,32 @@ def create_app(state: ServingState, settings: ServeSettings,
                metrics: ServiceMetrics | None = None) -> FastAPI:
     """The app; the bundle is loaded at startup (``state.reload``) unless already loaded."""
     metrics = metrics or ServiceMetrics()
-    pool = ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="recsys-serve")
     state.on_change.append(metrics.bundle_changed)
     state.on_reload.append(lambda outcome: metrics.reloads.labels(outcome).inc())
     if state.ready:
         metrics.bundle_changed(state.current)
+    pools: dict[str, ThreadPoolExecutor] = {}
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        if not state.ready:
-            await asyncio.get_running_loop().run_in_executor(pool, state.reload)
-        yield
-        pool.shutdown(wait=True)
+        # requests run on `workers` threads; reloads on their own, so a slow load keeps them all
+        pools["serve"] = ThreadPoolExecutor(settings.workers, thread_name_prefix="recsys-serve")
+        pools["reload"] = ThreadPoolExecutor(1, thread_name_prefix="recsys-reload")
+        try:
+            if not state.ready:
+                await run(state.reload, pool="reload")
+            yield
+        finally:
+            for executor in pools.values():
+                executor.shutdown(wait=True)
 
     app = FastAPI(title="recsys", summary="Recommendations over a serving bundle",
                   lifespan=lifespan, responses=ERRORS)
     app.state.serving = state
     app.state.metrics = metrics
 
-    async def run(fn: Callable[..., T], *args: Any) -> T:
-        return await asyncio.get_running_loop().run_in_executor(pool, partial(fn, *args))
+    async def run(fn: Callable[..., T], *args: Any, pool: str = "serve") -> T:
+        return await asyncio.get_running_loop().run_in_executor(pools[pool], partial(fn, *args))
 
     @app.exception_handler(RecsysError)
     async def _user_error(_: Request, err: RecsysError) -> JSONResponse:
@@ -136,7 +142,7 @@ def create_app(state: ServingState, settings: ServeSettings,
         _check_token(settings, authorization)
         path = body.bundle_dir if body is not None else None
         served = await run(state.reload, None if path is None else Path(path),
-                           body is not None and body.allow_older)
+                           body is not None and body.allow_older, pool="reload")
         return ReloadResponse(bundle_dir=str(served.resolved), bundle_version=served.version)
 
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
