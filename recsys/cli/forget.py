@@ -38,7 +38,7 @@ def check_key(cfg: DictConfig) -> None:
 
 def run_forget(cfg: DictConfig) -> ErasureReport:
     """Erase ``cfg.customer`` and append the audit record to ``cfg.audit_path``."""
-    from recsys.training.export import reset_user_id_row
+    from recsys.retrieval.trained import reset_user_id_row
 
     if cfg.customer is None or not str(cfg.customer):
         raise ConfigError("give the customer to erase: customer=<original id>", column="customer")

@@ -107,7 +107,7 @@ def load_checkpoint(checkpoint: str | Path, device: str,
     path = Path(checkpoint)
     if not path.exists():
         raise ModelError("checkpoint not found", file=str(path))
-    from recsys.training.export import load_trained
+    from recsys.retrieval.trained import load_trained
 
     model: EmbeddingModel = load_trained(path, device=resolve_device(device),
                                          history_splits=list(history_splits)

@@ -20,8 +20,8 @@ from recsys.data import load_dataset
 from recsys.evaluation.baselines import load_embedding_model
 from recsys.retrieval.converter import ExplainableModel, convert, load_checkpoint
 from recsys.retrieval.index_spec import load_spec
+from recsys.retrieval.trained import USER_ID_TABLE, TrainedModel, reset_user_id_row, user_id_bucket
 from recsys.serving import ExportSettings, Recommender, export_bundle
-from recsys.training.export import USER_ID_TABLE, TrainedModel, reset_user_id_row, user_id_bucket
 from recsys.training.train import train
 
 ROOT = Path(__file__).resolve().parents[3]

@@ -25,10 +25,10 @@ from recsys.data.privacy import pseudonymise
 from recsys.errors import ConfigError, DataError
 from recsys.mining import MiningConfig, run_mining
 from recsys.retrieval.index_spec import load_spec
+from recsys.retrieval.trained import USER_ID_TABLE, user_id_bucket
 from recsys.serving import ExportSettings, export_bundle
 from recsys.serving.candidates import write_candidates
 from recsys.training.checkpoint import SIGNATURE_KEY
-from recsys.training.export import USER_ID_TABLE, user_id_bucket
 
 KEY = "test-erasure-key"
 ORIGINAL = "u002"  # has purchases and a social image

@@ -111,7 +111,7 @@ def test_untimed_training_with_a_shared_history_learns_and_exports(make_cfg: Mak
         val = encode_users(system.net, store, users, "val", table)
         inputs = store.user_inputs(users, "val")
         assert torch.allclose(val, system.net.user(inputs, table[inputs.hist_items - 1]))
-        from recsys.training.export import load_trained
+        from recsys.retrieval.trained import load_trained
 
         trained = load_trained(Path(cfg.run_dir) / "checkpoints" / "best.ckpt")
         tower = torch.jit.script(trained.user_tower_for_export())

@@ -19,7 +19,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
 from recsys.cli._app import CONFIG_DIR
-from recsys.training.export import load_trained
+from recsys.retrieval.trained import load_trained
 from recsys.training.ranking import RankingMetrics
 from recsys.training.train import train
 

@@ -15,7 +15,7 @@ from omegaconf import DictConfig
 
 from recsys.data import load_dataset
 from recsys.errors import ModelError
-from recsys.training.export import load_trained
+from recsys.retrieval.trained import load_trained
 from recsys.training.train import train
 
 Make = Callable[..., DictConfig]

@@ -1,9 +1,11 @@
-"""A trained model reloaded from its checkpoint, for retrieval, export and explanations.
+"""A trained model reloaded from its ``recsys-train`` checkpoint: the training side of the one
+converter (:mod:`recsys.retrieval.converter`), for retrieval, export and explanations.
 
 ``load_trained(ckpt)`` rebuilds the datamodule's feature tables from the dataset (and image
 features) named in the checkpoint's config, refuses a dataset or config that no longer matches,
 and loads the weights. Vectors are L2-normalised, so ``similarity`` is ``"cosine"`` (equal to the
-dot product of the returned vectors).
+dot product of the returned vectors). Imported lazily: retrieval's other modules (and serving)
+do not load the training stack.
 """
 
 from __future__ import annotations
