@@ -34,9 +34,14 @@ def test_serving_imports_nothing_from_training_or_evaluation() -> None:
 
 
 def test_one_meaning_of_export() -> None:
-    """Exporting is writing a bundle: the only module named export that serving or retrieval
-    holds is serving.export, and retrieval converts (no export_* name)."""
+    """Exporting is writing a bundle: the only modules named export are the bundle writer and
+    the recsys-export app, and retrieval converts (no export_* name)."""
+    import pkgutil
+
     import recsys.retrieval as r
 
     assert not [n for n in dir(r) if "export" in n.lower()]
-    assert importlib.util.find_spec("recsys.serving.export") is not None
+    named = sorted(m.name for m in pkgutil.walk_packages(recsys.__path__, "recsys.")
+                   if m.name.rsplit(".", 1)[-1] == "export")
+    assert named == ["recsys.cli.export", "recsys.serving.export"]
+    assert importlib.util.find_spec("recsys.retrieval.trained") is not None
