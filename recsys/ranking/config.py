@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from recsys.errors import ConfigError
+from recsys.errors import ConfigError, DataError
 from recsys.ranking.candidates import check_budget
 from recsys.ranking.features import Catalog
 from recsys.ranking.model import RankerSpec
@@ -33,6 +34,8 @@ class RankingConfig:
     item_columns: tuple[str, ...]
     affinity_columns: tuple[str, ...]
     ranker: RankerSpec
+    image_features: str | None = None
+    image_recent: int = 5
     extra_periods: int = 0
 
 
@@ -64,6 +67,8 @@ def ranking_config(candidates: Mapping[str, Any], ranker: Mapping[str, Any]) -> 
             affinity_columns=tuple(feats.get("affinity_columns") or ()),
             ranker=model,
             extra_periods=int(ranker.get("extra_periods") or 0),
+            image_features=feats.get("image_features"),
+            image_recent=check_budget(feats.get("image_recent", 5), "candidates.features.image_recent"),
         )
     except KeyError as err:
         raise ConfigError(f"candidates/ranker config: missing setting {err}") from None
@@ -132,4 +137,23 @@ def build_catalog(cfg: RankingConfig, items: pd.DataFrame, users: pd.DataFrame) 
                                         "candidates.features.item_columns", "items"),
                    item_names=cfg.item_columns,
                    affinity={c: group_codes(items, c, None, "candidates.features.affinity_columns")
-                             for c in cfg.affinity_columns})
+                             for c in cfg.affinity_columns},
+                   images=None if cfg.image_features is None else
+                   image_vectors(Path(cfg.image_features), len(items)),
+                   image_recent=cfg.image_recent)
+
+
+def image_vectors(directory: Path, n_items: int) -> np.ndarray:
+    """Unit item image vectors from a features cache (``item_features.npy`` aligned to item_idx,
+    ``item_mask.npy``), zero rows for items without an image; a DataError names the file."""
+    try:
+        feats = np.load(directory / "item_features.npy", allow_pickle=False).astype(np.float32)
+        mask = np.load(directory / "item_mask.npy", allow_pickle=False).astype(bool)
+    except (OSError, ValueError) as err:
+        raise DataError(f"unreadable image features ({err})", file=str(directory)) from None
+    if feats.ndim != 2 or len(feats) != n_items or mask.shape != (n_items,):
+        raise DataError(f"image features of shape {feats.shape} do not cover the {n_items} items",
+                        file=str(directory / "item_features.npy"))
+    norms = np.linalg.norm(feats, axis=1, keepdims=True)
+    ok = mask[:, None] & (norms > 0)
+    return np.where(ok, feats / np.where(norms > 0, norms, 1.0), 0.0).astype(np.float32)

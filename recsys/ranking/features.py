@@ -24,6 +24,8 @@ class Catalog:
     item_values: np.ndarray  # [n_items, len(item_names)] float
     item_names: tuple[str, ...]
     affinity: dict[str, np.ndarray] = field(default_factory=dict)  # column -> code per item
+    images: np.ndarray | None = None  # [n_items, d] unit image vectors, zero rows = no image
+    image_recent: int = 5  # the user's latest purchases whose images make their profile
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,7 @@ class HistoryStats:
     pairs: dict[str, Keyed]
     item: dict[str, np.ndarray]
     user: dict[str, np.ndarray]
+    profile: np.ndarray | None = None  # unit image profile per user (see image_profiles)
 
 
 def history_stats(history: History, catalog: Catalog, windows: tuple[float, ...]) -> HistoryStats:
@@ -130,7 +133,28 @@ def history_stats(history: History, catalog: Catalog, windows: tuple[float, ...]
         median = np.full(history.n_users, np.nan)
         median[spend.index.to_numpy(np.int64)] = spend.to_numpy()
         user["median_price"] = median
-    return HistoryStats(history, width, pairs, item, user)
+    profile = None if catalog.images is None else \
+        image_profiles(history, catalog.images, catalog.image_recent)
+    return HistoryStats(history, width, pairs, item, user, profile)
+
+
+def image_profiles(history: History, images: np.ndarray, recent: int) -> np.ndarray:
+    """Per user: the unit mean image vector of their ``recent`` latest purchases that have an
+    image (zero without any)."""
+    frame = history.frame
+    users = frame["user_idx"].to_numpy(np.int64)
+    items = frame["item_idx"].to_numpy(np.int64)
+    has = np.abs(images).sum(axis=1) > 0
+    keep = has[items]
+    users, items, age = users[keep], items[keep], np.nan_to_num(history.age_days[keep])
+    order = np.lexsort((np.arange(len(users)), age, users))  # per user, latest first
+    users, items = users[order], items[order]
+    nth = np.arange(len(users)) - np.searchsorted(users, users)
+    users, items = users[nth < recent], items[nth < recent]
+    out = np.zeros((history.n_users, images.shape[1]), np.float32)
+    np.add.at(out, users, images[items])
+    norms = np.linalg.norm(out, axis=1, keepdims=True)
+    return np.divide(out, norms, out=np.zeros_like(out), where=norms > 0)
 
 
 def _pair_lookup(stats: HistoryStats, name: str, code: np.ndarray | None, users: np.ndarray,
@@ -154,7 +178,8 @@ def build_features(cands: CandidateSet, history: History | HistoryStats, catalog
     """Source scores and ranks; user-item and user-group purchase counts and days since the last
     one; the user's share of purchases sharing each affinity column's value with the item; item
     popularity per window and its trend; item age and repeat share; price against the user's
-    median; user activity, repeat share and attribute columns; item attribute columns.
+    median; image similarity to the user's latest purchases (with image vectors); user
+    activity, repeat share and attribute columns; item attribute columns.
     ``history`` may be its precomputed :func:`history_stats` (for ``catalog`` and ``windows``)."""
     stats = history if isinstance(history, HistoryStats) else \
         history_stats(history, catalog, windows)
@@ -196,6 +221,12 @@ def build_features(cands: CandidateSet, history: History | HistoryStats, catalog
         cols["item_price"] = price[items]
         with np.errstate(divide="ignore", invalid="ignore"):
             cols["price_vs_user"] = price[items] / us["median_price"][users]
+    if stats.profile is not None and catalog.images is not None:
+        sim = np.zeros(len(items), np.float32)
+        for s in range(0, len(items), 65536):  # row-wise dot products in bounded blocks
+            sim[s : s + 65536] = np.einsum("ij,ij->i", stats.profile[users[s : s + 65536]],
+                                           catalog.images[items[s : s + 65536]])
+        cols["image_sim_recent"] = sim
     for j, name in enumerate(catalog.user_names):
         cols[f"user_{name}"] = catalog.user_values[users, j]
     for j, name in enumerate(catalog.item_names):

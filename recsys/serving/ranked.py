@@ -50,6 +50,7 @@ def export_ranked(root: Path | str, spec: Mapping[str, Any], pipeline: TwoStage,
         "user_values": cat.user_values, "item_values": cat.item_values,
         **({"groups": cat.groups} if cat.groups is not None else {}),
         **({"price": cat.price} if cat.price is not None else {}),
+        **({"images": cat.images} if cat.images is not None else {}),
         **{f"affinity__{k}": v for k, v in cat.affinity.items()},
         **{f"segments__{k}": v for k, v in pipeline.segments.items()},
     }
@@ -64,6 +65,7 @@ def export_ranked(root: Path | str, spec: Mapping[str, Any], pipeline: TwoStage,
                     "cutoff": None if history.cutoff is None else str(history.cutoff),
                     "n_users": history.n_users, "n_items": history.n_items,
                     "user_names": list(cat.user_names), "item_names": list(cat.item_names),
+                    "image_recent": cat.image_recent,
                     "features": list(ranker.feature_names), "files": checksums(tmp, list(FILES))}
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
     return Path(root)
@@ -110,7 +112,8 @@ class RankedRecommender:
                           item_values=parts["item_values"],
                           item_names=tuple(manifest["item_names"]),
                           affinity={k.split("__", 1)[1]: v for k, v in parts.items()
-                                    if k.startswith("affinity__")})
+                                    if k.startswith("affinity__")},
+                          images=parts.get("images"), image_recent=int(manifest["image_recent"]))
         segments = {k.split("__", 1)[1]: v for k, v in parts.items() if k.startswith("segments__")}
         cutoff = manifest.get("cutoff")
         history = History(pd.read_parquet(root / HISTORY), int(manifest["n_users"]),

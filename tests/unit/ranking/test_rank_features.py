@@ -3,10 +3,16 @@ cut-off never change them (no label leakage)."""
 
 from __future__ import annotations
 
+import dataclasses
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
+import pytest
 
+from recsys.errors import DataError
 from recsys.ranking.candidates import merge
+from recsys.ranking.config import image_vectors
 from recsys.ranking.features import Catalog, build_features
 from recsys.ranking.history import history_as_of
 from recsys.ranking.sources import PopularitySource, RepurchaseSource, SiblingSource
@@ -77,3 +83,27 @@ def test_rows_after_the_cutoff_change_nothing() -> None:
     assert feats_a.names == feats_b.names
     np.testing.assert_array_equal(cands_a.keys, cands_b.keys)
     np.testing.assert_array_equal(feats_a.values, feats_b.values)
+
+
+def test_image_similarity_to_the_latest_purchases(tmp_path: Path) -> None:
+    rng = np.random.default_rng(5)
+    vectors = rng.normal(size=(N_ITEMS, 8)).astype(np.float32)
+    mask = rng.random(N_ITEMS) > 0.2
+    np.save(tmp_path / "item_features.npy", np.where(mask[:, None], vectors, 0))
+    np.save(tmp_path / "item_mask.npy", mask)
+    images = image_vectors(tmp_path, N_ITEMS)
+    cat = dataclasses.replace(catalog(1), images=images, image_recent=3)
+    hist, cands, feats = features_for(random_frame(0), cat, "2024-02-20")
+    sim = feats.values[:, feats.names.index("image_sim_recent")]
+    h = hist.frame.assign(age=hist.age_days)
+    for p in range(0, len(cands), 11):
+        u, i = int(cands.users[cands.rows[p]]), int(cands.items[p])
+        mine = h[(h.user_idx == u) & mask[h.item_idx.to_numpy()]]
+        latest = mine.sort_values("age", kind="stable").head(3)
+        profile = images[latest.item_idx.to_numpy()].sum(axis=0)
+        norm = np.linalg.norm(profile)
+        expected = float(profile @ images[i] / norm) if norm > 0 else 0.0
+        assert np.isclose(sim[p], expected, atol=1e-5)
+    np.save(tmp_path / "item_mask.npy", mask[:-1])
+    with pytest.raises(DataError, match="do not cover"):
+        image_vectors(tmp_path, N_ITEMS)

@@ -37,6 +37,11 @@ def world(tmp_path_factory: pytest.TempPathFactory, toy_overrides: list[str]) ->
     root = make_toy_dataset(n_users=80, n_items=60).write(tmp_path_factory.mktemp("d") / "toy")
     ds = load_dataset(root)
     data = prepare_eval_data(ds, "test")
+    images = tmp_path_factory.mktemp("images")  # image vectors, as a features cache holds them
+    rng = np.random.default_rng(0)
+    np.save(images / "item_features.npy", rng.normal(size=(data.n_items, 6)).astype(np.float32))
+    np.save(images / "item_mask.npy", rng.random(data.n_items) > 0.1)
+    toy_overrides = [*toy_overrides, f"candidates.features.image_features={images}"]
     good = spec(toy_overrides, [])
     pipeline, ranker = fit_ranked(good, data)
     history = history_as_of(data.fit_frame, data.n_users, data.n_items)
@@ -59,6 +64,7 @@ def test_served_scores_and_lists_equal_offline(world: Any, tmp_path: Path) -> No
         assert mine["item_idx"].tolist() == [i for i in offline_top[row] if i >= 0]
         exact = offline[offline.user_idx == u].set_index("item_idx")["score"]
         np.testing.assert_array_equal(mine["score"].to_numpy(), exact[mine["item_idx"]].to_numpy())
+    assert "image_sim_recent" in served.ranker.feature_names
     assert rec["purchase_probability"].between(0, 1).all()
     assert (rec["pushed_by"] != "").any()
     assert rec.groupby("user_idx")["score"].apply(lambda s: s.is_monotonic_decreasing).all()
