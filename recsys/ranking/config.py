@@ -122,8 +122,12 @@ def build_catalog(cfg: RankingConfig, items: pd.DataFrame, users: pd.DataFrame) 
     groups = None
     for name, spec in cfg.sources.items():
         if spec["kind"] == "siblings":
-            groups = group_codes(items, str(spec.get("column")), spec.get("prefix"),
-                                 f"candidates.sources.{name}.column")
+            key = f"candidates.sources.{name}.column"
+            if not spec.get("column"):
+                raise ConfigError(f"{key} is not set: name the item column whose value siblings "
+                                  "share (candidates/data/<dataset>.yaml), or disable the source",
+                                  column=key)
+            groups = group_codes(items, str(spec["column"]), spec.get("prefix"), key)
     price = None
     if cfg.price_column is not None:
         col = _column(items.sort_values("item_idx"), cfg.price_column,
