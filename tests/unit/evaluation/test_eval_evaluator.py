@@ -178,7 +178,8 @@ def test_checkpoint_methods_rank_with_the_models_vectors(toy: ToyDataset,
 
 
 def test_checkpoint_loading_errors(tmp_path: Path) -> None:
-    from recsys.evaluation.baselines.two_tower import load_embedding_model, resolve_device
+    from recsys.devices import resolve_device
+    from recsys.evaluation.baselines.two_tower import load_embedding_model
 
     with pytest.raises(ModelError, match="checkpoint not found"):
         load_embedding_model(tmp_path / "missing.ckpt", "cpu")
@@ -193,10 +194,10 @@ def test_resolve_device_is_shared_and_refuses_cuda_without_a_gpu(
     import torch
 
     from recsys import devices
-    from recsys.evaluation.baselines import two_tower
     from recsys.images import extract
+    from recsys.retrieval import converter
 
-    assert two_tower.resolve_device is devices.resolve_device
+    assert converter.resolve_device is devices.resolve_device
     assert extract.resolve_device is devices.resolve_device
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert devices.resolve_device("auto") == "cpu" and devices.resolve_device("cpu") == "cpu"
