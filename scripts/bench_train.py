@@ -87,8 +87,9 @@ class Setting:
     def overrides(self) -> list[str]:
         out = [f"model/history_encoder={self.encoder}",
                f"model.net.user_tower.history_source={self.source}"]
-        if self.loss != "sampled":
-            out.append("model/loss=full_softmax")
+        # explicit either way: the experiment's own loss must not decide a row
+        out.append("model/loss=sampled_softmax" if self.loss == "sampled"
+                   else "model/loss=full_softmax")
         if self.loss == "full-user":
             out.append("datamodule.examples=user")
         return out
