@@ -123,13 +123,9 @@ class TwoTowerSystem(pl.LightningModule):
     def _full_catalogue_step(self, pos: Tensor, users: UserInputs, items: Tensor) -> Tensor:
         """Full softmax: the whole catalogue is encoded once per step; the batch users' other
         training positives are masked (``model/loss=full_softmax``)."""
-        n_items = self.store.n_items
-        catalogue = self.net.item(self.store.item_inputs(torch.arange(n_items, device=items.device)))
-        # a shared history reading every item block reads these same vectors (with gradients)
-        table = catalogue if self.net.history_features is None else None
-        u = self.net.user(users, history_vectors(self.net, self.store, users.hist_items, table))
+        u, catalogue = self._users_and_catalogue(users)
         others = seen_matrix(self.store.seq_users[pos], self.store.user_offsets,
-                             self.store.seq_items, n_items)
+                             self.store.seq_items, self.store.n_items)
         return self._log_loss(self.loss(u, catalogue, items, self.net.temperature, others),
                               len(items))
 
@@ -140,12 +136,19 @@ class TwoTowerSystem(pl.LightningModule):
             raise ConfigError("datamodule.examples=user needs model/loss=full_softmax",
                               column="datamodule.examples")
         inputs, targets, history = self.store.split_users(users, keep_fraction)
-        catalogue = self.net.item(self.store.item_inputs(
-            torch.arange(self.store.n_items, device=users.device)))
-        table = catalogue if self.net.history_features is None else None
-        u = self.net.user(inputs, history_vectors(self.net, self.store, inputs.hist_items, table))
+        u, catalogue = self._users_and_catalogue(inputs)
         loss = self.loss(u, catalogue, targets, self.net.temperature, history)
         return self._log_loss(loss, len(users))
+
+    def _users_and_catalogue(self, inputs: UserInputs) -> tuple[Tensor, Tensor]:
+        """User vectors and every item's vector, the catalogue encoded once (with gradients);
+        a shared history reading every item block reads those same vectors."""
+        device = inputs.hist_items.device
+        catalogue = self.net.item(self.store.item_inputs(
+            torch.arange(self.store.n_items, device=device)))
+        table = catalogue if self.net.history_features is None else None
+        u = self.net.user(inputs, history_vectors(self.net, self.store, inputs.hist_items, table))
+        return u, catalogue
 
     def _log_loss(self, loss: Tensor, batch_size: int) -> Tensor:
         if not torch.isfinite(loss):
