@@ -29,6 +29,10 @@ class UserTower(nn.Module):
     candidates live in one space; ``separate`` (an ablation) learns its own ``history_dim``-d
     table. ``history_encoder`` is a factory ``(dim=, max_len=)`` (``recsys.models.history``).
     ``embedding_dropout`` drops entries of the id / categorical embeddings and history vectors.
+    ``history_residual`` (shared history only; SimpleX's aggregation): the pooled history, which
+    lives in the candidates' space, is also added to the fused vector with a learned weight, so
+    a user's score of an item keeps a direct item-to-item term (``history . candidate``) that the
+    fusion MLP cannot wash out.
     """
 
     def __init__(
@@ -49,10 +53,14 @@ class UserTower(nn.Module):
         history_source: str = "shared",
         item_dim: int = 0,
         embedding_dropout: float = 0.0,
+        history_residual: bool = False,
     ) -> None:
         super().__init__()
         if history_source not in ("shared", "separate"):
             raise ValueError(f"history_source must be shared or separate, got {history_source!r}")
+        if history_residual and history_source != "shared":
+            raise ValueError("history_residual needs history_source=shared (the pooled history "
+                             "must live in the candidates' space)")
         self.out_dim = dim
         self.ids = IdEmbedding(id_buckets, id_dim, id_dropout, sparse=id_buckets >= sparse_min_rows)
         self.emb_dropout = nn.Dropout(embedding_dropout)
@@ -82,6 +90,12 @@ class UserTower(nn.Module):
             self.hist_pool = history_encoder(dim=width, max_len=schema.history_len)
             dims.append(width)
             names.append("behaviour")
+        self.residual_weight: nn.Parameter | None = None
+        if history_residual and self.shared_history:
+            if width != dim:
+                raise ValueError(f"history_residual needs the item dim {width} to equal the user "
+                                 f"dim {dim}")
+            self.residual_weight = nn.Parameter(torch.ones(()))
         self.social_proj: nn.Linear | None = None
         self.social_pool: nn.Module | None = None
         if social_pooling is not None and schema.social_dim > 0 and schema.social_len > 0:
@@ -108,6 +122,7 @@ class UserTower(nn.Module):
             blocks.append(self.emb_dropout(self.cat(cat)))
         if self.use_num:
             blocks.append(num)
+        pooled: Optional[Tensor] = None  # noqa: UP045 (TorchScript)
         if self.hist_pool is not None:
             if self.hist_emb is not None:
                 hist = self.hist_emb(hist_items)
@@ -115,11 +130,15 @@ class UserTower(nn.Module):
                 if hist_vectors is None:
                     raise RuntimeError("a shared history needs hist_vectors")
                 hist = hist_vectors
-            blocks.append(self.hist_pool(self.emb_dropout(hist), hist_items > 0, hist_age))
+            pooled = self.hist_pool(self.emb_dropout(hist), hist_items > 0, hist_age)
+            blocks.append(pooled)
         if self.social_proj is not None and self.social_pool is not None:
             feats = self.social_proj(social)
             blocks.append(self.social_pool(feats, social_mask, torch.zeros_like(social_mask, dtype=feats.dtype)))
-        return F.normalize(self.fusion(blocks), dim=-1)
+        fused = self.fusion(blocks)
+        if self.residual_weight is not None and pooled is not None:
+            fused = fused + self.residual_weight * pooled
+        return F.normalize(fused, dim=-1)
 
 
 class UserTowerWithTable(nn.Module):

@@ -25,13 +25,15 @@ SCHEMA = FeatureSchema(n_users=10, n_items=12, user_cat_sizes=[3, 4], user_num=1
 
 def _user_tower(fusion: type[nn.Module] = ConcatMLPFusion, dim: int = 16,
                 social: bool = True, sparse_min_rows: int = 10**9, source: str = "separate",
-                encoder: Callable[..., nn.Module] = AttentionHistory) -> UserTower:
+                encoder: Callable[..., nn.Module] = AttentionHistory,
+                residual: bool = False) -> UserTower:
     return UserTower(SCHEMA, functools.partial(fusion, hidden=[16], dropout=0.0), dim=dim,
                      id_buckets=7, id_dim=4, id_dropout=0.0, cat_dim=3, use_demographics=True,
                      history_dim=6, history_encoder=encoder,
                      social_dim=5,
                      social_pooling=functools.partial(MeanPooling) if social else None,
-                     sparse_min_rows=sparse_min_rows, history_source=source, item_dim=16)
+                     sparse_min_rows=sparse_min_rows, history_source=source, item_dim=16,
+                     history_residual=residual)
 
 
 def _item_tower(dim: int = 16, use_image: bool = True) -> ItemTower:
@@ -162,10 +164,11 @@ def test_image_encoder_of_another_width_is_refused() -> None:
                       temperature=0.1, learn_temperature=True, image_encoder=encoder)
 
 
-def _model(source: str = "shared", encoder: Callable[..., nn.Module] = AttentionHistory
-           ) -> TwoTowerModel:
+def _model(source: str = "shared", encoder: Callable[..., nn.Module] = AttentionHistory,
+           residual: bool = False) -> TwoTowerModel:
     return TwoTowerModel(SCHEMA, lambda schema, item_dim: _user_tower(source=source,
-                                                                      encoder=encoder),
+                                                                      encoder=encoder,
+                                                                      residual=residual),
                          lambda schema: _item_tower(), temperature=0.1, learn_temperature=False)
 
 
@@ -196,6 +199,30 @@ def test_shared_history_reads_the_item_towers_space_and_exports(encoder: Callabl
         ids=torch.arange(1, SCHEMA.n_items + 1)))
     exported = torch.jit.script(model.user_tower_with_table(table))
     assert torch.allclose(exported(*users), u, atol=1e-5)
+
+
+def test_history_residual_adds_the_pooled_history_and_exports() -> None:
+    model = _model(encoder=functools.partial(MeanHistory), residual=True).eval()
+    users = _users()
+    hist = _history_vectors(model, users)
+    tower = model.user_tower
+    assert tower.residual_weight is not None
+    u = model.user(users, hist)
+    with torch.no_grad():
+        tower.residual_weight.fill_(1000.0)  # the pooled history dominates the user vector
+    mask = (users.hist_items > 0).unsqueeze(-1).float()
+    pooled = (hist * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+    has_history = mask.sum((1, 2)) > 0
+    expected = torch.nn.functional.normalize(pooled, dim=-1)
+    assert torch.allclose(model.user(users, hist)[has_history], expected[has_history], atol=1e-2)
+    with torch.no_grad():
+        tower.residual_weight.fill_(1.0)
+    table = model.history_items(_items(SCHEMA.n_items)._replace(
+        ids=torch.arange(1, SCHEMA.n_items + 1)))
+    exported = torch.jit.script(model.user_tower_with_table(table))
+    assert torch.allclose(exported(*users), u, atol=1e-5)
+    with pytest.raises(ValueError, match="history_residual needs history_source=shared"):
+        _user_tower(source="separate", residual=True)
 
 
 def test_history_encoders_ignore_padding() -> None:
