@@ -22,7 +22,13 @@ from recsys.errors import ConfigError
 from recsys.training.image_inputs import ImageArrays, load_image_arrays
 from recsys.training.pixels import PixelReader, image_paths
 from recsys.training.sampling import EpochBatchSampler
-from recsys.training.tables import EvalTargets, FeatureTables, build_tables, eval_targets
+from recsys.training.tables import (
+    EvalTargets,
+    FeatureTables,
+    build_tables,
+    check_fit_splits,
+    eval_targets,
+)
 
 
 class PositionBatches(Dataset[dict[str, Tensor]]):
@@ -112,6 +118,7 @@ class RecsysDataModule(pl.LightningDataModule):
         eval_history: Mapping[str, Sequence[str]] | None = None,
         examples: str = "position",
         keep_fraction: float = 0.5,
+        fit_splits: Sequence[str] = ("train",),
     ) -> None:
         super().__init__()
         if examples not in ("position", "user"):
@@ -132,6 +139,7 @@ class RecsysDataModule(pl.LightningDataModule):
         self.user_buckets, self.multi_hot_len = user_buckets, multi_hot_len
         self.seed, self.drop_last = seed, drop_last
         self.eval_history = eval_history
+        self.fit_splits = check_fit_splits(fit_splits)
         self.dataset: ProcessedDataset | None = None
         self.images: ImageArrays | None = None
         self.tables: FeatureTables | None = None
@@ -147,7 +155,8 @@ class RecsysDataModule(pl.LightningDataModule):
         if self.image_features_dir is not None:
             self.images = load_image_arrays(self.image_features_dir, len(ds.users), len(ds.items))
         self.tables = build_tables(ds, self.images, self.history_len, self.social_len,
-                                   self.user_buckets, self.multi_hot_len, self.eval_history)
+                                   self.user_buckets, self.multi_hot_len, self.eval_history,
+                                   self.fit_splits)
         for split in ("val", "test"):
             self.targets[split] = eval_targets(ds.split(split), len(ds.items))
 

@@ -76,7 +76,7 @@ class FeatureStore(nn.Module):
         self._history_buffers: dict[str, tuple[str, str, str]] = {}
         for split, hist in tables.eval_history.items():
             self.eval_cutoff[split] = hist.cutoff_days
-            if hist.splits == ("train",):  # the training sequence itself (build_tables)
+            if hist.splits == tables.fit_splits:  # the training sequence itself (build_tables)
                 self._history_buffers[split] = ("seq_items", "seq_days", "user_offsets")
                 continue
             names = (f"{split}_hist_items", f"{split}_hist_days", f"{split}_hist_offsets")

@@ -72,6 +72,7 @@ class FeatureTables:
     item_image_mask: np.ndarray
     item_count: np.ndarray
     eval_history: dict[str, HistorySeq] = field(default_factory=dict)
+    fit_splits: tuple[str, ...] = ("train",)  # the splits of the training sequence
     timestamped: bool = True  # False: training histories are the user's other positives
 
     @property
@@ -127,6 +128,15 @@ def check_eval_history(eval_history: Mapping[str, Sequence[str]] | None
     return out
 
 
+def check_fit_splits(fit_splits: Sequence[str]) -> tuple[str, ...]:
+    """``datamodule.fit_splits`` as a tuple: train, optionally followed by val (a refit)."""
+    fit = tuple(str(s) for s in fit_splits)
+    if fit not in (("train",), ("train", "val")):
+        raise ConfigError(f"datamodule.fit_splits must be [train] or [train, val] (a refit), got "
+                          f"{list(fit)}", column="fit_splits")
+    return fit
+
+
 def _sorted_positives(ds: ProcessedDataset, splits: tuple[str, ...], n_users: int
                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(user_idx, item_idx, timestamp in ns) of the positives of ``splits``, sorted by user and
@@ -178,23 +188,26 @@ def build_tables(
     user_buckets: int,
     multi_hot_len: int,
     eval_history: Mapping[str, Sequence[str]] | None = None,
+    fit_splits: Sequence[str] = ("train",),
 ) -> FeatureTables:
     """All dense tables of ``ds``; ``images`` adds product and (consented) social images;
-    ``eval_history`` names the splits evaluated users read as history (see the module doc)."""
+    ``eval_history`` names the splits evaluated users read as history (see the module doc);
+    ``fit_splits`` the splits whose positives are trained on (train; train + val to refit)."""
     users, items = ds.users.sort_values("user_idx"), ds.items.sort_values("item_idx")
     n_users, n_items = len(users), len(items)
     root = str(ds.path)
-    seq_users, seq_items, seq_ts = _sorted_positives(ds, ("train",), n_users)
+    fit = check_fit_splits(fit_splits)
+    seq_users, seq_items, seq_ts = _sorted_positives(ds, fit, n_users)
     if not len(seq_ts):
         raise DataError("the training split has no positive interactions; nothing to train on",
                         file=f"{root}/train.parquet", column="positive")
     origin = int(seq_ts.min())
-    train_seq = _history(("train",), seq_users, seq_items, seq_ts, n_users, origin)
+    train_seq = _history(fit, seq_users, seq_items, seq_ts, n_users, origin)
     seq = {"seq_items": train_seq.items, "seq_users": seq_users, "seq_days": train_seq.days,
            "seq_basket_start": _basket_starts(seq_users, seq_ts),
            "user_offsets": train_seq.offsets}
     # a history of the training split alone *is* the training sequence: share its arrays
-    histories = {split: train_seq if names == ("train",)
+    histories = {split: train_seq if names == fit
                  else history_seq(ds, names, n_users, origin)
                  for split, names in check_eval_history(eval_history).items()}
     for hist in (train_seq, *(h for h in histories.values() if h is not train_seq)):
@@ -248,7 +261,7 @@ def build_tables(
         item_bucket=np.where(count > 0, np.arange(1, n_items + 1), 0), item_cat=icat,
         item_multi=multi, item_num=np.nan_to_num(inum), item_image=np.nan_to_num(image),
         item_image_mask=image_mask, item_count=count, eval_history=histories,
-        timestamped=bool(ds.manifest.get("has_timestamps", True)), **seq,
+        timestamped=bool(ds.manifest.get("has_timestamps", True)), fit_splits=fit, **seq,
     )
 
 

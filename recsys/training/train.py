@@ -172,6 +172,14 @@ def _resume_path(cfg: DictConfig, wanted: Path | None, signature: dict[str, Any]
     return str(wanted)
 
 
+def check_refit(cfg: DictConfig, dm: RecsysDataModule) -> None:
+    """Refuse validating on a split the model trains on (``datamodule.fit_splits`` with val)."""
+    if "val" in dm.fit_splits and cfg.trainer.get("limit_val_batches") != 0:
+        raise ConfigError("datamodule.fit_splits trains on val, so validating on it would read "
+                          "its own training positives: set trainer.limit_val_batches=0 (or use "
+                          "refit=train_val)", column="trainer.limit_val_batches")
+
+
 def check_objective(cfg: DictConfig, system: TwoTowerSystem) -> None:
     """Refuse an objective that validation never logs (a sweep would optimise nothing)."""
     name, k = str(cfg.objective), system.k
@@ -221,6 +229,7 @@ def train(cfg: DictConfig, callbacks: list[pl.Callback] | None = None
     if int(cfg.get("torch_threads", 0)) > 0:
         torch.set_num_threads(int(cfg.torch_threads))
     dm = build_datamodule(cfg)
+    check_refit(cfg, dm)
     system = build_system(cfg, dm)
     check_objective(cfg, system)
     loggers = _group(cfg.get("logger"))

@@ -169,3 +169,20 @@ def test_a_training_only_history_shares_the_training_sequence(tiny_dataset: Path
     assert store.history_arrays("test")[0] is store.seq_items
     assert not any("_hist_" in name for name, _ in store.named_buffers())
     assert store.eval_cutoff["test"] == store.eval_cutoff["val"] == float(custom.seq_days.max())
+
+
+def test_a_refit_trains_on_train_and_validation_positives(tiny_dataset: Path) -> None:
+    ds = load_dataset(tiny_dataset)
+    refit = build_tables(ds, None, history_len=50, social_len=3, user_buckets=101,
+                         multi_hot_len=4, fit_splits=["train", "val"])
+    assert refit.fit_splits == ("train", "val")
+    for u in range(len(ds.users)):
+        lo, hi = refit.user_offsets[u], refit.user_offsets[u + 1]
+        assert sorted(refit.seq_items[lo:hi].tolist()) == _positives(ds, ("train", "val"), u)
+    # the test history (train + val) is the training sequence itself; val still reads train
+    assert refit.eval_history["test"].items is refit.seq_items
+    assert refit.eval_history["val"].splits == ("train",)
+    for bad in (["val"], ["train", "test"], ["train", "val", "test"]):
+        with pytest.raises(ConfigError, match="fit_splits"):
+            build_tables(ds, None, history_len=4, social_len=3, user_buckets=101,
+                         multi_hot_len=4, fit_splits=bad)

@@ -111,3 +111,19 @@ def test_resume_without_a_last_checkpoint_is_refused(make_cfg: Make) -> None:
         train(make_cfg(*SHORT, "ckpt_path=last"))
     with pytest.raises(ModelError, match=r"no_such_run.*this run has no last checkpoint"):
         train(make_cfg(*SHORT, "ckpt_path=last", "run_id=no_such_run"))
+
+
+def test_validating_on_a_refit_split_is_refused_before_the_run_starts(make_cfg: Make) -> None:
+    cfg = make_cfg("datamodule.fit_splits=[train,val]", *SHORT)
+    with pytest.raises(ConfigError, match="limit_val_batches"):
+        train(cfg)
+    assert not Path(cfg.run_dir).exists()
+
+
+def test_a_refit_trains_on_train_and_val_and_tests_the_last_weights(make_cfg: Make) -> None:
+    cfg = make_cfg("refit=train_val", "trainer.max_epochs=1", "trainer.limit_train_batches=2")
+    metrics, built = train(cfg)
+    assert built["datamodule"].tables.fit_splits == ("train", "val")
+    assert "objective" not in metrics and not any(k.startswith("val/") for k in metrics)
+    assert any(k.startswith("test/") for k in metrics)
+    assert (Path(cfg.run_dir) / "checkpoints" / "last.ckpt").exists()
