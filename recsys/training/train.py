@@ -7,6 +7,7 @@ Objects come from ``hydra.utils.instantiate`` over nested ``_target_`` nodes: ``
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import logging
 import os
@@ -18,7 +19,7 @@ import pytorch_lightning as pl
 import torch
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 from pytorch_lightning.callbacks import LearningRateMonitor
 
 import recsys
@@ -173,7 +174,13 @@ def _resume_path(cfg: DictConfig, wanted: Path | None, signature: dict[str, Any]
 
 
 def check_refit(cfg: DictConfig, dm: RecsysDataModule) -> None:
-    """Refuse validating on a split the model trains on (``datamodule.fit_splits`` with val)."""
+    """Refuse validating on a split the model trains on (``datamodule.fit_splits`` with val),
+    and ``refit_best`` without the validation that chooses its epochs."""
+    if cfg.get("refit_best") and ("val" in dm.fit_splits or cfg.trainer.get("limit_val_batches") == 0
+                                  or not (cfg.get("callbacks") or {}).get("model_checkpoint")):
+        raise ConfigError("refit_best chooses the refit's epochs on validation: it needs "
+                          "datamodule.fit_splits=[train], validation on and "
+                          "callbacks.model_checkpoint", column="refit_best")
     if "val" in dm.fit_splits and cfg.trainer.get("limit_val_batches") != 0:
         raise ConfigError("datamodule.fit_splits trains on val, so validating on it would read "
                           "its own training positives: set trainer.limit_val_batches=0 (or use "
@@ -254,11 +261,42 @@ def train(cfg: DictConfig, callbacks: list[pl.Callback] | None = None
     objective = objective_value(cfg, trainer, metrics)
     if objective is not None:
         metrics["objective"] = objective
-    if cfg.get("test"):
+    refit = refit_config(cfg, trainer) if cfg.get("refit_best") else None
+    if cfg.get("test") and refit is None:
         best = getattr(trainer.checkpoint_callback, "best_model_path", "")
         trainer.test(system, datamodule=dm, ckpt_path=best or None, weights_only=True)
         metrics.update({k: float(v) for k, v in trainer.callback_metrics.items()})
+    built = {"trainer": trainer, "system": system, "datamodule": dm, "net": system.net}
+    if refit is not None:
+        refit_metrics, built = train(refit)
+        metrics.update({k: v for k, v in refit_metrics.items() if k.startswith("test/")})
+        metrics["refit_epochs"] = float(refit.trainer.max_epochs)
     if trainer.is_global_zero and not getattr(trainer, "fast_dev_run", False):
         _write_metrics(Path(cfg.run_dir) / "metrics.json", metrics)
-        link_latest(cfg)
-    return metrics, {"trainer": trainer, "system": system, "datamodule": dm, "net": system.net}
+        if not cfg.get("refit_of"):
+            link_latest(cfg)
+    return metrics, built
+
+
+def refit_config(cfg: DictConfig, trainer: pl.Trainer) -> DictConfig:
+    """``refit_best``: the config of a fresh fit on train + val for as many epochs as the
+    validated fit took to its best checkpoint, in ``<run_dir>/refit`` (see conf/refit)."""
+    ckpt = trainer.checkpoint_callback
+    best = getattr(ckpt, "best_model_path", "")
+    if not best or getattr(ckpt, "monitor", None) != str(cfg.objective):
+        raise ConfigError("refit_best needs a validated fit whose best checkpoint monitors the "
+                          "objective (validation on, callbacks.model_checkpoint kept)",
+                          column="refit_best")
+    epochs = int(torch.load(best, map_location="cpu", weights_only=True)["epoch"]) + 1
+    out = copy.deepcopy(cfg)
+    with open_dict(out):
+        out.refit_best, out.refit_of = False, str(cfg.run_dir)
+        out.run_id = f"{cfg.run_id}/refit"
+        out.run_dir = str(Path(str(cfg.run_dir)) / "refit")
+        out.ckpt_path, out.test = None, True
+        out.datamodule.fit_splits = ["train", "val"]
+        out.trainer.max_epochs = epochs
+        out.trainer.limit_val_batches = 0
+        for name in ("model_checkpoint", "early_stopping"):
+            out.callbacks.pop(name, None)
+    return out

@@ -127,3 +127,18 @@ def test_a_refit_trains_on_train_and_val_and_tests_the_last_weights(make_cfg: Ma
     assert "objective" not in metrics and not any(k.startswith("val/") for k in metrics)
     assert any(k.startswith("test/") for k in metrics)
     assert (Path(cfg.run_dir) / "checkpoints" / "last.ckpt").exists()
+
+
+def test_refit_best_refits_for_the_validated_epochs_and_tests_that_model(make_cfg: Make) -> None:
+    cfg = make_cfg("refit_best=true", "trainer.max_epochs=2", "trainer.limit_train_batches=2",
+                   "callbacks.early_stopping.patience=5")
+    metrics, built = train(cfg)
+    best = torch.load(Path(cfg.run_dir) / "checkpoints" / "best.ckpt", weights_only=True)
+    assert metrics["refit_epochs"] == best["epoch"] + 1
+    assert "objective" in metrics and any(k.startswith("test/") for k in metrics)
+    assert built["datamodule"].tables.fit_splits == ("train", "val")
+    assert built["trainer"].max_epochs == metrics["refit_epochs"]
+    assert (Path(cfg.run_dir) / "refit" / "checkpoints" / "last.ckpt").exists()
+    assert (Path(cfg.runs_root) / "latest").resolve() == Path(cfg.run_dir).resolve()
+    with pytest.raises(ConfigError, match="refit_best"):
+        train(make_cfg("refit_best=true", "trainer.limit_val_batches=0", *SHORT[:2]))
