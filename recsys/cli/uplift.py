@@ -14,20 +14,27 @@ from recsys.cli.loop import stage
 from recsys.config import as_dict
 from recsys.marketing.settings import simulate_config
 from recsys.marketing.uplift import UpliftConfig
+from recsys.marketing.uplift_features import PlanFeatureConfig
 from recsys.marketing.uplift_run import run_uplift
 
 
 def uplift_config(cfg: DictConfig) -> UpliftConfig:
     e, f = cfg.experiment, cfg.features
+    p = f.get("plan")
+    plan = None if p is None else PlanFeatureConfig(
+        affinity_columns=tuple(str(c) for c in p.affinity_columns),
+        affinity_prior=float(p.affinity_prior), hour_column=str(p.hour_column),
+        log_numeric=tuple(str(c) for c in p.log_numeric))
     return UpliftConfig(
         promotion=str(e.promotion), offer=str(e.offer), depth=float(e.depth),
         fixed_cost=float(e.fixed_cost), replicates=int(e.replicates),
-        test_share=float(e.test_share), numeric=tuple(str(c) for c in f.numeric),
+        folds=int(e.folds), numeric=tuple(str(c) for c in f.numeric),
         categorical=tuple(str(c) for c in f.categorical),
         learners={str(k): dict(v) for k, v in as_dict(cfg.learners, "learners").items()},
         validation_share=float(cfg.validation_share),
         churn_column=str(cfg.churn_rule.column), churn_threshold=float(cfg.churn_rule.threshold),
-        seed=int(e.seed))
+        seeds=tuple(int(x) for x in e.seeds), plan=plan,
+        interactions=tuple(str(c) for c in cfg.get("interactions") or ()))
 
 
 def task(cfg: DictConfig) -> None:
@@ -43,9 +50,11 @@ def task(cfg: DictConfig) -> None:
               f"{r.incremental_per_coupon:.4f} [{r.ci_low:.4f}, {r.ci_high:.4f}], Qini AUC "
               f"{r.qini_auc:.4f}, uplift@k {r.uplift_at_k:.4f}")
     s = json.loads((Path(cfg.output_dir) / "uplift.json").read_text())
-    lo, hi = s["uplift_vs_churn_rule_ci"]
-    print(f"uplift ({s['learner']}): model / churn rule {s['uplift_vs_churn_rule']:.3f}x "
-          f"[{lo:.3f}, {hi:.3f}] at {s['coupons']} coupons -> {cfg.output_dir}")
+    for r in s["seeds"]:
+        print(f"seed {r['seed']}: model / churn rule {r['ratio']:.3f}x [{r['ci_low']:.3f}, "
+              f"{r['ci_high']:.3f}] (learners per fold: {r['learners']})")
+    print(f"uplift: model / churn rule {s['mean_ratio_over_seeds']:.3f}x (mean over "
+          f"{len(s['seeds'])} seeds) at {s['coupons']} coupons -> {cfg.output_dir}")
 
 
 def main() -> None:
