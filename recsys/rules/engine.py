@@ -134,6 +134,8 @@ def apply_rules(
             social=out["social_score"].to_numpy(), social_used=out["social_image_used"].to_numpy(),
             labels={"promotion": out["promotion"].array, "pricing": out["pricing_rule"].array,
                     "channel": out["channel"].array, "channel_reason": reason},
+            pushed_by=rows["pushed_by"].to_numpy(dtype=object)[plan]
+            if "pushed_by" in rows.columns else None,
         )
     )
     out["rules_fired"] = fired_text

@@ -2,7 +2,8 @@
 
 Fields: rules_fired (list<string>), score_before, score_after, contributions {behaviour,
 product_image, social_image}, social_image (used / ignored and why), promotion, pricing, channel,
-channel_reason. ``explanations_as_json`` turns the column into JSON text (for CSV).
+channel_reason, and pushed_by (the features that pushed the item up, when the candidates come
+from a learned ranker). ``explanations_as_json`` turns the column into JSON text (for CSV).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ class ExplainInputs:
     social: np.ndarray
     social_used: np.ndarray
     labels: dict[str, Labels]  # promotion, pricing, channel, channel_reason
+    pushed_by: Labels | None = None  # a learned ranker's top feature contributions, as text
 
 
 def label_codes(values: Labels) -> tuple[np.ndarray, list[str]]:
@@ -114,6 +116,9 @@ def build_explanations(inp: ExplainInputs) -> tuple[pd.Series, pd.Categorical]:
     ]
     names = ["rules_fired", "score_before", "score_after", "contributions", "social_image",
              *inp.labels]
+    if inp.pushed_by is not None:
+        fields.append(_dict_strings(inp.pushed_by))
+        names.append("pushed_by")
     struct = pa.StructArray.from_arrays(fields, names=names)
     return pd.Series(pd.arrays.ArrowExtensionArray(struct)), rules_fired_text(combo, lists)
 
