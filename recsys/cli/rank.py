@@ -21,7 +21,13 @@ from recsys.evaluation.eval_data import prepare_eval_data
 from recsys.evaluation.evaluator import evaluate
 from recsys.evaluation.methods import build_methods
 from recsys.evaluation.metrics import ranking_metrics
-from recsys.evaluation.ranked import candidate_lists, fit_ranked, source_methods, tune_split_top
+from recsys.evaluation.ranked import (
+    calibration,
+    candidate_lists,
+    fit_ranked,
+    source_methods,
+    tune_split_top,
+)
 from recsys.evaluation.report import write_report
 from recsys.evaluation.stage import selected_methods, settings_from
 from recsys.serving.ranked import export_ranked
@@ -30,7 +36,8 @@ from recsys.serving.ranked import export_ranked
 def spec_of(cfg: DictConfig) -> dict[str, Any]:
     return {"candidates": as_dict(cfg.candidates, "candidates"),
             "ranker": as_dict(cfg.ranker, "ranker"),
-            "exclude_purchased": bool(cfg.eval.exclude_purchased)}
+            "exclude_purchased": bool(cfg.eval.exclude_purchased),
+            "two_tower_checkpoint": cfg.two_tower_checkpoint, "two_tower_bundle": cfg.two_tower_bundle}
 
 
 def tune(cfg: DictConfig) -> float:
@@ -60,13 +67,15 @@ def task(cfg: DictConfig) -> float:
     pipeline, ranker = fit_ranked(spec, data)
     period, lists = candidate_lists(pipeline, data, spec["exclude_purchased"])
     recall = pipeline.recall(period, lists)
+    calib = calibration(pipeline, ranker, period, settings.main_k)
     methods = {**source_methods(pipeline, ranker, data),
                **build_methods(selected_methods(ev), data, batch_size=int(ev["batch_size"]),
                                seed=int(ev["seed"]), threads=int(ev["threads"]))}
     result = evaluate(methods, data, settings, data_name=str(cfg.data.name))
     out = Path(cfg.output_dir)
     write_report(result, out, title=f"two-stage ranking: {cfg.data.name}",
-                 extra={"candidate_recall": recall, "feature_importance": ranker.importance()})
+                 extra={"candidate_recall": recall, "feature_importance": ranker.importance(),
+                        "calibration": calib})
     with atomic_directory(out / "ranker") as tmp:
         ranker.save(tmp)
     if cfg.bundle:
@@ -75,6 +84,7 @@ def task(cfg: DictConfig) -> float:
                       dataset.users.sort_values("user_idx")["user_id"].astype(str).to_numpy(),
                       dataset.items.sort_values("item_idx")["item_id"].astype(str).to_numpy())
     print_table(result.to_dict()["methods"], recall, settings.main_k)
+    print_calibration(calib)
     return float(result.methods["ranked"].overall[f"ndcg@{settings.main_k}"])
 
 
@@ -88,6 +98,17 @@ def print_table(methods: dict[str, dict[str, float]], recall: dict[str, dict[str
     print(f"\n{'candidate recall':24s} " + " ".join(f"{a:>10s}" for a in ats))
     for name, r in recall.items():
         print(f"{name:24s} " + " ".join(f"{r[a]:10.4f}" for a in ats))
+
+
+def print_calibration(calib: dict[str, dict[str, Any]]) -> None:
+    """Brier score (vs the constant base rate), ECE and the reliability table per pair set."""
+    for name, c in calib.items():
+        if not c.get("pairs"):
+            continue
+        print(f"\npurchase probability on the test {name} ({c['pairs']:,} pairs, positive rate "
+              f"{c['positive_rate']:.4f}): Brier {c['brier']:.5f} (base rate {c['brier_base_rate']:.5f})"
+              f", ECE {c['ece']:.4f}")
+        print("  " + "  ".join(f"{b['mean_predicted']:.3f}->{b['observed']:.3f}" for b in c["table"]))
 
 
 def main() -> None:

@@ -11,11 +11,13 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
+from sklearn.metrics import brier_score_loss
 
+from recsys.arrays import member
 from recsys.data import load_dataset
-from recsys.errors import ConfigError
+from recsys.errors import ConfigError, ModelError
 from recsys.evaluation.eval_data import EvalData, interaction_matrix, prepare_eval_data
-from recsys.ranking.candidates import Candidates
+from recsys.ranking.candidates import Candidates, pair_keys, rank_pairs
 from recsys.ranking.config import build_catalog, ranking_config
 from recsys.ranking.history import (
     history_as_of,
@@ -25,7 +27,9 @@ from recsys.ranking.history import (
 )
 from recsys.ranking.model import Ranker
 from recsys.ranking.pipeline import Period, TwoStage, popularity_segments
-from recsys.retrieval.embeddings import EmbeddingModel
+from recsys.ranking.sources import TwoTower
+from recsys.retrieval.index import ItemIndex
+from recsys.retrieval.index_spec import IndexSpec
 
 
 @dataclass
@@ -105,7 +109,7 @@ def training_periods(train: EvalData, exclude_purchased: bool, extra: int,
 
 
 def build_pipeline(spec: Mapping[str, Any], data: EvalData,
-                   embedding: EmbeddingModel | None = None) -> TwoStage:
+                   embedding: TwoTower | None = None) -> TwoStage:
     """The :class:`TwoStage` of ``spec["candidates"]`` / ``spec["ranker"]`` over ``data``'s
     dataset tables."""
     cfg = ranking_config(spec["candidates"], spec["ranker"])
@@ -114,15 +118,66 @@ def build_pipeline(spec: Mapping[str, Any], data: EvalData,
     return TwoStage(cfg, catalog, popularity_segments(cfg, dataset.users), embedding)
 
 
-def fit_ranked(spec: Mapping[str, Any], data: EvalData,
-               embedding: EmbeddingModel | None = None) -> tuple[TwoStage, Ranker]:
-    """Pipeline and ranker trained on the period before ``data``'s split."""
-    pipeline = build_pipeline(spec, data, embedding)
+def fit_ranked(spec: Mapping[str, Any], data: EvalData) -> tuple[TwoStage, Ranker]:
+    """Pipeline and ranker trained on the period before ``data``'s split. A two-tower source
+    (``spec["two_tower_checkpoint"]``) gives user vectors as of each period's history: the
+    training period's from the splits before its labels, the returned pipeline's from
+    ``data``'s; earlier periods held out of the history are then left out (the model's user
+    vectors would have seen them)."""
     train = training_data(data)
-    periods = training_periods(train, bool(spec["exclude_purchased"]),
-                               pipeline.cfg.extra_periods)
+    pipeline = build_pipeline(spec, data, two_tower(spec, train))
+    extra = 0 if pipeline.embedding is not None else pipeline.cfg.extra_periods
+    periods = training_periods(train, bool(spec["exclude_purchased"]), extra)
     ranker = pipeline.fit(periods, source=f"{train.manifest_path} split {train.split!r}")
+    if pipeline.embedding is not None:
+        pipeline = pipeline.with_embedding(two_tower(spec, data, pipeline.embedding.index))
     return pipeline, ranker
+
+
+def two_tower(spec: Mapping[str, Any], data: EvalData, index: ItemIndex | None = None
+              ) -> TwoTower | None:
+    """The two-tower of ``spec["two_tower_checkpoint"]`` (None without one) with user vectors
+    from ``data``'s fit splits, searched through ``index``, else the FAISS index exported in the
+    serving bundle ``spec["two_tower_bundle"]``, else one built from its item vectors with the
+    embedding source's ``index`` settings (conf/index)."""
+    path = spec.get("two_tower_checkpoint")
+    if not path:
+        return None
+    from recsys.evaluation.baselines import load_embedding_model
+    from recsys.evaluation.guard import check_same_data, checkpoint_fingerprint
+
+    check_same_data("checkpoint", path, checkpoint_fingerprint(path), data)
+    model = load_embedding_model(path, str(spec.get("device", "auto")), data.fit_names)
+    if index is None and spec.get("two_tower_bundle"):
+        index = exported_index(Path(spec["two_tower_bundle"]), data)
+    if index is None:
+        settings = [s.get("index") for s in spec["candidates"]["sources"].values()
+                    if s is not None and s.get("kind") == "embedding"]
+        if not settings or not settings[0]:
+            raise ConfigError("a two-tower source needs two_tower_bundle (its exported index) "
+                              "or the index settings to build one",
+                              column="candidates.sources.<embedding>.index")
+        items = np.asarray(model.item_embeddings(4096), np.float32)
+        index = ItemIndex.build(items, IndexSpec.from_config(settings[0]), model.similarity)
+    return TwoTower(model, index)
+
+
+def exported_index(root: Path, data: EvalData) -> ItemIndex:
+    """The FAISS item index of a serving bundle (recsys-export) of ``data``'s dataset."""
+    from recsys.evaluation.guard import check_same_data
+    from recsys.serving.bundle import INDEX, read_manifest
+
+    manifest = read_manifest(root)
+    check_same_data("bundle", root, manifest.get("data_fingerprint"), data)
+    try:
+        index = ItemIndex.from_bytes((root / INDEX).read_bytes(), manifest["index"]["factory"],
+                                     manifest["index"]["params"])
+    except (OSError, KeyError, RuntimeError) as err:
+        raise ModelError(f"{root / INDEX}: unreadable index ({err})") from None
+    if index.ntotal != data.n_items:
+        raise ModelError(f"{root / INDEX} indexes {index.ntotal} items, the dataset has "
+                         f"{data.n_items}")
+    return index
 
 
 def candidate_lists(pipeline: TwoStage, data: EvalData, exclude_purchased: bool
@@ -130,6 +185,43 @@ def candidate_lists(pipeline: TwoStage, data: EvalData, exclude_purchased: bool
     """The evaluated period and every source's candidates at the largest reported budget."""
     period = period_of(data, exclude_purchased, labelled=True)
     return period, pipeline.candidates(period, budget=max(pipeline.cfg.recall_at))
+
+
+def reliability(positive: np.ndarray, probability: np.ndarray, bins: int) -> dict[str, Any]:
+    """Calibration of predicted purchase probabilities: Brier score (and that of the constant
+    base rate), expected calibration error and a reliability table over ``bins`` quantile bins
+    (mean predicted vs observed purchase rate per bin)."""
+    y = np.asarray(positive, dtype=float)
+    p = np.asarray(probability, dtype=float)
+    if not len(y):
+        return {"pairs": 0}
+    edges = np.unique(np.quantile(p, np.linspace(0.0, 1.0, bins + 1)))
+    which = np.clip(np.searchsorted(edges, p, side="right") - 1, 0, max(len(edges) - 2, 0))
+    count = np.bincount(which)
+    used = np.flatnonzero(count)
+    predicted = np.bincount(which, weights=p)[used] / count[used]
+    observed = np.bincount(which, weights=y)[used] / count[used]
+    return {"pairs": len(y), "positive_rate": float(y.mean()),
+            "brier": float(brier_score_loss(y, p)),
+            "brier_base_rate": float(brier_score_loss(y, np.full(len(y), y.mean()))),
+            "ece": float(np.sum(count[used] * np.abs(predicted - observed)) / len(y)),
+            "table": [{"mean_predicted": float(a), "observed": float(b), "pairs": int(n)}
+                      for a, b, n in zip(predicted, observed, count[used], strict=True)]}
+
+
+def calibration(pipeline: TwoStage, ranker: Ranker, period: Period, k: int, bins: int = 10
+                ) -> dict[str, dict[str, Any]]:
+    """How well the ranker's purchase probability matches the purchases of a labelled
+    ``period`` (never used to fit it): over every candidate pair, and over each user's top
+    ``k`` (what the rules see)."""
+    table = pipeline.score_table(period)
+    assert table.labels is not None
+    scores = ranker.predict(table.features.values, table.features.names)
+    prob = ranker.probability(scores)
+    best = rank_pairs(table.cands.rows, table.cands.items, scores, k)
+    top = member(table.cands.keys, pair_keys(best.rows, best.items, table.cands.n_items))
+    return {"candidates": reliability(table.labels > 0, prob, bins),
+            f"top{k}": reliability(table.labels[top] > 0, prob[top], bins)}
 
 
 def source_methods(pipeline: TwoStage, ranker: Ranker, data: EvalData) -> dict[str, RankedRanker]:
@@ -165,15 +257,7 @@ def tune_split_top(spec: Mapping[str, Any], val: EvalData, fraction: float, seed
 
 def ranked_method(spec: Mapping[str, Any], data: EvalData) -> RankedRanker:
     """``eval.methods.<name>: {kind: ranked, candidates, ranker, exclude_purchased,
-    two_tower_checkpoint}``: the fitted pipeline (with a two-tower source when a checkpoint of
-    this dataset is given)."""
-    embedding = None
-    if spec.get("two_tower_checkpoint"):
-        from recsys.evaluation.baselines import load_embedding_model
-        from recsys.evaluation.guard import check_same_data, checkpoint_fingerprint
-
-        path = spec["two_tower_checkpoint"]
-        check_same_data("checkpoint", path, checkpoint_fingerprint(path), data)
-        embedding = load_embedding_model(path, str(spec.get("device", "auto")), data.fit_names)
-    pipeline, ranker = fit_ranked(spec, data, embedding)
+    two_tower_checkpoint, two_tower_bundle, index}``: the fitted pipeline (with a two-tower
+    source searched through a FAISS index when a checkpoint of this dataset is given)."""
+    pipeline, ranker = fit_ranked(spec, data)
     return RankedRanker(pipeline, ranker, data)

@@ -37,8 +37,8 @@ from recsys.ranking.sources import (
     PopularitySource,
     RepurchaseSource,
     SiblingSource,
+    TwoTower,
 )
-from recsys.retrieval.embeddings import EmbeddingModel
 from recsys.retrieval.topk import EMPTY
 
 
@@ -67,7 +67,7 @@ class TwoStage:
 
     def __init__(self, cfg: RankingConfig, catalog: Catalog,
                  segments: dict[str, np.ndarray] | None = None,
-                 embedding: EmbeddingModel | None = None) -> None:
+                 embedding: TwoTower | None = None) -> None:
         self.cfg = cfg
         self.catalog = catalog
         self.segments = segments or {}
@@ -75,8 +75,12 @@ class TwoStage:
         self._fitted: tuple[History, dict[str, CandidateSource]] | None = None
         self._stats: HistoryStats | None = None
 
+    def with_embedding(self, embedding: TwoTower | None) -> TwoStage:
+        """The same pipeline with another two-tower (user vectors as of another history)."""
+        return TwoStage(self.cfg, self.catalog, self.segments, embedding)
+
     def source_names(self) -> list[str]:
-        """Configured sources that can run (an embedding source needs a model)."""
+        """Configured sources that can run (an embedding source needs a two-tower)."""
         return [n for n, s in self.cfg.sources.items()
                 if s["kind"] != "embedding" or self.embedding is not None]
 
@@ -105,7 +109,8 @@ class TwoStage:
                 out[name] = PopularitySource(history, spec.get("window_days"),
                                              self.segments.get(name))
             elif self.embedding is not None:
-                out[name] = EmbeddingSource(self.embedding, self.cfg.batch_users)
+                out[name] = EmbeddingSource(self.embedding.model, self.embedding.index,
+                                            self.cfg.batch_users)
         self._fitted = (history, out)
         return out
 

@@ -4,11 +4,13 @@ items for a batch of users and keeps its ``budget`` best (:meth:`CandidateSource
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 
 from recsys.arrays import member
+from recsys.errors import ModelError
 from recsys.ranking.candidates import (
     Candidates,
     check_budget,
@@ -19,8 +21,8 @@ from recsys.ranking.candidates import (
 )
 from recsys.ranking.history import History
 from recsys.retrieval.embeddings import EmbeddingModel
+from recsys.retrieval.index import ItemIndex
 from recsys.retrieval.similarity import metric_for, prepare
-from recsys.retrieval.topk import exact_top_k
 
 
 class CandidateSource(ABC):
@@ -169,28 +171,46 @@ class PopularitySource(CandidateSource):
         return rank_pairs(rows, items, scores, budget)
 
 
-class EmbeddingSource(CandidateSource):
-    """Nearest items to the user's vector (a two-tower's exported embeddings), exact search."""
+@dataclass(frozen=True)
+class TwoTower:
+    """A two-tower model (user vectors as of one history) and the FAISS index of its items."""
 
-    def __init__(self, model: EmbeddingModel, batch_size: int) -> None:
+    model: EmbeddingModel
+    index: ItemIndex
+
+
+class EmbeddingSource(CandidateSource):
+    """Nearest items to the user's vector (a two-tower's user tower), searched through a FAISS
+    item index whose ids are item indices: the one exported with the model's serving bundle,
+    or one built from the model's item vectors (:meth:`recsys.retrieval.index.ItemIndex.build`)."""
+
+    def __init__(self, model: EmbeddingModel, index: ItemIndex, batch_size: int) -> None:
         self.model = model
         self.metric = metric_for(model.similarity)
-        self.items = prepare(np.asarray(model.item_embeddings(batch_size), np.float32),
-                             model.similarity)
+        if index.metric != self.metric:
+            raise ModelError(f"the two-tower index searches by {index.metric!r}, the model's "
+                             f"{model.similarity!r} similarity needs {self.metric!r}")
+        self.index = index
         self.batch_size = batch_size
 
     def _queries(self, users: np.ndarray) -> np.ndarray:
-        return prepare(np.asarray(self.model.user_embeddings(users), np.float32),
-                       self.model.similarity)
+        vectors = np.asarray(self.model.user_embeddings(users), np.float32)
+        if vectors.ndim != 2 or vectors.shape[1] != self.index.dim:
+            raise ModelError(f"user vectors {vectors.shape} do not match the index dimension "
+                             f"{self.index.dim}")
+        return prepare(vectors, self.model.similarity)
 
     def scores(self, users: np.ndarray) -> np.ndarray:
-        return np.asarray(self._queries(users) @ self.items.T)
+        """Exact scores against the model's item vectors (a reference for the index search)."""
+        items = prepare(np.asarray(self.model.item_embeddings(self.batch_size), np.float32),
+                        self.model.similarity)
+        return np.asarray(self._queries(users) @ items.T)
 
     def top(self, users: np.ndarray, budget: int, exclude: sp.csr_matrix | None = None
             ) -> Candidates:
-        budget = min(check_budget(budget), len(self.items))
-        vals, ids = exact_top_k(self._queries(np.asarray(users, np.int64)), self.items, budget,
-                                excluded=exclude, batch_size=self.batch_size, metric=self.metric)
+        budget = min(check_budget(budget), self.index.ntotal)
+        vals, ids = self.index.search(self._queries(np.asarray(users, np.int64)), budget,
+                                      excluded=exclude, batch_size=self.batch_size)
         ok = ids >= 0
         rows = np.broadcast_to(np.arange(len(ids))[:, None], ids.shape)
         ranks = np.broadcast_to(np.arange(ids.shape[1])[None, :], ids.shape)

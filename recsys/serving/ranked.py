@@ -25,11 +25,15 @@ from recsys.ranking.features import Catalog, build_features
 from recsys.ranking.history import History
 from recsys.ranking.model import META_FILE, MODEL_FILE, Ranker, load_ranker
 from recsys.ranking.pipeline import Period, TwoStage
+from recsys.ranking.sources import TwoTower
+from recsys.retrieval.embeddings import StaticEmbeddings
+from recsys.retrieval.index import ItemIndex
 from recsys.serving.bundle import checksums, compatible, read_manifest
 
 FORMAT = "recsys-ranked-bundle"
 SPEC, HISTORY, CATALOG, IDS = "spec.json", "history.parquet", "catalog.npz", "ids.npz"
 FILES = (SPEC, HISTORY, CATALOG, IDS, MODEL_FILE, META_FILE)
+TWO_TOWER, TWO_TOWER_INDEX = "two_tower.npz", "two_tower.faiss"  # with a two-tower source
 
 
 def feature_names(pipeline: TwoStage, history: History) -> tuple[str, ...]:
@@ -61,14 +65,43 @@ def export_ranked(root: Path | str, spec: Mapping[str, Any], pipeline: TwoStage,
         np.savez(tmp / IDS, users=np.asarray(user_ids, dtype=str),
                  items=np.asarray(item_ids, dtype=str))
         ranker.save(tmp)
+        files = list(FILES)
+        two_tower = None
+        if pipeline.embedding is not None:
+            two_tower = _write_two_tower(tmp, pipeline.embedding, history.n_users,
+                                         pipeline.cfg.batch_users)
+            files += [TWO_TOWER, TWO_TOWER_INDEX]
         manifest = {"format": FORMAT, "version": recsys.__version__,
                     "cutoff": None if history.cutoff is None else str(history.cutoff),
                     "n_users": history.n_users, "n_items": history.n_items,
                     "user_names": list(cat.user_names), "item_names": list(cat.item_names),
                     "image_recent": cat.image_recent,
-                    "features": list(ranker.feature_names), "files": checksums(tmp, list(FILES))}
+                    "features": list(ranker.feature_names), "two_tower": two_tower,
+                    "files": checksums(tmp, files)}
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
     return Path(root)
+
+
+def _write_two_tower(root: Path, two_tower: TwoTower, n_users: int, batch: int
+                     ) -> dict[str, Any]:
+    """Every user's vector as of the bundle's history, the item vectors and the FAISS index the
+    source searches; returns the manifest entry."""
+    model = two_tower.model
+    users = np.concatenate([np.asarray(model.user_embeddings(np.arange(s, min(s + batch, n_users))),
+                                       np.float32) for s in range(0, n_users, batch)])
+    np.savez(root / TWO_TOWER, allow_pickle=False, users=users,
+             items=np.asarray(model.item_embeddings(batch), np.float32))
+    (root / TWO_TOWER_INDEX).write_bytes(two_tower.index.to_bytes())
+    return {"similarity": model.similarity, "factory": two_tower.index.factory,
+            "params": dict(two_tower.index.params)}
+
+
+def _read_two_tower(root: Path, entry: Mapping[str, Any]) -> TwoTower:
+    with np.load(root / TWO_TOWER, allow_pickle=False) as parts:
+        vectors = StaticEmbeddings(parts["items"], parts["users"], str(entry["similarity"]))
+    index = ItemIndex.from_bytes((root / TWO_TOWER_INDEX).read_bytes(), str(entry["factory"]),
+                                 dict(entry["params"]))
+    return TwoTower(vectors, index)
 
 
 class RankedRecommender:
@@ -96,8 +129,9 @@ class RankedRecommender:
             raise BundleError(f"bundle version {manifest.get('version')} is incompatible with "
                               f"recsys {recsys.__version__}", file=str(root / "manifest.json"))
         files = manifest.get("files") or {}
-        found = checksums(root, [n for n in FILES if (root / n).is_file()])
-        for name in FILES:
+        expected = [*FILES, *((TWO_TOWER, TWO_TOWER_INDEX) if manifest.get("two_tower") else ())]
+        found = checksums(root, [n for n in expected if (root / n).is_file()])
+        for name in expected:
             if name not in found or found[name]["sha256"] != files.get(name, {}).get("sha256"):
                 raise BundleError("file missing or checksum mismatch", file=str(root / name))
         spec = json.loads((root / SPEC).read_text())
@@ -118,7 +152,9 @@ class RankedRecommender:
         cutoff = manifest.get("cutoff")
         history = History(pd.read_parquet(root / HISTORY), int(manifest["n_users"]),
                           int(manifest["n_items"]), None if cutoff is None else pd.Timestamp(cutoff))
-        pipeline = TwoStage(cfg, catalog, segments)
+        two_tower = _read_two_tower(root, manifest["two_tower"]) if manifest.get("two_tower") \
+            else None
+        pipeline = TwoStage(cfg, catalog, segments, two_tower)
         ranker = load_ranker(root, expected=feature_names(pipeline, history))
         return cls(pipeline, ranker, history, user_ids, item_ids)
 
@@ -139,7 +175,9 @@ class RankedRecommender:
 
     def recommend(self, user_ids: Sequence[str], k: int, explain: int = 3) -> pd.DataFrame:
         """Top ``k`` per user: ids, rank, score, purchase probability, the ``explain`` features
-        that pushed the item up most, and the rules engine's candidate columns."""
+        that pushed the item up most (``pushed_by``: "<feature> +<contribution>; ...", which
+        the rules engine copies into each row's explanation), and the rules engine's candidate
+        columns."""
         users = self.user_rows(user_ids)
         table = self.pipeline.score_table(Period(self.history, users))
         names = table.features.names
@@ -152,8 +190,8 @@ class RankedRecommender:
         pos = np.searchsorted(table.cands.keys, rows * self.history.n_items + items)
         contrib = self.ranker.contributions(table.features.values[pos], names)[:, :-1]
         best = np.argsort(-contrib, axis=1, kind="stable")[:, :explain]
-        pushed = ["; ".join(names[j] for j in b if c[j] > 0) for b, c in zip(best, contrib,
-                                                                           strict=True)]
+        pushed = ["; ".join(f"{names[j]} {c[j]:+.3f}" for j in b if c[j] > 0)
+                  for b, c in zip(best, contrib, strict=True)]
         s = score[pos]
         return pd.DataFrame({
             "user_id": self.user_ids[users[rows]], "item_id": self.item_ids[items],

@@ -114,3 +114,8 @@ def test_rules_condition_on_the_purchase_probability(world: Any, tmp_path: Path)
     assert inside.any() and (~inside).any()
     assert (per_user[inside] == "coupon_band").all() and (per_user[~inside] == "none").all()
     assert plan["rules_fired"].str.contains("likely").any()
+    # the explanation names the features that pushed each item up, as the ranker served them
+    pushed = recs.set_index(["user_idx", "item_idx"])["pushed_by"]
+    explained = [e["pushed_by"] for e in plan["explanation"].array._pa_array.to_pylist()]
+    assert explained == pushed.loc[list(zip(plan.user_idx, plan.item_idx, strict=True))].tolist()
+    assert any(e and "+" in e for e in explained)
