@@ -261,7 +261,8 @@ def train(cfg: DictConfig, callbacks: list[pl.Callback] | None = None
     objective = objective_value(cfg, trainer, metrics)
     if objective is not None:
         metrics["objective"] = objective
-    refit = refit_config(cfg, trainer) if cfg.get("refit_best") else None
+    refit = refit_config(cfg, trainer) \
+        if cfg.get("refit_best") and not getattr(trainer, "fast_dev_run", False) else None
     if cfg.get("test") and refit is None:
         best = getattr(trainer.checkpoint_callback, "best_model_path", "")
         trainer.test(system, datamodule=dm, ckpt_path=best or None, weights_only=True)

@@ -63,7 +63,11 @@ def test_resume_continues_from_the_newest_run_of_that_name(make_cfg: Make) -> No
 
 
 def test_load_trained_reproduces_the_trained_vectors(make_cfg: Make, tiny_features: Path) -> None:
+    # a separate history table, so that the eager user vectors need no history vectors (the
+    # shared history's export is checked in tests/unit/retrieval/test_retrieval_converter.py)
     cfg = make_cfg("experiment=images_social", f"datamodule.image_features_dir={tiny_features}",
+                   "model.net.user_tower.history_source=separate",
+                   "model.net.user_tower.history_residual=false", "refit_best=false",
                    "trainer.max_epochs=2", *SHORT)
     _, objects = train(cfg)
     ckpt = Path(objects["trainer"].checkpoint_callback.best_model_path)
