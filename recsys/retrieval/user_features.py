@@ -17,7 +17,6 @@ from functools import cached_property
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import torch
 
 from recsys.data.fitted import FittedParams, NumericParams
@@ -91,9 +90,9 @@ class UserFeatureEncoder:
         return torch.zeros(b, dtype=torch.int64), cat, num, hist, age, social, mask
 
     def _numeric(self, records: Sequence[Mapping[str, Any]]) -> np.ndarray:
-        raw = pd.DataFrame({c: np.array([_float(r.get(c), c) for r in records], np.float64)
-                            for c in self.numeric.columns}, index=pd.RangeIndex(len(records)))
-        return self.numeric.z_matrix(raw)
+        raw = {c: np.array([_float(r.get(c), c) for r in records], np.float64)
+               for c in self.numeric.columns}
+        return numeric_z(self.numeric, raw, len(records))
 
     def _history(self, records: Sequence[Mapping[str, Any]]) -> tuple[torch.Tensor, torch.Tensor]:
         lookup = self.item_index
@@ -119,6 +118,31 @@ class UserFeatureEncoder:
                 raise DataError(f"history names unknown item id {item!r}", column="history")
             out.append(lookup[str(item)])
         return out
+
+
+def numeric_z(params: NumericParams, raw: Mapping[str, np.ndarray], n: int) -> np.ndarray:
+    """``params.z_matrix`` of float64 columns ``raw`` without pandas (a request's few rows: the
+    frame plumbing cost more than the arithmetic): clip to the fences (``clip`` action), fill gaps
+    with the training medians, then the fitted scalers' and PCA's own ``z`` / ``transform``."""
+    columns: dict[str, np.ndarray] = {}
+    for col in params.columns:
+        v = np.asarray(raw.get(col, np.full(n, np.nan)), dtype=np.float64)
+        fence = params.fences.get(col)
+        if params.outlier_action == "clip" and fence is not None:
+            v = np.clip(v, fence.lo, fence.hi)
+        if col in params.fill:
+            v = np.where(np.isnan(v), params.fill[col], v)
+        columns[col] = v
+    z = {col: params.scalers[col].z(v) for col, v in columns.items()}
+    if params.pca is not None:
+        comps = params.pca.transform(np.stack([z[c] for c in params.pca.inputs], axis=1)
+                                     .astype(np.float64) if params.pca.inputs
+                                     else np.zeros((n, 0)))
+        for i, name in enumerate(params.pca.names):
+            z[name] = params.scalers[name].z(comps[:, i])
+    if not params.names:
+        return np.zeros((n, 0), dtype=np.float32)
+    return np.stack([z[name].astype(np.float32) for name in params.names], axis=1)
 
 
 def _float(value: Any, name: str) -> float:

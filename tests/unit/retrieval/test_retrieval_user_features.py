@@ -122,3 +122,31 @@ def test_encoder_reproduces_the_datasets_encoded_values_exactly(tmp_path: Path) 
     np.testing.assert_array_equal(cat.numpy()[:, 0], users["gender_idx"].to_numpy())
     bundle = UserFeatureEncoder.from_dict(json.loads(json.dumps(enc.to_dict())), enc.item_ids)
     np.testing.assert_array_equal(bundle.encode(records)[2].numpy(), num.numpy())
+
+
+@pytest.mark.parametrize("action", ["clip", "flag"])
+def test_numeric_z_without_pandas_equals_the_datasets_z_matrix(action: str) -> None:
+    """The request path's numpy encoding gives z_matrix's values bit for bit: gaps, outliers on
+    both sides, log scaling, a column without training values, PCA."""
+    params = NumericParams(
+        fences={"age": Fence(18.0, 90.0), "spend": Fence(0.0, 400.0)}, outlier_action=action,
+        fill={"age": 35.0, "spend": 20.0},
+        scalers={"age": Scaler(False, 40.0, 12.0, 18.0, 60.0),
+                 "spend": Scaler(True, 3.0, 1.5, 0.0, 6.0),
+                 "visits": Scaler(False, None, 1.0, 0.0, 1.0),
+                 "pca0": Scaler(False, 0.1, 2.0, -3.0, 6.0),
+                 "pca1": Scaler(True, 0.0, 0.5, 0.0, 1.0)},
+        pca=Pca(["age", "spend"], np.array([0.1, -0.2]), np.array([[0.6, -0.8], [0.3, 0.9]])))
+    rng = np.random.default_rng(0)
+    raw = {"age": rng.uniform(0, 120, 64), "spend": rng.uniform(-50, 900, 64),
+           "visits": rng.uniform(0, 9, 64)}
+    for col in raw:
+        raw[col][rng.random(64) < 0.2] = np.nan
+    expected = params.z_matrix(pd.DataFrame(raw))
+    enc = UserFeatureEncoder({}, params)
+    records = [{c: (None if np.isnan(v[i]) else float(v[i])) for c, v in raw.items()}
+               for i in range(64)]
+    got = enc.encode(records)[2].numpy()
+    assert got.dtype == expected.dtype and got.shape == (64, 5)
+    np.testing.assert_array_equal(got, expected)
+    assert enc.encode([{}])[2].shape == (1, 5)
