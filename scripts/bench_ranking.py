@@ -10,8 +10,9 @@ user, and its vectorised feature builder against a per-user Python loop of the s
    120 days, product groups of 5 items): the ranker is trained on the last week's labels, then
    every user is ranked as of the end. Users per second per stage and peak resident memory.
 3. Features of ``--ref-users`` users of that world (one batch of the pipeline): ``build_features``
-   against a plain per-user loop over the same history (dicts per user), which must give the
-   same values.
+   against a plain per-user loop computing every one of its features over the same history
+   (dicts per user and per item, built once beforehand as the vectorised statistics are),
+   which must give the same values.
 Configs are the package's (conf/candidates/default.yaml, conf/ranker/lambdarank.yaml); one
 LightGBM thread.
 """
@@ -19,7 +20,11 @@ LightGBM thread.
 from __future__ import annotations
 
 import argparse
+import bisect
+import math
+import statistics
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +34,7 @@ import scipy.sparse as sp
 from _bench_common import PeakRSS, best_of, rss_mib, timed
 from omegaconf import OmegaConf
 
-from recsys.ranking.candidates import merge
+from recsys.ranking.candidates import CandidateSet, merge
 from recsys.ranking.config import RankingConfig, build_catalog, ranking_config
 from recsys.ranking.features import Catalog, build_features, history_stats
 from recsys.ranking.history import History, history_as_of
@@ -37,8 +42,6 @@ from recsys.ranking.pipeline import Period, TwoStage, popularity_segments
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "recsys" / "conf"
-LOOP_FEATURES = ("ui_count", "ui_days_since", "ug_count", "ug_days_since", "user_count",
-                 "user_days_since_last", "price_vs_user", "item_count")
 
 
 def config(data: str | None) -> dict[str, Any]:
@@ -142,46 +145,118 @@ def world_section(n_users: int, n_items: int) -> tuple[History, TwoStage]:
     return test_hist, pipe
 
 
-def user_index(hist: History) -> dict[int, list[int]]:
-    """History rows per user (the loop's one pass over the history)."""
-    by_user: dict[int, list[int]] = {}
-    for r, u in enumerate(hist.frame["user_idx"].to_numpy().tolist()):
-        by_user.setdefault(u, []).append(r)
-    return by_user
+@dataclass
+class LoopIndex:
+    """What the per-user loop reads, built in one plain pass over the history: its rows per
+    user, and per item the purchase count, buyers, youngest / oldest age and sorted ages (the
+    same things :func:`history_stats` computes with arrays)."""
+
+    by_user: dict[int, list[int]] = field(default_factory=dict)
+    item_count: dict[int, int] = field(default_factory=dict)
+    item_buyers: dict[int, set[int]] = field(default_factory=dict)
+    item_young: dict[int, float] = field(default_factory=dict)
+    item_old: dict[int, float] = field(default_factory=dict)
+    item_ages: dict[int, list[float]] = field(default_factory=dict)
 
 
-def loop_features(hist: History, catalog: Catalog, by_user: dict[int, list[int]],
-                  users: np.ndarray, rows: np.ndarray, items: np.ndarray) -> dict[str, np.ndarray]:
-    """The same history features one user at a time, from plain dicts."""
-    assert catalog.groups is not None and catalog.price is not None
-    out = {name: np.full(len(rows), np.nan) for name in LOOP_FEATURES}
-    i_all, age_all = hist.frame["item_idx"].to_numpy(), hist.age_days
-    item_count = np.bincount(i_all, minlength=hist.n_items)
-    starts = np.searchsorted(rows, np.arange(len(users) + 1))
-    for pos, u in enumerate(users):
-        mine = by_user.get(int(u), [])
+def loop_index(hist: History) -> LoopIndex:
+    index = LoopIndex()
+    users = hist.frame["user_idx"].to_numpy().tolist()
+    items = hist.frame["item_idx"].to_numpy().tolist()
+    for r, (u, i, a) in enumerate(zip(users, items, hist.age_days.tolist(), strict=True)):
+        index.by_user.setdefault(u, []).append(r)
+        index.item_count[i] = index.item_count.get(i, 0) + 1
+        index.item_buyers.setdefault(i, set()).add(u)
+        index.item_young[i] = min(index.item_young.get(i, math.inf), a)
+        index.item_old[i] = max(index.item_old.get(i, -math.inf), a)
+        index.item_ages.setdefault(i, []).append(a)
+    for ages in index.item_ages.values():
+        ages.sort()
+    return index
+
+
+def loop_features(hist: History, catalog: Catalog, windows: tuple[float, ...], index: LoopIndex,
+                  cands: CandidateSet) -> dict[str, np.ndarray]:
+    """Every feature of :func:`build_features` (for a catalogue without images), one user at a
+    time from plain dicts and lists."""
+    assert catalog.groups is not None and catalog.price is not None and catalog.images is None
+    n = len(cands)
+    out: dict[str, np.ndarray] = {}
+    for name in cands.scores:  # the sources' own scores and ranks, copied pair by pair
+        out[f"{name}_score"], out[f"{name}_rank"] = np.empty(n), np.empty(n)
+    names = ["n_sources", "ui_count", "ui_days_since", "ui_days_before_last", "ug_count",
+             "ug_days_since", "ug_days_before_last", *(f"aff_{c}" for c in catalog.affinity),
+             "item_count", "item_repeat_share", "item_days_since_last", "item_days_since_first",
+             *(f"item_pop_{w:g}d{s}" for w in windows for s in ("", "_at_user")), "item_trend",
+             "user_count", "user_items", "user_repeat_share", "user_days_since_last",
+             "user_days_since_first", "item_price", "price_vs_user",
+             *(f"user_{c}" for c in catalog.user_names), *(f"item_{c}" for c in catalog.item_names)]
+    out.update({name: np.empty(n) for name in names})
+    i_all, age_all = hist.frame["item_idx"].to_numpy().tolist(), hist.age_days.tolist()
+    groups, price = catalog.groups.tolist(), catalog.price.tolist()
+    affinity = {c: code.tolist() for c, code in catalog.affinity.items()}
+    sources = [(name, cands.scores[name].tolist(), cands.ranks[name].tolist())
+               for name in cands.scores]
+    rows, items = cands.rows.tolist(), cands.items.tolist()
+    p = 0
+    for pos, u in enumerate(cands.users.tolist()):
+        mine = index.by_user.get(int(u), [])
         ui: dict[int, tuple[int, float]] = {}
         ug: dict[int, tuple[int, float]] = {}
+        aff: dict[str, dict[int, int]] = {c: {} for c in affinity}
         for r in mine:
-            i, a = int(i_all[r]), float(age_all[r])
-            c, y = ui.get(i, (0, np.inf))
+            i, a = i_all[r], age_all[r]
+            c, y = ui.get(i, (0, math.inf))
             ui[i] = (c + 1, min(y, a))
-            g = int(catalog.groups[i])
-            c, y = ug.get(g, (0, np.inf))
-            ug[g] = (c + 1, min(y, a))
-        prices = [catalog.price[i_all[r]] for r in mine]
-        median = float(np.median(prices)) if prices else np.nan
-        last = min((float(age_all[r]) for r in mine), default=np.nan)
-        for p in range(starts[pos], starts[pos + 1]):
-            i = int(items[p])
-            c, y = ui.get(i, (0, np.nan))
+            if groups[i] >= 0:
+                c, y = ug.get(groups[i], (0, math.inf))
+                ug[groups[i]] = (c + 1, min(y, a))
+            for col, code in affinity.items():
+                aff[col][code[i]] = aff[col].get(code[i], 0) + 1
+        known = [price[i_all[r]] for r in mine if not math.isnan(price[i_all[r]])]
+        median = statistics.median(known) if known else math.nan
+        last = min((age_all[r] for r in mine), default=math.nan)
+        first = max((age_all[r] for r in mine), default=math.nan)
+        while p < len(rows) and rows[p] == pos:
+            i = items[p]
+            for name, score, rank in sources:
+                out[f"{name}_score"][p], out[f"{name}_rank"][p] = score[p], rank[p]
+            out["n_sources"][p] = sum(not math.isnan(rank[p]) for _, _, rank in sources)
+            c, y = ui.get(i, (0, math.nan))
             out["ui_count"][p], out["ui_days_since"][p] = c, y
-            c, y = ug.get(int(catalog.groups[i]), (0, np.nan))
+            out["ui_days_before_last"][p] = y - last
+            c, y = ug.get(groups[i], (0, math.nan)) if groups[i] >= 0 else (0, math.nan)
             out["ug_count"][p], out["ug_days_since"][p] = c, y
+            out["ug_days_before_last"][p] = y - last
+            for col, code in affinity.items():
+                out[f"aff_{col}"][p] = (aff[col].get(code[i], 0) if code[i] >= 0 else 0) \
+                    / max(len(mine), 1)
+            count = index.item_count.get(i, 0)
+            out["item_count"][p] = count
+            out["item_repeat_share"][p] = 1.0 - len(index.item_buyers.get(i, ())) / max(count, 1)
+            out["item_days_since_last"][p] = index.item_young.get(i, math.nan)
+            out["item_days_since_first"][p] = index.item_old.get(i, math.nan)
+            ages = index.item_ages.get(i, [])
+            for w in windows:  # purchases within w days of the cut-off; and in the whole days
+                # [d, d + w) before the user's last purchase day d
+                out[f"item_pop_{w:g}d"][p] = bisect.bisect_right(ages, w) / w
+                out[f"item_pop_{w:g}d_at_user"][p] = math.nan if math.isnan(last) else (
+                    bisect.bisect_left(ages, math.floor(last) + math.ceil(w))
+                    - bisect.bisect_left(ages, math.floor(last))) / w
+            out["item_trend"][p] = (out[f"item_pop_{windows[0]:g}d"][p] + 1e-3) \
+                / (out[f"item_pop_{windows[-1]:g}d"][p] + 1e-3)
             out["user_count"][p] = len(mine)
-            out["user_days_since_last"][p] = last
-            out["price_vs_user"][p] = catalog.price[i] / median
-            out["item_count"][p] = item_count[i]
+            distinct = len(ui)
+            out["user_items"][p] = distinct
+            out["user_repeat_share"][p] = 1.0 - distinct / max(len(mine), 1)
+            out["user_days_since_last"][p], out["user_days_since_first"][p] = last, first
+            out["item_price"][p] = price[i]
+            out["price_vs_user"][p] = price[i] / median if median else math.inf
+            for j, col in enumerate(catalog.user_names):
+                out[f"user_{col}"][p] = catalog.user_values[u, j]
+            for j, col in enumerate(catalog.item_names):
+                out[f"item_{col}"][p] = catalog.item_values[i, j]
+            p += 1
     return out
 
 
@@ -189,22 +264,25 @@ def feature_section(hist: History, pipe: TwoStage, n_ref: int) -> None:
     users = np.random.default_rng(1).choice(hist.n_users, n_ref, replace=False)
     users.sort()
     cands = merge(users, hist.n_items, pipe.candidates(Period(hist, users)))
-    stats, once_s = timed(history_stats, hist, pipe.catalog, pipe.cfg.windows)
-    by_user, index_s = timed(user_index, hist)
-    feats, vec_s = best_of(3, lambda: build_features(cands, stats, pipe.catalog, pipe.cfg.windows))
-    ref, loop_s = timed(loop_features, hist, pipe.catalog, by_user, users, cands.rows, cands.items)
+    windows = pipe.cfg.windows
+    stats, once_s = timed(history_stats, hist, pipe.catalog, windows)
+    index, index_s = timed(loop_index, hist)
+    feats, vec_s = best_of(2, lambda: build_features(cands, stats, pipe.catalog, windows))
+    ref, loop_s = best_of(2, lambda: loop_features(hist, pipe.catalog, windows, index, cands))
+    missing = [name for name in feats.names if name not in ref]
     worst = 0.0
-    for name in LOOP_FEATURES:
+    for name in ref:
         mine = feats.values[:, feats.names.index(name)].astype(np.float64)
         theirs = ref[name].astype(np.float32).astype(np.float64)
+        theirs[~np.isfinite(theirs)] = np.nan
         same = np.isclose(mine, theirs, rtol=1e-6, equal_nan=True)
         worst = max(worst, float((~same).mean()))
     print(f"3. features of one batch of {n_ref} users ({len(cands):,} pairs), the history read "
-          f"once beforehand by each side (vectorised stats {once_s:.2f}s, loop's per-user index "
-          f"{index_s:.2f}s):")
-    print(f"   vectorised {vec_s:.3f}s ({len(feats.names)} features) vs per-user loop "
-          f"{loop_s:.2f}s ({len(LOOP_FEATURES)} of them) -> {loop_s / vec_s:.1f}x; values differ "
-          f"on {worst:.2%} of pairs")
+          f"once beforehand by each side (vectorised stats {once_s:.2f}s, the loop's dicts "
+          f"{index_s:.2f}s), best of 2 runs each:")
+    print(f"   vectorised {vec_s:.3f}s vs per-user loop {loop_s:.2f}s, the same {len(ref)} "
+          f"features{f' (not in the loop: {missing})' if missing else ''} -> "
+          f"{loop_s / vec_s:.1f}x; values differ on {worst:.2%} of pairs")
 
 
 def main() -> None:

@@ -97,6 +97,8 @@ class HistoryStats:
     item: dict[str, np.ndarray]
     user: dict[str, np.ndarray]
     profile: np.ndarray | None = None  # unit image profile per user (see image_profiles)
+    item_days: np.ndarray | None = None  # sorted item * day_span + whole days before the cut-off
+    day_span: int = 0
 
 
 def history_stats(history: History, catalog: Catalog, windows: tuple[float, ...]) -> HistoryStats:
@@ -135,7 +137,32 @@ def history_stats(history: History, catalog: Catalog, windows: tuple[float, ...]
         user["median_price"] = median
     profile = None if catalog.images is None else \
         image_profiles(history, catalog.images, catalog.image_recent)
-    return HistoryStats(history, width, pairs, item, user, profile)
+    item_days, span = None, 0
+    if history.timed and len(frame):
+        days = np.floor(age).astype(np.int64)
+        span = int(days.max()) + int(max(windows, default=0.0)) + 2
+        item_days = np.sort(h_items * np.int64(span) + days)
+    return HistoryStats(history, width, pairs, item, user, profile, item_days, span)
+
+
+def popularity_at_user(stats: HistoryStats, users: np.ndarray, items: np.ndarray,
+                       windows: tuple[float, ...]) -> dict[float, np.ndarray]:
+    """Per window: purchases per day of each pair's item over the ``window`` days up to its
+    user's last purchase day (NaN for users without one), popularity when the user was last
+    active. The queries are searched in sorted order (one sort for every window)."""
+    out = {w: np.full(len(items), np.nan) for w in windows}
+    last = stats.user["young"][users]
+    has = np.flatnonzero(~np.isnan(last))
+    if stats.item_days is None or not len(has):
+        return out
+    start = items[has] * np.int64(stats.day_span) + np.floor(last[has]).astype(np.int64)
+    order = np.argsort(start)
+    start = start[order]
+    first = np.searchsorted(stats.item_days, start)
+    for w in windows:
+        count = np.searchsorted(stats.item_days, start + int(np.ceil(w))) - first
+        out[w][has[order]] = count / float(w)
+    return out
 
 
 def image_profiles(history: History, images: np.ndarray, recent: int) -> np.ndarray:
@@ -194,9 +221,14 @@ def build_features(cands: CandidateSet, history: History | HistoryStats, catalog
     items = cands.items
     it, us = stats.item, stats.user
     cols["ui_count"], cols["ui_days_since"] = _pair_lookup(stats, "item", None, users, items)
+    user_last = us["young"][users]
+    if timed:  # relative to the user's last purchase: 0 = bought on the user's last day
+        cols["ui_days_before_last"] = cols["ui_days_since"] - user_last
     if catalog.groups is not None:
         cols["ug_count"], cols["ug_days_since"] = _pair_lookup(stats, "__group", catalog.groups,
                                                                users, items)
+        if timed:
+            cols["ug_days_before_last"] = cols["ug_days_since"] - user_last
     for name, code in catalog.affinity.items():
         cols[f"aff_{name}"] = _pair_lookup(stats, name, code, users, items)[0] \
             / np.maximum(us["count"][users], 1.0)
@@ -205,8 +237,10 @@ def build_features(cands: CandidateSet, history: History | HistoryStats, catalog
     if timed:
         cols["item_days_since_last"] = it["young"][items]
         cols["item_days_since_first"] = it["old"][items]
+        at_user = popularity_at_user(stats, users, items, windows)
         for w in windows:
             cols[f"item_pop_{w:g}d"] = it[f"pop_{w:g}d"][items]
+            cols[f"item_pop_{w:g}d_at_user"] = at_user[w]
         if len(windows) > 1:
             cols["item_trend"] = (it[f"pop_{windows[0]:g}d"][items] + 1e-3) \
                 / (it[f"pop_{windows[-1]:g}d"][items] + 1e-3)
@@ -235,4 +269,4 @@ def build_features(cands: CandidateSet, history: History | HistoryStats, catalog
     for j, v in enumerate(cols.values()):
         by_column[j] = v
     by_column[~np.isfinite(by_column)] = np.nan
-    return FeatureMatrix(tuple(cols), np.ascontiguousarray(by_column.T))
+    return FeatureMatrix(tuple(cols), by_column.T)  # a column-major [pair, feature] view

@@ -67,6 +67,13 @@ def test_vectorised_features_equal_a_per_pair_loop() -> None:
         bought = h[h.item_idx == i]
         assert col["item_pop_7d"][p] == np.float32((bought.age <= 7).sum() / 7)
         assert col["user_count"][p] == len(mine)
+        last = mine.age.min()  # relative to the user's last purchase; popularity back then
+        assert np.isclose(col["ui_days_before_last"][p], same.age.min() - last, equal_nan=True)
+        assert np.isclose(col["ug_days_before_last"][p], sib.age.min() - last, equal_nan=True)
+        then = bought[(np.floor(bought.age) >= np.floor(last))
+                      & (np.floor(bought.age) < np.floor(last) + 7)]
+        assert np.isclose(col["item_pop_7d_at_user"][p], np.float32(len(then) / 7)
+                          if len(mine) else np.nan, equal_nan=True)
         assert np.isclose(col["user_days_since_last"][p], mine.age.min(), equal_nan=True)
         median = np.nanmedian(cat.price[mine.item_idx]) if len(mine) else np.nan
         assert np.isclose(col["price_vs_user"][p], np.float32(cat.price[i] / median),
