@@ -156,23 +156,31 @@ class FullSoftmaxLoss(nn.Module):
     logQ correction: every item is a negative exactly once). ``targets`` is either [B] item ids
     or a bool [B, n_items] of several targets per row (the mean of their -log softmax, as in
     Mult-DAE). ``other_positives`` [B, n_items] masks the row's other positives, which are not
-    negatives (with ``mask_other_positives``). Affordable while ``B x n_items`` logits fit:
-    catalogues above ``max_items`` are refused (use sampled_softmax there)."""
+    negatives (with ``mask_other_positives``). ``unseen_negatives: false`` leaves the items
+    without a training positive (``unseen`` [n_items]) out of every row's negatives: the model is
+    then never taught to push never-bought items down, which content features (unique image
+    vectors above all) would otherwise learn to single out, so cold items keep the scores their
+    content earns. Affordable while ``B x n_items`` logits fit: catalogues above ``max_items``
+    are refused (use sampled_softmax there)."""
 
     full_catalogue = True
 
-    def __init__(self, mask_other_positives: bool = True, max_items: int = 200_000) -> None:
+    def __init__(self, mask_other_positives: bool = True, max_items: int = 200_000,
+                 unseen_negatives: bool = True) -> None:
         super().__init__()
         self.mask_other_positives, self.max_items = mask_other_positives, int(max_items)
+        self.unseen_negatives = bool(unseen_negatives)
 
     def forward(self, user: Tensor, catalogue: Tensor, targets: Tensor, temperature: Tensor,
-                other_positives: Tensor | None = None) -> Tensor:
+                other_positives: Tensor | None = None, unseen: Tensor | None = None) -> Tensor:
         """``catalogue`` [n_items, dim]: every item's vector."""
         logits = (user @ catalogue.T).float() / temperature.float()
         dense = targets if targets.dtype == torch.bool else torch.zeros_like(
             logits, dtype=torch.bool).scatter_(1, targets.unsqueeze(1), True)
         if self.mask_other_positives and other_positives is not None:
             logits = logits.masked_fill(other_positives & ~dense, float("-inf"))
+        if not self.unseen_negatives and unseen is not None:
+            logits = logits.masked_fill(unseen.unsqueeze(0) & ~dense, float("-inf"))
         if targets.dtype != torch.bool:
             return F.cross_entropy(logits, targets)
         log_p = torch.log_softmax(logits, dim=1)

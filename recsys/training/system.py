@@ -126,8 +126,8 @@ class TwoTowerSystem(pl.LightningModule):
         u, catalogue = self._users_and_catalogue(users)
         others = seen_matrix(self.store.seq_users[pos], self.store.user_offsets,
                              self.store.seq_items, self.store.n_items)
-        return self._log_loss(self.loss(u, catalogue, items, self.net.temperature, others),
-                              len(items))
+        return self._log_loss(self.loss(u, catalogue, items, self.net.temperature, others,
+                                        self.store.item_prob == 0), len(items))
 
     def _user_example_step(self, users: Tensor, keep_fraction: float) -> Tensor:
         """User examples (``datamodule.examples: user``): a random part of each user's positives
@@ -137,7 +137,8 @@ class TwoTowerSystem(pl.LightningModule):
                               column="datamodule.examples")
         inputs, targets, history = self.store.split_users(users, keep_fraction)
         u, catalogue = self._users_and_catalogue(inputs)
-        loss = self.loss(u, catalogue, targets, self.net.temperature, history)
+        loss = self.loss(u, catalogue, targets, self.net.temperature, history,
+                         self.store.item_prob == 0)
         return self._log_loss(loss, len(users))
 
     def _users_and_catalogue(self, inputs: UserInputs) -> tuple[Tensor, Tensor]:

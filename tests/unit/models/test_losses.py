@@ -130,3 +130,19 @@ def test_full_softmax_equals_hand_computation_with_other_positives_masked() -> N
     assert float(got) == pytest.approx(expected, rel=1e-5)
     unmasked = FullSoftmaxLoss(mask_other_positives=False)(u, items, pos, torch.tensor(tau), others)
     assert float(unmasked) > float(got)  # the masked positives were competing
+
+
+def test_full_softmax_can_leave_unseen_items_out_of_the_negatives() -> None:
+    u, items = _vectors(21, 2), _vectors(22, 6)
+    pos = torch.tensor([0, 3])
+    unseen = torch.tensor([False, False, True, False, True, False])
+    tau = 0.5
+    expected = 0.0
+    for i in range(2):
+        logits = [float(u[i] @ items[j]) / tau for j in range(6) if not bool(unseen[j])]
+        target = float(u[i] @ items[int(pos[i])]) / tau
+        expected += (math.log(sum(math.exp(v) for v in logits)) - target) / 2
+    got = FullSoftmaxLoss(unseen_negatives=False)(u, items, pos, torch.tensor(tau), None, unseen)
+    assert float(got) == pytest.approx(expected, rel=1e-5)
+    every = FullSoftmaxLoss()(u, items, pos, torch.tensor(tau), None, unseen)
+    assert float(every) > float(got)  # by default unseen items are negatives too
