@@ -26,6 +26,9 @@ def settings(cfg: DictConfig) -> AdjustSettings:
         depth_step=float(cfg.coupon_depth.step),
         roi_metric=str(cfg.roi_metric),
         min_control=int(cfg.min_control),
+        offer_evidence_z=float(cfg.offer_evidence_z),
+        min_offer_holdout=int(cfg.min_offer_holdout),
+        route_channels=bool(cfg.route_channels),
     )
 
 

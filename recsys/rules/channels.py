@@ -24,7 +24,9 @@ def contact_capped(frame: EvalFrame, cfg: RulesConfig, users: np.ndarray) -> np.
 
 
 def _choices(frame: EvalFrame, cfg: RulesConfig, users: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per user, eligible channel ids in preference order (padded with C) and the preferred id."""
+    """Per user, eligible channel ids in preference order (padded with C) and the preferred id.
+    The order is the user's preferred channel, then ``channels.order``; users whose preferred
+    channel has a ``channels.routes`` entry take that order instead."""
     order = list(cfg.channel_order)
     c = len(order)
     pref_names = frame.ctx.users["preferred_channel"].astype("object").to_numpy()[users]
@@ -33,6 +35,8 @@ def _choices(frame: EvalFrame, cfg: RulesConfig, users: np.ndarray) -> tuple[np.
     ids = np.arange(c)
     rank = np.where(ids[None, :] == pref[:, None], -1, ids[None, :])  # preferred first
     prefs = np.argsort(rank, axis=1, kind="stable")
+    for key, route in cfg.channel_routes.items():  # a learned order for users preferring ``key``
+        prefs[pref_names == key] = [order.index(name) for name in route]
     consent = frame.ctx.users["marketing_consent"].to_numpy(dtype=bool)[users]
     elig = np.zeros((len(users), c), dtype=bool)
     for j, name in enumerate(order):

@@ -120,6 +120,8 @@ class RulesConfig:
     caps: Caps
     raw: dict[str, Any] = field(repr=False, compare=False)
     source: str | None = None
+    # preferred channel -> channel order for its users (replaces "preferred, then order")
+    channel_routes: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def all_names(self) -> list[str]:
@@ -217,8 +219,9 @@ def _pricing(raw: Any, source: str | None) -> tuple[tuple[PricingRule, ...], Gua
     return tuple(rules), guard
 
 
-def _channels(raw: Any, source: str | None) -> tuple[tuple[str, ...], dict[str, ChannelOption]]:
-    f = Fields(raw, "channels", source, ("order", "options"))
+def _channels(raw: Any, source: str | None
+              ) -> tuple[tuple[str, ...], dict[str, ChannelOption], dict[str, tuple[str, ...]]]:
+    f = Fields(raw, "channels", source, ("order", "options", "routes"))
     options: dict[str, ChannelOption] = {}
     for name, body in f.get("options", dict).items():
         if name not in CHANNELS:
@@ -236,10 +239,14 @@ def _channels(raw: Any, source: str | None) -> tuple[tuple[str, ...], dict[str, 
         options[name] = ChannelOption(name, cost, budget, (start, end), hour, _cond(c, "when", False),
                                       c.opt("enabled", bool) is not False)
     order = f.get("order", list)
-    if sorted(order) != sorted(set(order)) or set(order) != set(options):
-        f.fail(f"conflict: order {order} must list every channel of options once "
-               f"({sorted(options)})", "order")
-    return tuple(order), options
+    routes = {str(k): list(v) if isinstance(v, list) else v
+              for k, v in (f.opt("routes", dict) or {}).items()}
+    for key, listed in [("order", order), *((f"routes.{k}", v) for k, v in routes.items())]:
+        if (not isinstance(listed, list) or sorted(listed) != sorted(set(listed))
+                or set(listed) != set(options)):
+            f.fail(f"conflict: {key} {listed} must list every channel of options once "
+                   f"({sorted(options)})", key)
+    return tuple(order), options, {k: tuple(v) for k, v in routes.items()}
 
 
 def _caps(raw: Any, source: str | None) -> Caps:
@@ -267,10 +274,10 @@ def parse_rules(raw: Any, source: str | None = None) -> RulesConfig:
     boosts = tuple(_boost(w, r, source) for w, r in _rule_list(f.raw, "boosts", source))
     promos = tuple(_promotion(w, r, source) for w, r in _rule_list(f.raw, "promotions", source))
     pricing, guard = _pricing(f.get("pricing", dict), source)
-    order, channels = _channels(f.get("channels", dict), source)
+    order, channels, routes = _channels(f.get("channels", dict), source)
     cfg = RulesConfig(top_k, f.choice("score_transform", SCORE_TRANSFORMS), filters, boosts, promos,
                       pricing, guard, order, channels, _caps(f.get("caps", dict), source),
-                      copy.deepcopy(dict(raw)), source)
+                      copy.deepcopy(dict(raw)), source, routes)
     check_conflicts(cfg)
     return cfg
 

@@ -16,6 +16,7 @@ REQUIRED = ("campaign_id", "channel", "segment", "promotion", "sent", "opened", 
 COUNTS = ("sent", "opened", "converted")
 AMOUNTS = ("revenue", "cost")
 GROUPS = ("treatment", "control")  # optional ``group`` column: control rows were not contacted
+FLAGS = ("offer_sent", "preferred")  # optional 0/1 columns: offer delivered, preferred channel used
 
 
 def read_outcomes(path: Path | str) -> pd.DataFrame:
@@ -74,6 +75,19 @@ def validate_outcomes(
                 raise RuleError(f"count must be a whole number, got {values.iloc[row]}",
                                 file=source, row=row + 1, column=col)
         out[col] = values.astype("int64" if col in COUNTS else "float64")
+    for col in FLAGS:
+        if col in out.columns:
+            values = pd.to_numeric(out[col], errors="coerce")
+            row = _first_bad(~values.isin([0, 1]).to_numpy())
+            if row is not None:
+                raise RuleError(f"must be 0 or 1, got {out[col].iloc[row]!r}", file=source,
+                                row=row + 1, column=col)
+            out[col] = values.astype("int64")
+    if "offer_sent" in out.columns:
+        row = _first_bad((out["offer_sent"] > out["sent"]).to_numpy())
+        if row is not None:
+            raise RuleError("offer_sent exceeds sent", file=source, row=row + 1,
+                            column="offer_sent")
     control = np.zeros(len(out), dtype=bool)
     if "group" in out.columns:
         _check_ids(out, "group", GROUPS, "group", source)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -206,3 +208,80 @@ def test_control_rows_must_not_be_sent(raw_rules: dict[str, Any]) -> None:
     with pytest.raises(ConfigError, match="needs a group column"):
         adjust_rules(parse_rules(raw_rules), validate_outcomes(_log(), parse_rules(raw_rules), "x"),
                      AdjustSettings(**{**SETTINGS.__dict__, "roi_metric": "incremental_roi"}))
+
+
+def _offer_log(offered_net: float, holdout_net: float, n: int = 200) -> pd.DataFrame:
+    """Contacted users of retention_coupon, a quarter held out of the offer, and a control."""
+    rng = np.random.default_rng(0)
+    offer = (np.arange(n) % 4 != 0).astype(int)
+    revenue = np.where(offer > 0, offered_net + 2.0, holdout_net) + rng.normal(0, 0.5, n)
+    log = pd.DataFrame({
+        "campaign_id": "c1", "user_id": [f"u{i}" for i in range(n)], "group": "treatment",
+        "channel": "email", "segment": "champions", "promotion": "retention_coupon", "sent": 1,
+        "offer_sent": offer, "opened": 1, "converted": 1, "revenue": revenue.clip(0),
+        "promotion_cost": np.where(offer > 0, 2.0, 0.0)})
+    return log.assign(cost=log["promotion_cost"])
+
+
+@pytest.mark.parametrize(("offered", "holdout", "depth"), [
+    (6.0, 4.0, 0.25),   # the offer adds 2 net per user: its depth rises one step
+    (4.0, 6.0, 0.15),   # it loses 2: falls one step
+    (4.0, 4.0, 0.15),   # no evidence that it pays: falls one step
+])
+def test_depth_follows_the_offer_holdout(raw_rules: dict[str, Any], offered: float,
+                                         holdout: float, depth: float) -> None:
+    rules = parse_rules(raw_rules)
+    adj = adjust_rules(rules, validate_outcomes(_offer_log(offered, holdout), rules, "log.csv"),
+                       dataclasses.replace(SETTINGS, offer_evidence_z=1.645))
+    assert {p.name: p.depth for p in adj.rules.promotions}["retention_coupon"] == \
+        pytest.approx(depth)
+    assert any("vs message only" in c for c in adj.changes)
+
+
+def test_channel_routes_follow_open_rates(raw_rules: dict[str, Any]) -> None:
+    """sms opens far more often than any other channel, preferred or not: users preferring
+    social_ads or sms are routed to sms first."""
+    rng = np.random.default_rng(1)
+    rows = []
+    rates = {"app_push": 0.3, "email": 0.3, "sms": 0.6, "social_ads": 0.1}
+    for ch, rate in rates.items():
+        for pref in (1, 0):
+            n = 400 if pref else 100
+            rows.append(pd.DataFrame({
+                "channel": ch, "preferred": pref, "sent": 1, "group": "treatment",
+                "opened": (rng.random(n) < min(rate + 0.1 * pref, 1)).astype(int)}))
+    t = pd.concat(rows, ignore_index=True)
+    t["revenue"] = np.where(t["opened"] > 0, 10.0, 1.0)
+    c = pd.DataFrame({"channel": "email", "preferred": 1, "sent": 0, "group": "control",
+                      "opened": 0, "revenue": np.tile([0.0, 2.0], 100)})
+    log = pd.concat([t, c], ignore_index=True).assign(
+        campaign_id="c1", segment="champions", promotion="none", converted=0, cost=0.0,
+        promotion_cost=0.0)
+    log["cost"] = log["channel"].map({n: o.cost for n, o in parse_rules(raw_rules).channels.items()})
+    log.loc[log["sent"] == 0, "cost"] = 0.0
+    rules = parse_rules(raw_rules)
+    adj = adjust_rules(rules, validate_outcomes(log, rules, "log.csv"),
+                       dataclasses.replace(SETTINGS, route_channels=True, min_control=30))
+    routes = adj.rules.channel_routes
+    assert routes["social_ads"][0] == "sms" and routes["social_ads"][-1] == "social_ads"
+    assert "sms" not in routes or routes["sms"][0] == "sms"   # its default order starts with sms
+    assert all(sorted(r) == sorted(rules.channel_order) for r in routes.values())
+    # too few non-preferred sends: no routes
+    few = log[(log["preferred"] == 1) | (log["group"] == "control")]
+    adj = adjust_rules(rules, validate_outcomes(few, rules, "log.csv"),
+                       dataclasses.replace(SETTINGS, route_channels=True, min_control=30))
+    assert adj.rules.channel_routes == {}
+
+
+@pytest.mark.parametrize(("column", "value"), [("offer_sent", 2), ("preferred", -1)])
+def test_flag_columns_are_checked(raw_rules: dict[str, Any], column: str, value: int) -> None:
+    log = _offer_log(4.0, 4.0, 8).assign(preferred=1)
+    log.loc[3, column] = value
+    with pytest.raises(RuleError, match="must be 0 or 1") as err:
+        validate_outcomes(log, parse_rules(raw_rules), "log.csv")
+    assert err.value.column == column and err.value.row == 4
+    log = _offer_log(4.0, 4.0, 8)
+    log.loc[2, ["sent", "group", "offer_sent", "converted"]] = [0, "control", 1, 0]
+    with pytest.raises(RuleError, match="offer_sent exceeds sent") as err:
+        validate_outcomes(log, parse_rules(raw_rules), "log.csv")
+    assert err.value.row == 3

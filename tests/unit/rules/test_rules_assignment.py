@@ -76,6 +76,20 @@ def test_channel_budget_falls_back_in_value_order(raw_rules: dict[str, Any], con
     assert per_user.loc[fell_back, "score"].max() <= per_user.loc[got, "score"].min()
 
 
+def test_channel_routes_replace_the_preferred_first_order(
+        raw_rules: dict[str, Any], context: RuleContext,
+        candidates: Callable[..., pd.DataFrame]) -> None:
+    raw_rules["channels"]["routes"] = {"app_push": ["email", "app_push", "sms", "social_ads"]}
+    res = _run(raw_rules, context, candidates(list(range(48)), ITEMS))
+    per_user = res.recommendations.groupby("user_idx").first()
+    pref = context.users.set_index("user_idx").loc[per_user.index, "preferred_channel"]
+    routed = (pref == "app_push") & (per_user["channel"] != "none")
+    assert routed.any() and (per_user.loc[routed, "channel"] == "email").all()
+    assert (per_user.loc[routed, "channel_reason"] == "order").all()
+    others = (pref != "app_push") & (per_user["channel_reason"] == "preferred")
+    assert others.any() and (per_user.loc[others, "channel"] == pref[others]).all()
+
+
 def test_send_time_in_window_after_now(raw_rules: dict[str, Any], context: RuleContext,
                                        candidates: Callable[..., pd.DataFrame]) -> None:
     plan = _run(raw_rules, context, candidates(list(range(45)), ITEMS)).recommendations

@@ -43,6 +43,8 @@ def test_default_rules_parse(raw_rules: dict[str, Any]) -> None:
      "same condition"),
     (lambda r: r["pricing"]["rules"][0].update(factor=0.5), "outside the guardrails"),
     (lambda r: r["channels"].update(order=["email", "sms"]), "must list every channel"),
+    (lambda r: r["channels"].update(routes={"sms": ["sms", "sms", "email", "app_push"]}),
+     "routes.sms .* must list every channel"),
     (lambda r: r["boosts"][0].update(name="campaign_budget"), "reserved"),
 ])
 def test_bad_rules_raise_rule_error(raw_rules: dict[str, Any], edit: Callable[[dict[str, Any]], Any],
