@@ -77,7 +77,7 @@ def main() -> None:
     plan = make_plan(args.users, args.items, len(world.pop.loyalty), len(world.cat.price),
                      world.cat.price, len(cfg.channels), day)
     u_ref = reference_utility(world, day)
-    _, u_open, u_buy = draws(sim.seed, len(plan.user), len(plan.item))
+    _, u_open, u_buy, _ = draws(sim.seed, len(plan.user), len(plan.item))
     print(f"world of {args.users} users x {len(world.cat.price)} items built in "
           f"{time.perf_counter() - t0:.1f}s; plan {len(plan.item)} rows")
 

@@ -50,8 +50,11 @@ def round_kpis(log: pd.DataFrame, n_boot: int, level: float, seed: int) -> dict[
     c = log[log["group"] == "control"]
     n = len(t)
     profit = (t["revenue"] - t["cost"]).to_numpy(float)
-    ci = bootstrap_ci({"profit": (profit, np.ones(n))}, n_boot, level,
-                      np.random.default_rng(seed))["profit"] if n else (np.nan,) * 3
+    expected = (t["expected_revenue"] - t["expected_cost"]).to_numpy(float)
+    cis = bootstrap_ci({"profit": (profit, np.ones(n)), "expected": (expected, np.ones(n))},
+                       n_boot, level, np.random.default_rng(seed)) if n else {}
+    ci = cis.get("profit", (np.nan,) * 3)
+    eci = cis.get("expected", (np.nan,) * 3)
     conv_c = float(c["converted"].mean()) if len(c) else float("nan")
     return {
         "contacted": n, "control": len(c),
@@ -62,9 +65,14 @@ def round_kpis(log: pd.DataFrame, n_boot: int, level: float, seed: int) -> dict[
         "revenue": float(t["revenue"].sum()), "promotion_cost": float(t["promotion_cost"].sum()),
         "contact_cost": float(t["contact_cost"].sum()), "cost": float(t["cost"].sum()),
         "profit_per_contacted": ci[0], "profit_ci_low": ci[1], "profit_ci_high": ci[2],
-        "expected_profit_per_contacted": float((t["expected_revenue"] - t["expected_cost"]).mean())
-        if n else float("nan"),
+        "expected_profit_per_contacted": eci[0], "expected_ci_low": eci[1],
+        "expected_ci_high": eci[2],
         "expected_incremental_conversions": float((t["p_treated"] - t["p_control"]).sum()),
+        # what contacting them added over not contacting them, summed (revenue - cost)
+        "expected_incremental_profit": float(
+            (t["expected_revenue"] - t["expected_cost"] - t["expected_revenue_control"]).sum()),
+        "offer_holdout": int(((t["promotion"] != "none") & (t["offer_sent"] == 0)).sum())
+        if "offer_sent" in t.columns else 0,
     }
 
 
@@ -76,6 +84,7 @@ def run_loop(inp: CampaignInputs, rules: RulesConfig, bt: BacktestConfig, world:
     contacts = pd.DataFrame({"user_idx": pd.Series(dtype="int64"),
                              "sent_at": pd.Series(dtype="datetime64[ns]")})
     rows: list[dict[str, Any]] = []
+    earlier: list[pd.DataFrame] = []  # checked logs of the rounds before (channel routes)
     with atomic_directory(output_dir) as tmp:
         start = inp.now if inp.now is not None else make_window(
             load_dataset(inp.dataset_dir), bt.cutoff, bt.holdout_split, bt.horizon_days).cutoff
@@ -88,13 +97,17 @@ def run_loop(inp: CampaignInputs, rules: RulesConfig, bt: BacktestConfig, world:
                                 f"round_{r + 1}/plan.parquet")
             broken = violations(pc.plan, pc.context, rules, log, contacts)
             checked = validate_outcomes(log, rules, f"round_{r + 1}/outcomes.csv", pc.plan)
-            adj = adjust_rules(rules, checked, adjust)
+            adj = adjust_rules(rules, checked, adjust,
+                               pd.concat(earlier, ignore_index=True) if earlier else None)
+            earlier.append(checked)
             row = {"round": r + 1, "now": str(pc.context.now),
                    **round_kpis(log, loop.n_boot, loop.ci_level, r),
                    **{f"violations_{k}": v for k, v in broken.items()},
                    "changes": len(adj.changes),
                    "depths": ", ".join(f"{p.name}={p.depth:g}" for p in rules.promotions
-                                       if p.depth > 0)}
+                                       if p.depth > 0),
+                   "routes": "; ".join(f"{k}: {' > '.join(v)}"
+                                       for k, v in rules.channel_routes.items()) or "default"}
             rows.append(row)
             d = tmp / f"round_{r + 1}"
             d.mkdir()
@@ -125,19 +138,25 @@ def render_loop(table: pd.DataFrame) -> str:
     e_first = table["expected_profit_per_contacted"].iloc[0]
     e_last = table["expected_profit_per_contacted"].iloc[-1]
     broken = int(table[[f"violations_{k}" for k in CHECKS]].to_numpy().sum())
-    cols = ["round", "contacted", "offers", "open_rate", "conversion_rate",
+    cols = ["round", "contacted", "offers", "offer_holdout", "open_rate", "conversion_rate",
             "control_conversion_rate", "revenue", "cost", "profit_per_contacted", "profit_ci_low",
-            "profit_ci_high", "expected_profit_per_contacted", "expected_incremental_conversions",
+            "profit_ci_high", "expected_profit_per_contacted", "expected_ci_low",
+            "expected_ci_high", "expected_incremental_conversions", "expected_incremental_profit",
             "changes"]
+    i_first = table["expected_incremental_profit"].iloc[0]
+    i_last = table["expected_incremental_profit"].iloc[-1]
     return "\n".join([
         "# Adjustment loop\n",
         f"- rounds: {len(table)}; revenue minus cost per contacted user: round 1 {first:.4f}, "
         f"round {len(table)} {last:.4f} (ratio {last / first:.3f}); expected under the world's "
         f"model (no draw noise): {e_first:.4f} -> {e_last:.4f} (ratio {e_last / e_first:.3f})"
         if first and e_first else "- no profit in round 1",
+        f"- expected incremental profit of the contacts (revenue - cost over the same users not "
+        f"contacted, summed): {i_first:.1f} -> {i_last:.1f}",
         f"- constraint violations over all rounds ({', '.join(CHECKS)}): {broken}\n",
         "## Per round\n", markdown_table(table[cols], "{:.4f}"),
-        "\n## Coupon depths used\n", markdown_table(table[["round", "depths"]]),
+        "\n## Coupon depths and channel routes used\n",
+        markdown_table(table[["round", "depths", "routes"]]),
         "\n![KPIs per round](loop.png)\n",
     ])
 

@@ -24,7 +24,8 @@ def simulate_config(cfg: DictConfig | dict[str, Any]) -> SimulateConfig:
             organic_logit=float(r["organic_logit"]), contact_lift=float(r["contact_lift"]),
             service_lift=float(r["service_lift"]), points_value=float(r["points_value"]),
         )
-        return SimulateConfig(response, float(raw["control_share"]), int(raw["seed"]))
+        return SimulateConfig(response, float(raw["control_share"]), int(raw["seed"]),
+                              float(raw.get("offer_holdout_share", 0.0)))
     except KeyError as err:
         raise ConfigError(f"simulate: missing key {err}") from None
     except (TypeError, ValueError) as err:

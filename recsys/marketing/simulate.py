@@ -2,8 +2,10 @@
 
 Every plan user with a channel is contacted unless drawn into the no-contact control group
 (``control_share``, at random); held-out users keep their planned channel and promotion in the log
-with ``sent`` 0, so that incremental effects can be measured per channel and promotion. Draws come
-from one seeded generator in a fixed order (control, open, buy), so a plan and a seed give one log.
+with ``sent`` 0, so that incremental effects can be measured per channel and promotion. Of the
+contacted users with an offer, a random ``offer_holdout_share`` gets the message without the offer
+(``offer_sent`` 0): the offer's own effect is measured against them. Draws come from one seeded
+generator in a fixed order (control, open, buy, offer holdout), so a plan and a seed give one log.
 """
 
 from __future__ import annotations
@@ -41,10 +43,14 @@ class SimulateConfig:
     response: ResponseConfig
     control_share: float
     seed: int
+    offer_holdout_share: float = 0.0
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.control_share < 1.0:
             raise ConfigError(f"simulate.control_share must be in [0, 1), got {self.control_share}")
+        if not 0.0 <= self.offer_holdout_share < 1.0:
+            raise ConfigError("simulate.offer_holdout_share must be in [0, 1), got "
+                              f"{self.offer_holdout_share}")
         if len(self.response.open_base) != len(self.response.channels):
             raise ConfigError("simulate.response.open_base needs one value per channel")
 
@@ -98,10 +104,12 @@ def plan_arrays(plan: pd.DataFrame, world: LatentWorld, cfg: ResponseConfig,
     return arrays, first
 
 
-def draws(seed: int, n_users: int, n_rows: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Uniforms for control membership and opens (per user) and purchases (per row)."""
+def draws(seed: int, n_users: int, n_rows: int
+          ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Uniforms for control membership and opens (per user), purchases (per row) and the offer
+    holdout (per user), in this order."""
     rng = np.random.default_rng(seed)
-    return rng.random(n_users), rng.random(n_users), rng.random(n_rows)
+    return rng.random(n_users), rng.random(n_users), rng.random(n_rows), rng.random(n_users)
 
 
 def simulate_plan(plan: pd.DataFrame, world: LatentWorld, cfg: SimulateConfig,
@@ -109,16 +117,20 @@ def simulate_plan(plan: pd.DataFrame, world: LatentWorld, cfg: SimulateConfig,
     """The outcome log of ``plan``: one row per user with a channel (treatment or control)."""
     check_plan(plan, source)
     planned, first = plan_arrays(plan, world, cfg.response, channel_cost, source)
-    u_control, u_open, u_buy = draws(cfg.seed, len(planned.user), len(planned.item))
+    u_control, u_open, u_buy, u_offer = draws(cfg.seed, len(planned.user), len(planned.item))
     control = u_control < cfg.control_share
-    arrays = dataclasses.replace(planned, channel=np.where(control, -1, planned.channel))
+    no_offer = (u_offer < cfg.offer_holdout_share) & (planned.offer != NONE) & ~control
+    executed = dataclasses.replace(planned, offer=np.where(no_offer, NONE, planned.offer),
+                                   depth=np.where(no_offer, 0.0, planned.depth))
+    arrays = dataclasses.replace(executed, channel=np.where(control, -1, planned.channel))
     u_ref = reference_utility(world, arrays.day)
     res = respond(world, cfg.response, arrays, u_ref, u_open, u_buy)
     sent = (arrays.channel >= 0).astype(np.int64)
     contact_cost = arrays.contact_cost * sent
-    exp = expected(world, cfg.response, planned, u_ref)
+    exp = expected(world, cfg.response, executed, u_ref)
     seg = first["segment"].astype(str) if "segment" in first.columns else "all"
-    return pd.DataFrame({
+    reason = first["channel_reason"].astype(str) if "channel_reason" in first.columns else None
+    log = pd.DataFrame({
         "campaign_id": first["campaign_id"].astype(str),
         "user_id": first["user_id"].astype(str),
         "group": np.where(control, CONTROL, TREATMENT),
@@ -126,6 +138,7 @@ def simulate_plan(plan: pd.DataFrame, world: LatentWorld, cfg: SimulateConfig,
         "segment": seg,
         "promotion": first["promotion"].astype(str),
         "sent": sent,
+        "offer_sent": (sent * (arrays.offer != NONE)).astype(np.int64),
         "opened": res.opened.astype(np.int64),
         "converted": res.converted.astype(np.int64),
         "purchases": res.purchases,
@@ -137,4 +150,9 @@ def simulate_plan(plan: pd.DataFrame, world: LatentWorld, cfg: SimulateConfig,
         "p_control": exp.p_control,
         "expected_revenue": np.where(sent > 0, exp.revenue_treated, exp.revenue_control),
         "expected_cost": np.where(sent > 0, exp.promotion_cost_treated + contact_cost, 0.0),
+        "expected_revenue_control": exp.revenue_control,   # the same user not contacted
     })
+    if reason is not None:  # the plan's channel was the user's preferred one
+        log.insert(log.columns.get_loc("opened"), "preferred",
+                   (reason == "preferred").to_numpy(np.int64))
+    return log

@@ -82,7 +82,7 @@ def randomised_logs(plan: pd.DataFrame, world: LatentWorld, sim: SimulateConfig,
     """``replicates`` logs of the plan with half of the users held out at random in each."""
     logs = []
     for r in range(replicates):
-        s = dataclasses.replace(sim, control_share=0.5, seed=seed + r)
+        s = dataclasses.replace(sim, control_share=0.5, offer_holdout_share=0.0, seed=seed + r)
         logs.append(simulate_plan(plan, world, s, cost).assign(replicate=r))
     return pd.concat(logs, ignore_index=True)
 

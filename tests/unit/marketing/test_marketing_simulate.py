@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -75,7 +76,7 @@ def test_vectorised_response_equals_the_per_row_loop(synth: Path, planned: Path)
     arrays = type(arrays)(**{**arrays.__dict__, "channel": np.where(
         np.arange(len(arrays.user)) % 5 == 0, -1, arrays.channel)})
     u_ref = reference_utility(world, arrays.day)
-    _, u_open, u_buy = draws(3, len(arrays.user), len(arrays.item))
+    _, u_open, u_buy, _ = draws(3, len(arrays.user), len(arrays.item))
     u_buy = u_buy * 0.05  # many purchases, so that the comparison has something to compare
     fast = respond(world, sim.response, arrays, u_ref, u_open, u_buy)
     slow = respond_loop(world, sim.response, arrays, u_ref, u_open, u_buy)
@@ -97,6 +98,29 @@ def test_offers_and_contact_raise_purchases(synth: Path, planned: Path) -> None:
     arrays, _ = plan_arrays(plan, world, sim.response, {}, "plan")
     exp = expected(world, sim.response, arrays, reference_utility(world, arrays.day))
     assert (exp.p_treated >= exp.p_control - 1e-12).all() and exp.p_treated.mean() > exp.p_control.mean()
+
+
+def test_offer_holdout_gets_the_message_without_the_offer(synth: Path, planned: Path) -> None:
+    world, sim = _world(synth)
+    plan = pd.read_parquet(planned)
+    plan = plan.assign(promotion="c", promotion_offer="coupon", promotion_depth=0.3)
+    cost = {"app_push": 0.001, "email": 0.002, "sms": 0.05, "social_ads": 0.02}
+    none = simulate_plan(plan, world, dataclasses.replace(sim, offer_holdout_share=0.0), cost)
+    half = simulate_plan(plan, world, dataclasses.replace(sim, offer_holdout_share=0.5), cost)
+    treated = half["group"] == "treatment"
+    # the same control group and opens (draw order kept); offers only to treated users
+    assert (half["group"] == none["group"]).all() and (half["opened"] == none["opened"]).all()
+    assert (none.loc[treated, "offer_sent"] == 1).all() and (half.loc[~treated, "offer_sent"] == 0).all()
+    held = treated & (half["offer_sent"] == 0)
+    assert 0.35 < held.sum() / treated.sum() < 0.65
+    assert (half.loc[held, "promotion_cost"] == 0).all() and (half.loc[held, "promotion"] == "c").all()
+    # without the discount the expected revenue of a held-out user is at list price: higher per
+    # purchase, fewer purchases; its expected cost is the message alone
+    assert (half.loc[held, "expected_cost"] == half.loc[held, "contact_cost"]).all()
+    assert (half.loc[held, "p_treated"] <= none.loc[held, "p_treated"] + 1e-12).all()
+    first = plan.drop_duplicates("user_id").set_index("user_id")
+    reason = first.loc[half["user_id"], "channel_reason"].astype(str).to_numpy()
+    assert (half["preferred"].to_numpy() == (reason == "preferred")).all()
 
 
 def test_duplicate_plan_rows_and_unknown_users_are_refused(synth: Path, planned: Path) -> None:
