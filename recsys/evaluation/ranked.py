@@ -219,7 +219,7 @@ def calibration(pipeline: TwoStage, ranker: Ranker, period: Period, k: int, bins
     scores = ranker.predict(table.features.values, table.features.names)
     prob = ranker.probability(scores)
     best = rank_pairs(table.cands.rows, table.cands.items, scores, k)
-    top = member(table.cands.keys, pair_keys(best.rows, best.items, table.cands.n_items))
+    top = member(pair_keys(best.rows, best.items, table.cands.n_items), table.cands.keys)
     return {"candidates": reliability(table.labels > 0, prob, bins),
             f"top{k}": reliability(table.labels[top] > 0, prob[top], bins)}
 

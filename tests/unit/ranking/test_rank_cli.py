@@ -21,7 +21,7 @@ EVAL = ["eval.only=[repurchase]", "eval.segments=[]", "eval.ks=[5,12]"]
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "recsys.cli.rank", *args], cwd=ROOT,
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, text=True, timeout=900)
 
 
 @pytest.mark.slow
@@ -37,6 +37,9 @@ def test_rank_cli_reports_then_refuses_bad_input(tmp_path: Path, toy_overrides: 
     assert {"ranked", "source_repurchase", "source_siblings", "repurchase"} <= set(doc["methods"])
     assert set(doc["candidate_recall"]["union"]) == {"@5", "@20"}
     assert doc["feature_importance"] and (out / "ranker" / "ranker.txt").is_file()
+    calib = doc["calibration"]  # measured on the test candidates, and on each user's top 12
+    assert 0 < calib["top12"]["pairs"] < calib["candidates"]["pairs"]
+    assert 0.0 <= calib["top12"]["brier"] <= 1.0 and calib["candidates"]["table"]
     served = RankedRecommender.load(out / "bundle")  # the bundle serves the evaluated ranker
     assert served.ranker.feature_names == tuple(json.loads(
         (out / "ranker" / "ranker.json").read_text())["features"])

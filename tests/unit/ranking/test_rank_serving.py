@@ -17,7 +17,7 @@ from recsys.config import as_dict
 from recsys.data import load_dataset
 from recsys.errors import BundleError, ModelError
 from recsys.evaluation.eval_data import prepare_eval_data
-from recsys.evaluation.ranked import RankedRanker, fit_ranked
+from recsys.evaluation.ranked import RankedRanker, calibration, fit_ranked, period_of
 from recsys.evaluation.toy import make_toy_dataset
 from recsys.ranking.history import history_as_of
 from recsys.rules import RuleContext, apply_rules, parse_rules
@@ -119,3 +119,16 @@ def test_rules_condition_on_the_purchase_probability(world: Any, tmp_path: Path)
     explained = [e["pushed_by"] for e in plan["explanation"].array._pa_array.to_pylist()]
     assert explained == pushed.loc[list(zip(plan.user_idx, plan.item_idx, strict=True))].tolist()
     assert any(e and "+" in e for e in explained)
+
+
+def test_calibration_covers_every_candidate_and_each_users_top_k(world: Any) -> None:
+    _, data, _, pipeline, ranker, _, _ = world
+    period = period_of(data, False, labelled=True)
+    calib = calibration(pipeline, ranker, period, 5)
+    top = pipeline.rank(ranker, period, 5)
+    assert calib["top5"]["pairs"] == int((top >= 0).sum())
+    assert calib["candidates"]["pairs"] == len(pipeline.score_table(period).cands)
+    rows = calib["top5"]["table"]
+    assert sum(r["pairs"] for r in rows) == calib["top5"]["pairs"]
+    observed = sum(r["observed"] * r["pairs"] for r in rows) / calib["top5"]["pairs"]
+    assert observed == pytest.approx(calib["top5"]["positive_rate"])
