@@ -44,6 +44,13 @@ def test_loop_runs_rounds_with_no_violation(synth: Path, tmp_path: Path,
         used = yaml.safe_load((out / f"round_{r}" / "rules_used.yaml").read_text())
         assert len(sms) * used["channels"]["options"]["sms"]["cost"] <= \
             used["channels"]["options"]["sms"]["budget"] + 1e-9
+    # realised and noise-free figures with their CIs; offers held out at random every round
+    assert (table["expected_ci_low"] <= table["expected_profit_per_contacted"]).all()
+    assert (table["expected_profit_per_contacted"] <= table["expected_ci_high"]).all()
+    assert (table["profit_ci_low"] <= table["profit_per_contacted"]).all()
+    assert (table["offer_holdout"] > 0).any() and table["expected_incremental_profit"].notna().all()
+    assert "routes" in table.columns
     md = (out / "loop.md").read_text()
     assert "revenue minus cost per contacted user" in md and (out / "loop.png").stat().st_size > 0
+    assert "expected incremental profit" in md
     assert yaml.safe_load((out / "final_rules.yaml").read_text())["top_k"] > 0
