@@ -19,6 +19,36 @@ def _explode(rules: pd.DataFrame, column: str, labels: pd.Index) -> pd.DataFrame
 
 def _fired_consequents(rules: pd.DataFrame, owned: pd.DataFrame, labels: pd.Index) -> pd.DataFrame:
     """(user_idx, code) for every rule whose antecedent codes the user all owns."""
+    users = owned["user_idx"].to_numpy()
+    if len(users) == 0 or (users == users[0]).all():
+        return _fired_for_one_user(rules, owned, labels)
+    return _fired_by_join(rules, owned, labels)
+
+
+def _fired_for_one_user(rules: pd.DataFrame, owned: pd.DataFrame, labels: pd.Index
+                        ) -> pd.DataFrame:
+    """:func:`_fired_by_join` for the history of at most one user (a request at serving time):
+    set look-ups in place of the joins, whose fixed cost dominates there; the same pairs."""
+    have = set(owned["code"].tolist())
+    ante, cons = rules["antecedents"].tolist(), rules["consequents"].tolist()
+    flat = [str(v) for values in ante + cons for v in values]
+    codes = labels.get_indexer(pd.Index(flat, dtype=object)).tolist() if flat else []
+    fired: set[int] = set()
+    at = sum(len(a) for a in ante)
+    start = 0
+    for need, gives in zip(ante, cons, strict=True):
+        mine = codes[start:start + len(need)]
+        start += len(need)
+        if mine and all(c in have for c in mine):
+            fired.update(c for c in codes[at:at + len(gives)] if c >= 0)
+        at += len(gives)
+    out = np.fromiter(sorted(fired), dtype=np.int64, count=len(fired))
+    user = int(owned["user_idx"].iloc[0]) if len(owned) else 0
+    return pd.DataFrame({"user_idx": np.full(len(out), user, dtype=np.int64), "code": out})
+
+
+def _fired_by_join(rules: pd.DataFrame, owned: pd.DataFrame, labels: pd.Index) -> pd.DataFrame:
+    """(user_idx, code) for every rule whose antecedent codes the user all owns, any users."""
     need = rules["antecedents"].map(len).to_numpy(dtype=np.int64)
     hits = owned.merge(_explode(rules, "antecedents", labels), on="code")
     per_rule = hits.groupby(["user_idx", "rule"]).size().reset_index(name="n")
