@@ -37,10 +37,14 @@ def contributions(users: np.ndarray, items: np.ndarray, score: np.ndarray
     ``users`` ``[4, n, d]``: the pair's user vector in :func:`user_variant` order; ``items``
     ``[2, n, d]``: the item vector with and without its image; ``score`` ``[n]``: the full
     score. ``base + behaviour + image + social == score``."""
-    def value(present: frozenset[str]) -> np.ndarray:
-        u = users[user_variant(present)].astype(np.float64)
-        i = items[0 if "image" in present else 1].astype(np.float64)
-        return (u * i).sum(-1)
+    done: dict[frozenset[str], np.ndarray] = {}
+
+    def value(present: frozenset[str]) -> np.ndarray:  # each of the 8 subsets computed once
+        if present not in done:
+            u = users[user_variant(present)].astype(np.float64)
+            i = items[0 if "image" in present else 1].astype(np.float64)
+            done[present] = (u * i).sum(-1)
+        return done[present]
 
     out: dict[str, np.ndarray] = {}
     for signal in SIGNALS:
