@@ -28,6 +28,7 @@ from recsys.data.atomic import write_json_atomic
 from recsys.errors import ConfigError, DataError, ModelError, RecsysError
 from recsys.evaluation.metrics import METRIC_NAMES
 from recsys.models.two_tower import TwoTowerModel
+from recsys.training.callbacks import ObjectiveHistory
 from recsys.training.checkpoint import check_compatible, make_signature
 from recsys.training.datamodule import RecsysDataModule
 from recsys.training.image_inputs import find_features_dir
@@ -176,11 +177,10 @@ def _resume_path(cfg: DictConfig, wanted: Path | None, signature: dict[str, Any]
 def check_refit(cfg: DictConfig, dm: RecsysDataModule) -> None:
     """Refuse validating on a split the model trains on (``datamodule.fit_splits`` with val),
     and ``refit_best`` without the validation that chooses its epochs."""
-    if cfg.get("refit_best") and ("val" in dm.fit_splits or cfg.trainer.get("limit_val_batches") == 0
-                                  or not (cfg.get("callbacks") or {}).get("model_checkpoint")):
+    if cfg.get("refit_best") and ("val" in dm.fit_splits
+                                  or cfg.trainer.get("limit_val_batches") == 0):
         raise ConfigError("refit_best chooses the refit's epochs on validation: it needs "
-                          "datamodule.fit_splits=[train], validation on and "
-                          "callbacks.model_checkpoint", column="refit_best")
+                          "datamodule.fit_splits=[train] and validation on", column="refit_best")
     if "val" in dm.fit_splits and cfg.trainer.get("limit_val_batches") != 0:
         raise ConfigError("datamodule.fit_splits trains on val, so validating on it would read "
                           "its own training positives: set trainer.limit_val_batches=0 (or use "
@@ -240,7 +240,8 @@ def train(cfg: DictConfig, callbacks: list[pl.Callback] | None = None
     system = build_system(cfg, dm)
     check_objective(cfg, system)
     loggers = _group(cfg.get("logger"))
-    all_callbacks = _group(cfg.get("callbacks")) + list(callbacks or [])
+    history = ObjectiveHistory(str(cfg.objective))
+    all_callbacks = _group(cfg.get("callbacks")) + list(callbacks or []) + [history]
     if not loggers:  # Lightning refuses an LR monitor without a logger
         all_callbacks = [c for c in all_callbacks if not isinstance(c, LearningRateMonitor)]
     trainer: pl.Trainer = build(cfg.trainer, callbacks=all_callbacks, logger=loggers or False)
@@ -261,7 +262,7 @@ def train(cfg: DictConfig, callbacks: list[pl.Callback] | None = None
     objective = objective_value(cfg, trainer, metrics)
     if objective is not None:
         metrics["objective"] = objective
-    refit = refit_config(cfg, trainer) \
+    refit = refit_config(cfg, trainer, history) \
         if cfg.get("refit_best") and not getattr(trainer, "fast_dev_run", False) else None
     if cfg.get("test") and refit is None:
         best = getattr(trainer.checkpoint_callback, "best_model_path", "")
@@ -279,16 +280,14 @@ def train(cfg: DictConfig, callbacks: list[pl.Callback] | None = None
     return metrics, built
 
 
-def refit_config(cfg: DictConfig, trainer: pl.Trainer) -> DictConfig:
-    """``refit_best``: the config of a fresh fit on train + val for as many epochs as the
-    validated fit took to its best checkpoint, in ``<run_dir>/refit`` (see conf/refit)."""
-    ckpt = trainer.checkpoint_callback
-    best = getattr(ckpt, "best_model_path", "")
-    if not best or getattr(ckpt, "monitor", None) != str(cfg.objective):
-        raise ConfigError("refit_best needs a validated fit whose best checkpoint monitors the "
-                          "objective (validation on, callbacks.model_checkpoint kept)",
-                          column="refit_best")
-    epochs = int(torch.load(best, map_location="cpu", weights_only=True)["epoch"]) + 1
+def refit_config(cfg: DictConfig, trainer: pl.Trainer, history: ObjectiveHistory) -> DictConfig:
+    """``refit_best``: the config of a fresh fit on train + val, in ``<run_dir>/refit`` (see
+    conf/refit), for as many epochs as the validated fit took to the best ``refit_window``-epoch
+    moving average of the objective (``refit_window: 1``: to its best checkpoint)."""
+    epochs = history.smoothed_best_epochs(int(cfg.get("refit_window", 1)))
+    if epochs is None:
+        raise ConfigError("refit_best needs a validated fit that logs the objective "
+                          "(validation on)", column="refit_best")
     out = copy.deepcopy(cfg)
     with open_dict(out):
         out.refit_best, out.refit_of = False, str(cfg.run_dir)

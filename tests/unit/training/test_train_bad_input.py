@@ -17,6 +17,7 @@ from tiny_world import write_dataset
 
 from recsys.cli._app import _precheck
 from recsys.errors import ConfigError, DataError, ModelError
+from recsys.training.callbacks import ObjectiveHistory
 from recsys.training.train import train
 
 Make = Callable[..., DictConfig]
@@ -130,8 +131,8 @@ def test_a_refit_trains_on_train_and_val_and_tests_the_last_weights(make_cfg: Ma
 
 
 def test_refit_best_refits_for_the_validated_epochs_and_tests_that_model(make_cfg: Make) -> None:
-    cfg = make_cfg("refit_best=true", "trainer.max_epochs=2", "trainer.limit_train_batches=2",
-                   "callbacks.early_stopping.patience=5")
+    cfg = make_cfg("refit_best=true", "refit_window=1", "trainer.max_epochs=2",
+                   "trainer.limit_train_batches=2", "callbacks.early_stopping.patience=5")
     metrics, built = train(cfg)
     best = torch.load(Path(cfg.run_dir) / "checkpoints" / "best.ckpt", weights_only=True)
     assert metrics["refit_epochs"] == best["epoch"] + 1
@@ -142,3 +143,14 @@ def test_refit_best_refits_for_the_validated_epochs_and_tests_that_model(make_cf
     assert (Path(cfg.runs_root) / "latest").resolve() == Path(cfg.run_dir).resolve()
     with pytest.raises(ConfigError, match="refit_best"):
         train(make_cfg("refit_best=true", "trainer.limit_val_batches=0", *SHORT[:2]))
+
+
+def test_the_refit_length_follows_a_smoothed_validation_curve() -> None:
+    history = ObjectiveHistory("val/recall@20")
+    assert history.smoothed_best_epochs(9) is None
+    history.epochs = list(range(12))
+    history.values = [.10, .20, .40, .21, .22, .30, .31, .32, .33, .32, .31, .30]
+    assert history.smoothed_best_epochs(1) == 3  # the lone peak after epoch index 2
+    assert history.smoothed_best_epochs(5) == 9  # the plateau: mean of epochs 6..10 is highest
+    history.values = [.1, .3, .3]
+    assert history.smoothed_best_epochs(1) == 2  # ties go to the earlier epoch
