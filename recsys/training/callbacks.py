@@ -45,7 +45,8 @@ class ObjectiveHistory(pl.Callback):
         self.epochs: list[int] = []
         self.values: list[float] = []
 
-    def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # not on_validation_epoch_end: callbacks run that hook before the module logs the epoch
         value = trainer.callback_metrics.get(self.objective)
         if value is not None and not trainer.sanity_checking:
             self.epochs.append(int(trainer.current_epoch))

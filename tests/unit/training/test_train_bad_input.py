@@ -131,9 +131,13 @@ def test_a_refit_trains_on_train_and_val_and_tests_the_last_weights(make_cfg: Ma
 
 
 def test_refit_best_refits_for_the_validated_epochs_and_tests_that_model(make_cfg: Make) -> None:
-    cfg = make_cfg("refit_best=true", "refit_window=1", "trainer.max_epochs=2",
+    cfg = make_cfg("refit_best=true", "refit_window=1", "trainer.max_epochs=3",
                    "trainer.limit_train_batches=2", "callbacks.early_stopping.patience=5")
-    metrics, built = train(cfg)
+    seen = ObjectiveHistory(str(cfg.objective))
+    metrics, built = train(cfg, callbacks=[seen])
+    # one value per validation epoch, each that epoch's own (as the checkpoint callback saw it)
+    assert seen.epochs == [0, 1, 2]
+    assert max(seen.values) == pytest.approx(metrics["objective"])
     best = torch.load(Path(cfg.run_dir) / "checkpoints" / "best.ckpt", weights_only=True)
     assert metrics["refit_epochs"] == best["epoch"] + 1
     assert "objective" in metrics and any(k.startswith("test/") for k in metrics)
