@@ -18,7 +18,7 @@ def fake_hm(tmp_path: Path) -> Path:
     root = tmp_path / "hm"
     (root / "images" / "010").mkdir(parents=True)
     pd.DataFrame({"article_id": ["0100000001", "0100000002"], "product_type_name": ["Top", "Bag"]}).assign(
-        **{c: "x" for c in ["product_group_name", "graphical_appearance_name", "colour_group_name",
+        **{c: "x" for c in ["prod_name", "product_group_name", "graphical_appearance_name", "colour_group_name",
                             "perceived_colour_value_name", "perceived_colour_master_name", "department_name",
                             "index_name", "index_group_name", "section_name", "garment_group_name"]}
     ).to_csv(root / "articles.csv", index=False)
