@@ -39,6 +39,7 @@ from recsys.training.system import TwoTowerSystem
 from recsys.training.tables import FeatureTables
 
 log = logging.getLogger(__name__)
+REFIT_CONFIG = Path(__file__).resolve().parents[1] / "conf" / "refit" / "train_val.yaml"
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
@@ -289,14 +290,11 @@ def refit_config(cfg: DictConfig, trainer: pl.Trainer, history: ObjectiveHistory
         raise ConfigError("refit_best needs a validated fit that logs the objective "
                           "(validation on)", column="refit_best")
     out = copy.deepcopy(cfg)
-    with open_dict(out):
-        out.refit_best, out.refit_of = False, str(cfg.run_dir)
+    with open_dict(out):  # the refit's settings come from conf/refit/train_val.yaml
+        out.merge_with(OmegaConf.load(REFIT_CONFIG))
+        out.refit_of = str(cfg.run_dir)
         out.run_id = f"{cfg.run_id}/refit"
         out.run_dir = str(Path(str(cfg.run_dir)) / "refit")
         out.ckpt_path, out.test = None, True
-        out.datamodule.fit_splits = ["train", "val"]
         out.trainer.max_epochs = epochs
-        out.trainer.limit_val_batches = 0
-        for name in ("model_checkpoint", "early_stopping"):
-            out.callbacks.pop(name, None)
     return out
