@@ -3,8 +3,9 @@ CUDA), then the evaluation geometry of :mod:`recsys.images.transforms` (resize t
 centre-crop) on the device. Decode workers then only read bytes and hash them.
 
 Only files the device decodes to the same upright RGB as the CPU path go there: baseline or
-progressive JPEGs in RGB or grayscale, without an EXIF rotation, within ``max_pixels``; every
-other file (PNG, CMYK, rotated, too large, not an image...) takes the CPU path in the worker.
+progressive JPEGs in RGB or grayscale, ending in an end-of-image marker, without an EXIF
+rotation, within ``max_pixels``; every other file (PNG, CMYK, rotated, truncated, too large, not
+an image...) takes the CPU path in the worker, which names the failure.
 """
 
 from __future__ import annotations
@@ -40,8 +41,8 @@ def resolve_jpeg_decode(value: str, device: str) -> bool:
 def device_decodable(data: bytes, max_pixels: int) -> bool:
     """Whether ``data`` is a JPEG the device decodes like the CPU path (module doc); reads the
     header only."""
-    if data[:3] != b"\xff\xd8\xff":
-        return False
+    if data[:3] != b"\xff\xd8\xff" or not data.rstrip(b"\x00\r\n ").endswith(b"\xff\xd9"):
+        return False  # no end-of-image marker: nvJPEG decodes a truncated file without an error
     try:
         with Image.open(io.BytesIO(data)) as img:
             return (img.format == "JPEG" and img.mode in ("RGB", "L")

@@ -92,7 +92,9 @@ def test_which_files_the_device_decodes(mixed_root: Path) -> None:
     def ok(name: str, max_pixels: int = 10**8) -> bool:
         return device_decodable((mixed_root / name).read_bytes(), max_pixels)
 
-    assert ok("p0.jpg") and ok("gray.jpg") and ok("cut.jpg")  # the header is fine
+    assert ok("p0.jpg") and ok("gray.jpg")
+    assert not ok("cut.jpg")  # a fine header but no end-of-image marker (nvJPEG would decode it)
+    assert ok("p0.jpg") is device_decodable((mixed_root / "p0.jpg").read_bytes() + b"\x00\n", 10**8)
     assert not ok("p2.png") and not ok("rotated.jpg") and not ok("p2.jpg", max_pixels=1000)
     assert not device_decodable(b"\xff\xd8\xff\xe0 not really a jpeg", 10**8)
 
