@@ -58,8 +58,12 @@ def _fit(make_cfg: Make, *overrides: str) -> tuple[LossLog, dict[str, Any], Dict
 
 @pytest.mark.parametrize("device", DEVICES)
 def test_bf16_mixed_loss_tracks_fp32(make_cfg: Make, device: str) -> None:
-    fp32, objects, _ = _fit(make_cfg, TRAINER[device], "trainer.precision=32-true")
-    bf16, _, _ = _fit(make_cfg, TRAINER[device], "trainer.precision=bf16-mixed")
+    # without dropout: on CUDA a dropout kernel draws its mask differently for a bf16 tensor than
+    # for a float32 one from the same seed (seen on an H100: step-0 losses 4.24 vs 4.08)
+    quiet = (TRAINER[device], "fusion.dropout=0.0", "model.net.user_tower.id_dropout=0.0",
+             "model.net.item_tower.id_dropout=0.0")
+    fp32, objects, _ = _fit(make_cfg, *quiet, "trainer.precision=32-true")
+    bf16, _, _ = _fit(make_cfg, *quiet, "trainer.precision=bf16-mixed")
     assert fp32.devices == bf16.devices == {device}
     assert objects["trainer"].precision == "32-true"
     assert len(fp32.losses) == len(bf16.losses) == 5
