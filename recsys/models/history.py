@@ -77,6 +77,14 @@ class TransformerHistory(nn.Module):
         self.norm = nn.LayerNorm(dim)
 
     def forward(self, x: Tensor, mask: Tensor, age: Tensor) -> Tensor:
+        first = self.states(x, mask, age)[:, 0]
+        return first * mask.any(1).unsqueeze(-1).to(first.dtype)
+
+    def states(self, x: Tensor, mask: Tensor, age: Tensor) -> Tensor:
+        """The encoder's output at every position [B, L, D]: position ``i`` summarises the
+        history made of item ``i`` and everything older (the user vector had item ``i`` been the
+        most recent purchase); one pass gives every prefix of the sequence (``examples:
+        sequence``). Padding positions hold arbitrary values."""
         length = x.shape[1]
         x = x * mask.unsqueeze(-1).to(x.dtype)  # padding carries no value
         if self.use_rank:
@@ -88,6 +96,5 @@ class TransformerHistory(nn.Module):
         # padding; every position reads at least itself, so no attention row is empty
         blocked = (steps.unsqueeze(1) > steps.unsqueeze(0)).unsqueeze(0) | (~mask).unsqueeze(1)
         blocked = blocked & ~torch.eye(length, dtype=torch.bool, device=x.device).unsqueeze(0)
-        out = self.encoder(x, mask=blocked.repeat_interleave(self.heads, 0))
-        first = self.norm(out[:, 0])
-        return first * mask.any(1).unsqueeze(-1).to(first.dtype)
+        out: Tensor = self.norm(self.encoder(x, mask=blocked.repeat_interleave(self.heads, 0)))
+        return out

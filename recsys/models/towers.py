@@ -117,28 +117,67 @@ class UserTower(nn.Module):
         social_mask: Tensor,
         hist_vectors: Optional[Tensor] = None,  # noqa: UP045 (TorchScript)
     ) -> Tensor:
+        blocks = self._profile_blocks(ids, cat, num)
+        pooled: Optional[Tensor] = None  # noqa: UP045 (TorchScript)
+        if self.hist_pool is not None:
+            pooled = self.hist_pool(self._history(hist_items, hist_vectors), hist_items > 0,
+                                    hist_age)
+        return self._fuse(blocks, pooled, self._social_block(social, social_mask))
+
+    def _profile_blocks(self, ids: Tensor, cat: Tensor, num: Tensor) -> list[Tensor]:
         blocks = [self.emb_dropout(self.ids(ids))]
         if self.cat is not None:
             blocks.append(self.emb_dropout(self.cat(cat)))
         if self.use_num:
             blocks.append(num)
-        pooled: Optional[Tensor] = None  # noqa: UP045 (TorchScript)
-        if self.hist_pool is not None:
-            if self.hist_emb is not None:
-                hist = self.hist_emb(hist_items)
-            else:
-                if hist_vectors is None:
-                    raise RuntimeError("a shared history needs hist_vectors")
-                hist = hist_vectors
-            pooled = self.hist_pool(self.emb_dropout(hist), hist_items > 0, hist_age)
+        return blocks
+
+    def _history(self, hist_items: Tensor, hist_vectors: Optional[Tensor]  # noqa: UP045
+                 ) -> Tensor:
+        if self.hist_emb is not None:
+            return self.emb_dropout(self.hist_emb(hist_items))
+        if hist_vectors is None:
+            raise RuntimeError("a shared history needs hist_vectors")
+        return self.emb_dropout(hist_vectors)
+
+    def _social_block(self, social: Tensor, social_mask: Tensor
+                      ) -> Optional[Tensor]:  # noqa: UP045 (TorchScript)
+        if self.social_proj is None or self.social_pool is None:
+            return None
+        feats = self.social_proj(social)
+        out: Tensor = self.social_pool(feats, social_mask,
+                                       torch.zeros_like(social_mask, dtype=feats.dtype))
+        return out
+
+    def _fuse(self, blocks: list[Tensor], pooled: Optional[Tensor],  # noqa: UP045
+              social: Optional[Tensor]) -> Tensor:  # noqa: UP045 (TorchScript)
+        if pooled is not None:
             blocks.append(pooled)
-        if self.social_proj is not None and self.social_pool is not None:
-            feats = self.social_proj(social)
-            blocks.append(self.social_pool(feats, social_mask, torch.zeros_like(social_mask, dtype=feats.dtype)))
+        if social is not None:
+            blocks.append(social)
         fused = self.fusion(blocks)
         if self.residual_weight is not None and pooled is not None:
             fused = fused + self.residual_weight * pooled
         return F.normalize(fused, dim=-1)
+
+    @torch.jit.unused
+    def sequence(self, ids: Tensor, cat: Tensor, num: Tensor, hist_items: Tensor,
+                 hist_age: Tensor, social: Tensor, social_mask: Tensor,
+                 hist_vectors: Tensor | None, rows: Tensor, at: Tensor) -> Tensor:
+        """User vectors [T, dim] for T targets in one pass of the history encoder over each
+        user's sequence: target ``t`` reads user ``rows[t]`` with the history that starts at
+        position ``at[t]`` (that position and every older one), as :meth:`forward` would with
+        that suffix as the whole history. Needs an encoder with ``states`` (the causal
+        Transformer)."""
+        encode = getattr(self.hist_pool, "states", None)
+        if encode is None:
+            raise ValueError("one-pass sequence training needs the causal Transformer history "
+                             "encoder (model/history_encoder=transformer)")
+        states = encode(self._history(hist_items, hist_vectors), hist_items > 0, hist_age)
+        blocks = [block[rows] for block in self._profile_blocks(ids, cat, num)]
+        social_block = self._social_block(social, social_mask)
+        return self._fuse(blocks, states[rows, at],
+                          None if social_block is None else social_block[rows])
 
 
 class UserTowerWithTable(nn.Module):

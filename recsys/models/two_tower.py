@@ -99,6 +99,13 @@ class TwoTowerModel(nn.Module):
         out: Tensor = self.user_tower(*inputs, hist_vectors)
         return out
 
+    def user_sequence(self, inputs: UserInputs, hist_vectors: Tensor | None, rows: Tensor,
+                      at: Tensor) -> Tensor:
+        """User vectors [T, dim] of T targets from one pass over each user's history (see
+        :meth:`~recsys.models.towers.UserTower.sequence`)."""
+        out: Tensor = self.user_tower.sequence(*inputs, hist_vectors, rows, at)
+        return out
+
     def user_tower_with_table(self, history_table: Tensor) -> nn.Module:
         """The user tower taking plain :class:`UserInputs` (export): a shared history reads the
         frozen ``history_table`` [n_items, item dim] of :meth:`history_items` of every item."""

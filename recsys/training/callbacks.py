@@ -24,7 +24,8 @@ class SamplesPerSecond(pl.Callback):
 
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule,
                            outputs: Any, batch: Any, batch_idx: int) -> None:
-        self._samples += int(batch["pos" if "pos" in batch else "users"].shape[0])
+        # training examples of the step (targets, whatever the batch indexes: positions, users)
+        self._samples += int(getattr(pl_module, "step_examples", 0))
         if batch_idx % 50 == 0 and pl_module.device.type == "cuda":
             torch.cuda.synchronize(pl_module.device)  # keep the clock honest, rarely
         self._last = time.perf_counter()

@@ -62,6 +62,21 @@ class UserExampleBatches(Dataset[dict[str, Tensor]]):
                 "keep_fraction": torch.tensor(self.keep_fraction)}
 
 
+class SequenceBatches(Dataset[dict[str, Tensor]]):
+    """Training batches of users (``examples: sequence``): each user's latest purchases go
+    through the causal history encoder once, every purchase a target
+    (``FeatureStore.sequence_targets``)."""
+
+    def __init__(self, users: np.ndarray) -> None:
+        self.users = users
+
+    def __len__(self) -> int:
+        return len(self.users)
+
+    def __getitem__(self, rows: np.ndarray) -> dict[str, Tensor]:
+        return {"seq_users": torch.from_numpy(self.users[np.asarray(rows, dtype=np.int64)])}
+
+
 class UserBatches(Dataset[dict[str, Tensor]]):
     """Evaluation batches: users, and their target items as (row, item) pairs."""
 
@@ -121,9 +136,9 @@ class RecsysDataModule(pl.LightningDataModule):
         fit_splits: Sequence[str] = ("train",),
     ) -> None:
         super().__init__()
-        if examples not in ("position", "user"):
-            raise ConfigError(f"datamodule.examples must be position or user, got {examples!r}",
-                              column="examples")
+        if examples not in ("position", "user", "sequence"):
+            raise ConfigError(f"datamodule.examples must be position, user or sequence, got "
+                              f"{examples!r}", column="examples")
         if not 0.0 < keep_fraction < 1.0:
             raise ConfigError(f"datamodule.keep_fraction must lie in (0, 1), got {keep_fraction}",
                               column="keep_fraction")
@@ -187,13 +202,20 @@ class RecsysDataModule(pl.LightningDataModule):
         assert self.tables is not None, "setup() first"
         rank, world = self._rank()
         dataset: Dataset[dict[str, Tensor]]
+        if self.examples != "position" and self.train_pixels is not None:
+            raise ConfigError(f"datamodule.examples={self.examples} does not read pixels; "
+                              f"fine-tune the CNN with examples=position", column="examples")
         if self.examples == "user":
-            if self.train_pixels is not None:
-                raise ConfigError("datamodule.examples=user does not read pixels; fine-tune the "
-                                  "CNN with examples=position", column="examples")
             # users with a history and at least one held-out target
             users = np.flatnonzero(np.diff(self.tables.user_offsets) >= 2)
             dataset, n = UserExampleBatches(users, self.keep_fraction), len(users)
+        elif self.examples == "sequence":
+            # users with a purchase before another one's basket (a target with a history)
+            starts = self.tables.seq_basket_start[self.tables.user_offsets[1:] - 1] \
+                if len(self.tables.seq_items) else np.zeros(0, dtype=np.int64)
+            users = np.flatnonzero(np.diff(self.tables.user_offsets) >= 1)
+            users = users[starts[users] > self.tables.user_offsets[users]]
+            dataset, n = SequenceBatches(users), len(users)
         else:
             dataset = PositionBatches(self.tables.seq_items, self.train_pixels)
             n = self.tables.n_train

@@ -159,6 +159,29 @@ class FeatureStore(nn.Module):
         out[:, : items.shape[1]] = items
         return out
 
+    def sequence_targets(self, users: Tensor) -> tuple[UserInputs, Tensor, Tensor, Tensor]:
+        """One-pass sequence examples (``datamodule.examples: sequence``, timestamped data):
+        each user's latest ``history_len`` training positives, most recent first, are the
+        encoder's input, and every one of them whose basket has an older purchase in that
+        window is a target. Target at window position ``i`` reads the history starting at the
+        first position of the previous basket (the encoder's state there covers exactly the
+        purchases before the target's basket: nothing of its own basket or later). Returns the
+        users' inputs (ages before each user's last training day), and per target its batch row,
+        that start position and its training position."""
+        end = self.user_offsets[users + 1]
+        inputs = self._users(users, end, self.seq_days[(end - 1).clamp(min=0)])
+        steps = self.steps[: self.history_len].unsqueeze(0)
+        idx = end.unsqueeze(1) - 1 - steps  # window position -> training position
+        valid = idx >= self.user_offsets[users].unsqueeze(1)
+        idx = idx.clamp(min=0)
+        # the older basket starts at window position end - basket_start (see the doc)
+        at = end.unsqueeze(1) - self.seq_basket_start[idx]
+        target = valid & (at < self.history_len) & (at >= 0)
+        at = at.clamp(max=self.history_len - 1)
+        target = target & (inputs.hist_items.gather(1, at) > 0)
+        rows, cols = target.nonzero(as_tuple=True)
+        return inputs, rows, at[rows, cols], idx[rows, cols]
+
     def split_users(self, users: Tensor, keep_fraction: float
                     ) -> tuple[UserInputs, Tensor, Tensor]:
         """User examples (``datamodule.examples: user``): each user's training positives in a

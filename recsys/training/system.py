@@ -91,11 +91,14 @@ class TwoTowerSystem(pl.LightningModule):
         self.epoch_loss = MeanMetric()
         self._catalogue: Tensor | None = None
         self._history_table: Tensor | None = None
+        self.step_examples = 0
 
     # ---------------------------------------------------------------- training
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
         if "users" in batch:
             return self._user_example_step(batch["users"], float(batch["keep_fraction"]))
+        if "seq_users" in batch:
+            return self._sequence_step(batch["seq_users"])
         users, items = self.store.train_inputs(batch["pos"])
         if self.full_catalogue:
             return self._full_catalogue_step(batch["pos"], users, items)
@@ -103,7 +106,37 @@ class TwoTowerSystem(pl.LightningModule):
         if "pixels" in batch:
             item_inputs = item_inputs._replace(image_mask=batch["pixel_mask"])
         u = self.net.user(users, history_vectors(self.net, self.store, users.hist_items))
-        v = self.net.item(item_inputs, batch.get("pixels"))
+        return self._sampled_step(u, items, self.net.item(item_inputs, batch.get("pixels")))
+
+    def _sequence_step(self, users: Tensor) -> Tensor:
+        """One-pass sequence examples (``datamodule.examples: sequence``): the causal encoder
+        reads each user's latest purchases once and every purchase with an older one in that
+        window is a target, its user vector the encoder's state just before its basket."""
+        inputs, rows, at, pos = self.store.sequence_targets(users)
+        items = self.store.seq_items[pos]
+        if len(pos) == 0:  # every window a single basket: nothing to learn from this batch
+            return self._zero_loss()
+        if self.full_catalogue:
+            catalogue = self.net.item(self.store.item_inputs(
+                torch.arange(self.store.n_items, device=users.device)))
+            table = catalogue if self.net.history_features is None else None
+            u = self.net.user_sequence(inputs, history_vectors(
+                self.net, self.store, inputs.hist_items, table), rows, at)
+            others = seen_matrix(users[rows], self.store.user_offsets, self.store.seq_items,
+                                 self.store.n_items)
+            return self._log_loss(self.loss(u, catalogue, items, self.net.temperature, others,
+                                            self.store.item_prob == 0), len(items))
+        u = self.net.user_sequence(inputs, history_vectors(self.net, self.store,
+                                                           inputs.hist_items), rows, at)
+        return self._sampled_step(u, items, self.net.item(self.store.item_inputs(items)))
+
+    def _zero_loss(self) -> Tensor:
+        """A zero loss tied to the trained parameters (a step that updates nothing), unlogged."""
+        return torch.stack([p.sum() for p in self.net.parameters() if p.requires_grad]).sum() * 0.0
+
+    def _sampled_step(self, u: Tensor, items: Tensor, v: Tensor) -> Tensor:
+        """Sampled softmax of user vectors ``u`` against their positives ``v`` (item idx
+        ``items``), the other rows' positives and any sampled negatives, logQ-corrected."""
         neg = neg_ids = None
         neg_prob = None
         if self.num_negatives:
@@ -154,6 +187,7 @@ class TwoTowerSystem(pl.LightningModule):
     def _log_loss(self, loss: Tensor, batch_size: int) -> Tensor:
         if not torch.isfinite(loss):
             raise ModelError(self._nan_message(loss))
+        self.step_examples = batch_size  # the examples of this step (SamplesPerSecond)
         self.epoch_loss.update(loss.detach())  # reduced over ranks once, at the epoch's end
         self.log("train/loss_epoch", self.epoch_loss, on_step=False, on_epoch=True)
         # step values only on the steps the logger writes: self.log costs ~5% of a small step

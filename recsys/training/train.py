@@ -132,6 +132,7 @@ def build_model(cfg: DictConfig, dm: RecsysDataModule
                           f"{cfg.dataset_dir} has no timestamps (manifest has_timestamps: "
                           f"false); use history_encoder=mean|attention or "
                           f"model.history_encoder.position=none", column="history_encoder")
+    _check_sequence_examples(dm.examples, net, tables.timestamped, cfg.dataset_dir)
     dtype = DTYPES.get(str(cfg.model.image_dtype))
     if dtype is None:
         raise ConfigError(f"model.image_dtype must be one of {sorted(DTYPES)}",
@@ -141,6 +142,29 @@ def build_model(cfg: DictConfig, dm: RecsysDataModule
     signature = make_signature(tables.schema.to_dict(), net_config,
                                dm.dataset.manifest.get("data_fingerprint"))
     return net, store, signature
+
+
+def _check_sequence_examples(examples: str, net: TwoTowerModel, timestamped: bool,
+                             dataset_dir: str) -> None:
+    """``examples: sequence`` needs timestamps and the causal Transformer reading positions
+    (not ages: in one pass every age is taken before the window's last purchase, which lies
+    after most targets)."""
+    if examples != "sequence":
+        return
+    pool = net.user_tower.hist_pool
+    if not timestamped:
+        raise ConfigError(f"datamodule.examples=sequence predicts each purchase from the ones "
+                          f"before it, but {dataset_dir} has no timestamps; use "
+                          f"examples=position", column="datamodule.examples")
+    if pool is None or not hasattr(pool, "states"):
+        raise ConfigError("datamodule.examples=sequence needs the causal Transformer history "
+                          "encoder (model/history_encoder=transformer)",
+                          column="model.history_encoder")
+    if getattr(pool, "use_gap", False):
+        raise ConfigError("datamodule.examples=sequence reads ages as of the window's last "
+                          "purchase, later than most targets; use "
+                          "model.history_encoder.position=learned or none",
+                          column="model.history_encoder.position")
 
 
 def build_system(cfg: DictConfig, dm: RecsysDataModule) -> TwoTowerSystem:

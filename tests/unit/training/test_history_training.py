@@ -144,8 +144,10 @@ def _cli(dataset: Path, out: Path, *overrides: str) -> subprocess.CompletedProce
      "item_features names 'product_image'"),
     (("model.net.temperature=0",), "model.net.temperature 0"),
     (("model/loss=full_softmax", "model.loss.max_items=3"), "above model.loss.max_items=3"),
-    (("datamodule.examples=users",), "datamodule.examples must be position or user"),
+    (("datamodule.examples=users",), "datamodule.examples must be position, user or sequence"),
     (("datamodule.keep_fraction=1",), "datamodule.keep_fraction must lie in (0, 1)"),
+    (("datamodule.examples=sequence", "model/history_encoder=transformer",
+      "model.history_encoder.position=none"), "examples=sequence predicts each purchase"),
     (("-m", "hparams_search=two_tower", "hydra.sweeper.n_trials=1", "objective=val/auc@20"),
      "objective 'val/auc@20' is not a metric validation logs"),
 ])
