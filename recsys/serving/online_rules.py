@@ -20,6 +20,7 @@ import pandas as pd
 
 from recsys.errors import DataError
 from recsys.rules import RuleContext, RulesConfig, apply_rules, build_context
+from recsys.serving.user_rules import Decision, UserRules
 
 
 @dataclass(frozen=True)
@@ -36,12 +37,14 @@ class ContextSettings:
 
 
 class OnlineRules:
-    """The rules and their context, loaded once; :meth:`apply` runs per request.
+    """The rules and their context, loaded once; :meth:`decide` runs per request.
 
-    Each request is ruled in a context cut down to its user and to the items it touches (its
-    candidates and its history), renumbered from 0: every rule reads a user's row, an item's row
-    or the user's own history, so the decisions are those of the full context at a cost that
-    does not grow with the catalogue or the customer base."""
+    :meth:`decide` is the numpy one-user path (:mod:`recsys.serving.user_rules`); :meth:`apply`
+    runs the rules engine itself, its reference. In :meth:`apply`, each request is ruled in a
+    context cut down to its user and to the items it touches (its candidates and its history),
+    renumbered from 0: every rule reads a user's row, an item's row or the user's own history,
+    so the decisions are those of the full context at a cost that does not grow with the
+    catalogue or the customer base."""
 
     def __init__(self, rules: RulesConfig, context: RuleContext,
                  data_fingerprint: str | None = None) -> None:
@@ -53,6 +56,7 @@ class OnlineRules:
         self._contacts = _by_user(context.contacts) if context.contacts is not None else None
         self._item_row = {str(v): i for i, v in enumerate(context.items["item_id"].astype(str))}
         self._association = _AssociationIndex(context.association)
+        self.compiled = UserRules(rules, context)
 
     @classmethod
     def load(cls, rules: RulesConfig, settings: ContextSettings) -> OnlineRules:
@@ -91,6 +95,16 @@ class OnlineRules:
         return plan.assign(user_idx=np.full(len(plan), user, dtype=np.int64),
                            item_idx=touched[plan["item_idx"].to_numpy(np.int64)])
 
+    def decide(self, candidates: pd.DataFrame, new_user: Mapping[str, Any] | None = None
+               ) -> Decision:
+        """:meth:`apply`'s decisions for one user's candidates (the columns of
+        :data:`~recsys.serving.user_rules.CANDIDATE_COLUMNS`), as arrays."""
+        if new_user is None:
+            user = int(candidates["user_idx"].iloc[0]) if len(candidates) else 0
+            return self.compiled.decide(candidates, user)
+        bought = self._new_user_history(new_user)["item_idx"].to_numpy(np.int64)
+        return self.compiled.decide(candidates, -1, self._new_user_row(new_user), bought)
+
     def _new_user_row(self, record: Mapping[str, Any]) -> pd.DataFrame:
         users = self._template.copy()
         for name, value in record.items():
@@ -110,7 +124,8 @@ class OnlineRules:
             bought.append(self._item_row[item])
         return pd.DataFrame({"user_idx": np.zeros(len(bought), dtype=np.int64),
                              "item_idx": np.asarray(bought, dtype=np.int64),
-                             "timestamp": [self.context.now] * len(bought),
+                             "timestamp": pd.DatetimeIndex([self.context.now] * len(bought),
+                                                           dtype=pd.Series([self.context.now]).dtype),
                              "quantity": np.ones(len(bought))})
 
 

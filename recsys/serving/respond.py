@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -23,15 +24,23 @@ from recsys.serving.schemas import (
     SimilarResponse,
 )
 from recsys.serving.state import Served
+from recsys.serving.user_rules import Decision
 
 SOCIAL_NOT_RULED = "used (no rules applied)"
 
 
+@dataclass(frozen=True)
+class RuledPlan:
+    """A user's candidates and the rules' decision over them."""
+
+    candidates: pd.DataFrame
+    decision: Decision
+
+
 def user_plan(served: Served, req: RecommendRequest, candidates_k: int
-              ) -> tuple[pd.DataFrame | Ranked, bool]:
-    """The request's plan rows (rules applied when the service has rules: the columns of
-    :func:`recsys.rules.apply_rules` plus ``base_score``; else the retrieval ranking) and
-    whether the user is known to the bundle."""
+              ) -> tuple[RuledPlan | Ranked, bool]:
+    """The request's plan (rules applied when the service has rules, else the retrieval
+    ranking) and whether the user is known to the bundle."""
     rec = served.recommender
     k = check_k(req.k, rec.n_items)
     query: UserQuery
@@ -50,23 +59,18 @@ def user_plan(served: Served, req: RecommendRequest, candidates_k: int
     candidates = rec.candidates([query], min(max(k, candidates_k), rec.n_items),
                                 req.exclude_purchased)
     known = bool(len(candidates)) and int(candidates["user_idx"].iloc[0]) >= 0
-    plan = served.rules.apply(candidates, None if known else (attributes or {}))
-    base = candidates.set_index("item_idx")["base_score"]
-    plan = plan.head(k).assign(base_score=base.reindex(plan["item_idx"].head(k)).to_numpy())
-    return plan, known
+    decision = served.rules.decide(candidates, None if known else (attributes or {}))
+    return RuledPlan(candidates, decision.head(k)), known
 
 
 def recommend(served: Served, req: RecommendRequest, candidates_k: int) -> RecommendResponse:
     """The response of ``POST /recommend``."""
     plan, known = user_plan(served, req, candidates_k)
-    ruled = isinstance(plan, pd.DataFrame)
-    if isinstance(plan, Ranked):
-        items = [_retrieved(plan, j) for j in range(len(plan.item_idx))]
-    else:
-        items = [_recommendation(row) for row in plan.to_dict(orient="records")]
+    items = ([_retrieved(plan, j) for j in range(len(plan.item_idx))]
+             if isinstance(plan, Ranked) else _ruled(plan))
     user_id = req.user_id if isinstance(req, KnownUserRequest) else None
     return RecommendResponse(user_id=user_id, known_user=known,
-                             bundle_version=served.version, rules_applied=ruled,
+                             bundle_version=served.version, rules_applied=served.rules is not None,
                              context=req.context, items=items)
 
 
@@ -89,25 +93,29 @@ def _retrieved(ranked: Ranked, j: int) -> Recommendation:
                                 social_image=SOCIAL_NOT_RULED))
 
 
-def _recommendation(row: dict[str, Any]) -> Recommendation:
-    """A row of the rules' plan."""
-    parts = Contributions(base=_num(row["base_score"]), behaviour=_num(row["behaviour_score"]),
-                          image=_num(row["image_score"]), social=_num(row["social_score"]))
-    note = row["explanation"]["social_image"]
-    fired = [str(x) for x in row["explanation"]["rules_fired"]]
-    return Recommendation(
-        rank=int(row["rank"]), item_id=str(row["item_id"]),
-        score=_num(row["score"]),
-        retrieval_score=parts.base + parts.behaviour + parts.image + parts.social,
-        promotion=_label(row.get("promotion"), NO_PROMOTION),
-        price=_opt(row.get("price")), suggested_price=_opt(row.get("suggested_price")),
-        channel=_label(row.get("channel"), NO_CHANNEL),
-        send_time=_time(row.get("send_time")),
-        explanation=Explanation(rules_fired=fired, contributions=parts, social_image=note))
-
-
-def _num(value: Any) -> float:
-    return float(value)
+def _ruled(plan: RuledPlan) -> list[Recommendation]:
+    """The rows of a rules decision."""
+    d, rows = plan.decision, plan.decision.rows
+    cands = plan.candidates
+    ids = cands["item_id"].to_numpy()[rows]
+    base = cands["base_score"].to_numpy(dtype=float)[rows]
+    behaviour = cands["behaviour_score"].to_numpy(dtype=float)[rows]
+    image = cands["image_score"].to_numpy(dtype=float)[rows]
+    promotion = _label(d.promotion, NO_PROMOTION)
+    channel = _label(d.channel, NO_CHANNEL)
+    send_time = _time(d.send_time)
+    out = []
+    for j in range(len(rows)):
+        parts = Contributions(base=float(base[j]), behaviour=float(behaviour[j]),
+                              image=float(image[j]), social=float(d.social[j]))
+        out.append(Recommendation(
+            rank=int(d.rank[j]), item_id=str(ids[j]), score=float(d.score[j]),
+            retrieval_score=parts.base + parts.behaviour + parts.image + parts.social,
+            promotion=promotion, price=_opt(d.price[j]),
+            suggested_price=_opt(d.suggested_price[j]), channel=channel, send_time=send_time,
+            explanation=Explanation(rules_fired=d.rules_fired[j], contributions=parts,
+                                    social_image=d.social_image)))
+    return out
 
 
 def _opt(value: Any) -> float | None:

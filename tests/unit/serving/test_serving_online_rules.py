@@ -4,8 +4,6 @@ explanations add up to the retrieval score and consent removes the social contri
 from __future__ import annotations
 
 import copy
-import importlib.util
-import sys
 from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +14,7 @@ import pytest
 import yaml
 from fastapi.testclient import TestClient
 from http_fixtures import TOKEN_ENV, copy_bundle, make_app, serve_settings
+from serving_fixtures import load_module
 
 from recsys.marketing.campaign import BacktestConfig, CampaignInputs, plan_campaign
 from recsys.marketing.candidates import HistoryCandidateConfig
@@ -36,14 +35,7 @@ CANDIDATES_K = 30
 
 
 def _mining_world() -> Any:
-    name = "mining_world"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, ROOT / "tests/unit/mining/mining_world.py")
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
+    return load_module("mining_world", ROOT / "tests/unit/mining/mining_world.py")
 
 
 class ExplainedStatic(StaticEmbeddings):
