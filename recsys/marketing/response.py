@@ -11,8 +11,10 @@ price (coupon / member / direct discount: depth; points: points_value * depth) a
 contact_lift (+ service_lift for a value-added service). ``slope`` is the world's funnel
 utility_slope and U_ref the mean utility of a fixed sample of (user, item) pairs.
 
-Costs: the channel's message cost per send; for purchases after an opened offer, the discount
-given (list - paid), points (depth * paid) and the offer's fixed cost once per converted user.
+Revenue is gross sales: purchases at list price. Costs: the channel's message cost per send; for
+purchases after an opened offer, the discount given (list - paid), points (depth * paid) and the
+offer's fixed cost once per converted user. Revenue minus promotion cost is then what the user
+paid less points and fixed costs (the discount is counted once, as a cost).
 """
 
 from __future__ import annotations
@@ -140,7 +142,7 @@ def respond(world: LatentWorld, cfg: ResponseConfig, p: PlanArrays, u_ref: float
     row_cost += np.where(seen & (offer == POINTS), p.depth[p.row_user] * paid, 0.0)
     n = len(p.user)
     purchases = np.bincount(p.row_user, weights=bought, minlength=n)
-    revenue = np.bincount(p.row_user, weights=bought * paid, minlength=n)
+    revenue = np.bincount(p.row_user, weights=bought * p.price, minlength=n)
     converted = purchases > 0
     cost = np.bincount(p.row_user, weights=bought * row_cost, minlength=n)
     cost += np.where(opened & converted & (p.offer != NONE), p.fixed_cost, 0.0)
@@ -170,7 +172,7 @@ def expected(world: LatentWorld, cfg: ResponseConfig, p: PlanArrays, u_ref: floa
     row_cost = np.where(offer == PRICE, p.price - paid, 0.0)
     row_cost += np.where(offer == POINTS, p.depth[ru] * paid, 0.0)
     rev0 = np.bincount(ru, weights=p0 * p.price, minlength=n)
-    rev1 = np.bincount(ru, weights=p1 * paid, minlength=n)
+    rev1 = np.bincount(ru, weights=p1 * p.price, minlength=n)
     cost1 = np.bincount(ru, weights=p1 * row_cost, minlength=n)
     cost1 += np.where(p.offer != NONE, p.fixed_cost * (1.0 - none1), 0.0)
     return Expected(q * (1.0 - none1) + (1.0 - q) * (1.0 - none0), 1.0 - none0,
@@ -215,7 +217,7 @@ def respond_loop(world: LatentWorld, cfg: ResponseConfig, p: PlanArrays, u_ref: 
         if u_buy[r] < prob:
             bought[r] = True
             purchases[k] += 1
-            revenue[k] += paid
+            revenue[k] += price
             if opened[k] and offer == PRICE:
                 cost[k] += price - paid
             elif opened[k] and offer == POINTS:

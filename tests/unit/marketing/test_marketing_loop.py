@@ -51,6 +51,13 @@ def test_loop_runs_rounds_with_no_violation(synth: Path, tmp_path: Path,
     assert (table["offer_holdout"] > 0).any() and table["expected_incremental_profit"].notna().all()
     assert "routes" in table.columns
     md = (out / "loop.md").read_text()
-    assert "revenue minus cost per contacted user" in md and (out / "loop.png").stat().st_size > 0
+    assert "revenue minus promotion cost per contacted user" in md and (out / "loop.png").stat().st_size > 0
     assert "expected incremental profit" in md
     assert yaml.safe_load((out / "final_rules.yaml").read_text())["top_k"] > 0
+    # round 1 is the default campaign alone; challenger arms from round 2, each within its
+    # share of the budgets (checked above on the combined plan)
+    arms = [set(pd.read_parquet(out / f"round_{r}" / "plan.parquet")["arm"]) for r in (1, 2, 3)]
+    assert arms[0] == {"champion"} and any(len(a) > 1 for a in arms[1:])
+    assert table.loc[0, "challengers"] == "-" and (table["changes"] >= 0).all()
+    tests = pd.read_csv(out / "challengers.csv")
+    assert set(tests["round"]) <= {2, 3} and (tests["se"] > 0).all()
