@@ -68,8 +68,9 @@ GOAL = 0.9
 # ------------------------------------------------------------------ configurations
 @dataclass(frozen=True)
 class Setting:
-    """One row: a loss (sampled, full, full-user: full softmax over user examples), a history
-    encoder and a history source, as config overrides."""
+    """One row: a loss (sampled, full, full-user: full softmax over user examples; sampled-seq,
+    full-seq: one-pass sequence examples), a history encoder and a history source, as config
+    overrides."""
 
     loss: str
     encoder: str
@@ -81,25 +82,30 @@ class Setting:
 
     @property
     def unit(self) -> str:
-        """What a sample is: a training positive, or a user (user examples)."""
-        return "users" if self.loss == "full-user" else "pos"
+        """What a sample is: a training positive, or a user (user and sequence examples)."""
+        return "pos" if self.loss in ("sampled", "full") else "users"
 
     def overrides(self) -> list[str]:
         out = [f"model/history_encoder={self.encoder}",
                f"model.net.user_tower.history_source={self.source}"]
         # explicit either way: the experiment's own loss must not decide a row
-        out.append("model/loss=sampled_softmax" if self.loss == "sampled"
+        out.append("model/loss=sampled_softmax" if self.loss.startswith("sampled")
                    else "model/loss=full_softmax")
         if self.loss == "full-user":
             out.append("datamodule.examples=user")
+        if self.loss.endswith("-seq"):  # 64 users a batch: up to 64 x history_len targets
+            out += ["datamodule.examples=sequence", "datamodule.batch_size=64"]
         return out
 
 
 ALL = [Setting(loss, encoder, source) for loss in ("sampled", "full", "full-user")
        for encoder in ("attention", "mean", "transformer") for source in ("separate", "shared")]
+ALL += [Setting(loss, "transformer", source) for loss in ("sampled-seq", "full-seq")
+        for source in ("separate", "shared")]
 DEFAULT = ["sampled:attention:separate", "sampled:attention:shared", "sampled:mean:shared",
            "sampled:transformer:shared", "full:attention:separate", "full:attention:shared",
-           "full-user:attention:separate"]
+           "full-user:attention:separate", "sampled-seq:transformer:shared",
+           "full-seq:transformer:shared"]
 
 
 def settings(spec: str) -> list[Setting]:
@@ -234,7 +240,8 @@ def _best(a: Run | None, b: Run) -> Run:
 
 
 def _samples(batch: dict[str, Tensor]) -> int:
-    return int((batch["pos"] if "pos" in batch else batch["users"]).shape[0])
+    key = next(k for k in ("pos", "users", "seq_users") if k in batch)
+    return int(batch[key].shape[0])
 
 
 class EpochClock(pl.Callback):
@@ -304,9 +311,26 @@ def hand_step(net: TwoTowerModel, store: FeatureStore, loss_fn: nn.Module, num_n
                              store.n_items)
         return loss_fn(u, items, targets, net.temperature, others)
 
+    def sequence(batch: dict[str, Tensor]) -> Tensor:
+        users = batch["seq_users"]
+        inputs, rows, at, pos = store.sequence_targets(users)
+        targets = store.seq_items[pos]
+        if full:
+            items, table = catalogue(users.device)
+            u = net.user_sequence(inputs, history_vectors(net, store, inputs.hist_items, table),
+                                  rows, at)
+            others = seen_matrix(users[rows], store.user_offsets, store.seq_items,
+                                 store.n_items)
+            return loss_fn(u, items, targets, net.temperature, others)
+        u = net.user_sequence(inputs, history_vectors(net, store, inputs.hist_items), rows, at)
+        return sampled_loss(u, targets)
+
     def sampled(batch: dict[str, Tensor]) -> Tensor:
         users, items = store.train_inputs(batch["pos"])
-        u = net.user(users, history_vectors(net, store, users.hist_items))
+        return sampled_loss(net.user(users, history_vectors(net, store, users.hist_items)),
+                            items)
+
+    def sampled_loss(u: Tensor, items: Tensor) -> Tensor:
         v = net.item(store.item_inputs(items))
         neg = neg_ids = neg_prob = None
         if num_negatives:
@@ -322,6 +346,8 @@ def hand_step(net: TwoTowerModel, store: FeatureStore, loss_fn: nn.Module, num_n
     def step(batch: dict[str, Tensor]) -> Tensor:
         if "users" in batch:
             return user_examples(batch)
+        if "seq_users" in batch:
+            return sequence(batch)
         return full_softmax(batch) if full else sampled(batch)
 
     return step
@@ -441,9 +467,9 @@ def cpu_rows(dataset: Path, work: Path, common: list[str], chosen: list[Setting]
         assert ours is not None and ref is not None
         worst, worst_cpu = min(worst, ours.wall / ref.wall), min(worst_cpu, ours.cpu / ref.cpu)
         print(row(setting, steps, ours, ref, same), flush=True)
-    print(f"unit: pos = training positives, users = user examples; steps: timed optimizer "
-          f"steps per run (epochs after the first, at least --min-steps); hand/s, ours/s: "
-          f"samples per wall second of the fastest timed epoch over all repeats; ratio = ours / "
+    print(f"unit: pos = training positives, users = users a batch (user and sequence examples); "
+          f"steps: timed optimizer steps per run (epochs after the first, at least --min-steps); "
+          f"hand/s, ours/s: samples per wall second of the fastest timed epoch over all repeats; ratio = ours / "
           f"hand-written (goal >= {GOAL}), CPU ratio the same per process CPU second (fastest "
           f"epoch); MiB: peak resident set size of the run (+ its growth over the run's start), "
           f"highest over repeats; same loss: one step of both sides from one seed gives the same "
