@@ -27,7 +27,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from recsys.errors import ConfigError
+from recsys.errors import ConfigError, RecsysError
+from recsys.rules.config import parse_rules
 
 CHAMPION = "champion"
 
@@ -108,6 +109,27 @@ def apply_move(raw: Mapping[str, Any], move: Move) -> dict[str, Any] | None:
     except (KeyError, StopIteration, TypeError):
         return None
     return None if out == dict(raw) else out
+
+
+def check_moves(cfg: ChallengeConfig, raw: Mapping[str, Any]) -> None:
+    """Every move must edit existing keys of the starting rules and give valid rules (ConfigError
+    naming the move otherwise): a misspelt path would else never be tested."""
+    for i, move in enumerate(cfg.moves):
+        where = f"loop.challengers.moves[{i}] {move.name!r}"
+        for path, value in move.edits:
+            probe = apply_move(raw, Move(move.name, ((path, value),)))
+            try:
+                parent, key = _parent(dict(raw), path)
+                exists = isinstance(parent, dict) and key in parent
+            except (KeyError, StopIteration, TypeError):
+                exists = False
+            if not exists:
+                raise ConfigError(f"{where}: path {path!r} is not in the rules")
+            if probe is not None:
+                try:
+                    parse_rules(probe, None)
+                except RecsysError as err:
+                    raise ConfigError(f"{where}: gives invalid rules ({err})") from None
 
 
 def scale_budgets(raw: Mapping[str, Any], share: float) -> dict[str, Any]:

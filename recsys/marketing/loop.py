@@ -29,6 +29,7 @@ from recsys.marketing.challengers import (
     ChallengeConfig,
     Move,
     apply_move,
+    check_moves,
     choose_moves,
     compare_arms,
     draw_arms,
@@ -143,6 +144,7 @@ def run_loop(inp: CampaignInputs, rules: RulesConfig, bt: BacktestConfig, world:
     """Run ``loop.rounds`` rounds; write round_<r>/ (plan, outcomes, rules, changelog, arm
     tests), loop.csv, challengers.csv, loop.md, loop.png under ``output_dir`` atomically; return
     the per-round table."""
+    check_moves(loop.challengers, rules.raw)
     contacts = pd.DataFrame({"user_idx": pd.Series(dtype="int64"),
                              "sent_at": pd.Series(dtype="datetime64[ns]")})
     rows: list[dict[str, Any]] = []

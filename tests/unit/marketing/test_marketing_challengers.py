@@ -17,6 +17,7 @@ from recsys.marketing.challengers import (
     Move,
     apply_move,
     challenge_config,
+    check_moves,
     choose_moves,
     compare_arms,
     draw_arms,
@@ -123,3 +124,16 @@ def test_bad_challenger_settings_are_refused() -> None:
     with pytest.raises(ConfigError, match="challengers"):
         challenge_config({"per_round": 1, "share": 0.2, "z": 1.0, "moves": [{"name": "x"}]})
     assert challenge_config(None).per_round == 0
+
+
+def test_moves_must_edit_existing_keys_into_valid_rules() -> None:
+    root = Path(__file__).resolve().parents[3]
+    raw = yaml.safe_load((root / "recsys/conf/rules/default.yaml").read_text())
+    ok = ChallengeConfig((_move("a", ("caps.max_per_category", 5)),), 1, 0.2, 1.0)
+    check_moves(ok, raw)
+    typo = ChallengeConfig((_move("a", ("caps.max_per_categry", 5)),), 1, 0.2, 1.0)
+    with pytest.raises(ConfigError, match=r"moves\[0\] 'a': path 'caps.max_per_categry'"):
+        check_moves(typo, raw)
+    bad = ChallengeConfig((_move("b", ("promotions.retention_coupon.depth", 1.5)),), 1, 0.2, 1.0)
+    with pytest.raises(ConfigError, match=r"moves\[0\] 'b': gives invalid rules"):
+        check_moves(bad, raw)

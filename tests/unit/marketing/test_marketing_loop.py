@@ -61,3 +61,17 @@ def test_loop_runs_rounds_with_no_violation(synth: Path, tmp_path: Path,
     assert table.loc[0, "challengers"] == "-" and (table["changes"] >= 0).all()
     tests = pd.read_csv(out / "challengers.csv")
     assert set(tests["round"]) <= {2, 3} and (tests["se"] > 0).all()
+
+
+def test_loop_with_a_misspelt_move_exits_2_before_writing(
+        synth: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "loop"
+    monkeypatch.setattr(sys, "argv", [
+        "recsys-loop", *SYNTH, f"paths.output_dir={synth}", f"output_dir={out}", "rounds=2",
+        f"hydra.run.dir={tmp_path / 'h'}", "challengers.moves.1.set.0.path=filters.already_bougt"])
+    with pytest.raises(SystemExit) as exc:
+        loop_cli.main()
+    err = capsys.readouterr().err.strip()
+    assert exc.value.code == 2 and len(err.splitlines()) == 1
+    assert "moves[1] 'replenish_after_28d': path 'filters.already_bougt'" in err and not out.exists()
