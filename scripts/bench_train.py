@@ -93,8 +93,8 @@ class Setting:
                    else "model/loss=full_softmax")
         if self.loss == "full-user":
             out.append("datamodule.examples=user")
-        if self.loss.endswith("-seq"):  # 64 users a batch: up to 64 x history_len targets
-            out += ["datamodule.examples=sequence", "datamodule.batch_size=64"]
+        if self.loss.endswith("-seq"):  # 256 users a batch: up to 256 x history_len targets
+            out += ["datamodule.examples=sequence", "datamodule.batch_size=256"]
         return out
 
 

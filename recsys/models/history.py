@@ -51,23 +51,27 @@ class TransformerHistory(nn.Module):
     """A small causal Transformer over the history (SASRec-like, pre-norm); the user vector is
     the output at the most recent position, which attends to itself and every earlier item.
 
-    ``position``: ``learned`` (an embedding per recency rank), ``time_gap`` (a projection of
-    log1p(age in days)) or ``none`` (no order: a set encoder, allowed without timestamps).
+    ``position``: ``learned`` (an embedding per recency rank: the most recent item is rank 0),
+    ``chronological`` (an embedding per rank from the oldest item, SASRec's positions: the
+    readout then always sits at position history length - 1, whichever prefix it summarises,
+    which one-pass sequence training needs), ``time_gap`` (a projection of log1p(age in days)) or
+    ``none`` (no order: a set encoder, allowed without timestamps).
     """
 
     def __init__(self, dim: int, max_len: int, item_features: list[str] | None = None,
                  layers: int = 1, heads: int = 2, dropout: float = 0.1,
                  position: str = "learned") -> None:
         super().__init__()
-        if position not in ("learned", "time_gap", "none"):
-            raise ValueError(f"history encoder position must be learned, time_gap or none, "
-                             f"got {position!r}")
+        if position not in ("learned", "chronological", "time_gap", "none"):
+            raise ValueError(f"history encoder position must be learned, chronological, "
+                             f"time_gap or none, got {position!r}")
         if dim % heads:
             raise ValueError(f"history encoder: dim {dim} is not divisible by heads {heads}")
         self.out_dim, self.heads = dim, heads
         self.item_features = None if item_features is None else [str(f) for f in item_features]
         self.ordered = position != "none"
-        self.use_rank, self.use_gap = position == "learned", position == "time_gap"
+        self.use_rank = position in ("learned", "chronological")
+        self.chronological, self.use_gap = position == "chronological", position == "time_gap"
         self.rank = nn.Embedding(max(1, max_len), dim)
         nn.init.normal_(self.rank.weight, std=0.02)
         self.gap = nn.Linear(1, dim)
@@ -87,7 +91,11 @@ class TransformerHistory(nn.Module):
         sequence``). Padding positions hold arbitrary values."""
         length = x.shape[1]
         x = x * mask.unsqueeze(-1).to(x.dtype)  # padding carries no value
-        if self.use_rank:
+        if self.use_rank and self.chronological:  # rank from the oldest real item
+            steps = torch.arange(length, device=x.device).unsqueeze(0)
+            rank = (mask.sum(1, keepdim=True) - 1 - steps).clamp(min=0)
+            x = x + self.rank(rank).to(x.dtype)
+        elif self.use_rank:
             x = x + self.rank(torch.arange(length, device=x.device)).to(x.dtype).unsqueeze(0)
         if self.use_gap:
             x = x + self.gap(age.unsqueeze(-1).to(x.dtype))

@@ -166,18 +166,18 @@ class UserTower(nn.Module):
                  hist_vectors: Tensor | None, rows: Tensor, at: Tensor) -> Tensor:
         """User vectors [T, dim] for T targets in one pass of the history encoder over each
         user's sequence: target ``t`` reads user ``rows[t]`` with the history that starts at
-        position ``at[t]`` (that position and every older one), as :meth:`forward` would with
-        that suffix as the whole history. Needs an encoder with ``states`` (the causal
+        position ``at[t]`` (that position and every older one; -1: an empty history), as
+        :meth:`forward` would with that suffix as the whole history. Needs an encoder with ``states`` (the causal
         Transformer)."""
         encode = getattr(self.hist_pool, "states", None)
         if encode is None:
             raise ValueError("one-pass sequence training needs the causal Transformer history "
                              "encoder (model/history_encoder=transformer)")
         states = encode(self._history(hist_items, hist_vectors), hist_items > 0, hist_age)
+        pooled = states[rows, at.clamp(min=0)] * (at >= 0).unsqueeze(-1).to(states.dtype)
         blocks = [block[rows] for block in self._profile_blocks(ids, cat, num)]
         social_block = self._social_block(social, social_mask)
-        return self._fuse(blocks, states[rows, at],
-                          None if social_block is None else social_block[rows])
+        return self._fuse(blocks, pooled, None if social_block is None else social_block[rows])
 
 
 class UserTowerWithTable(nn.Module):

@@ -209,12 +209,8 @@ class RecsysDataModule(pl.LightningDataModule):
             # users with a history and at least one held-out target
             users = np.flatnonzero(np.diff(self.tables.user_offsets) >= 2)
             dataset, n = UserExampleBatches(users, self.keep_fraction), len(users)
-        elif self.examples == "sequence":
-            # users with a purchase before another one's basket (a target with a history)
-            starts = self.tables.seq_basket_start[self.tables.user_offsets[1:] - 1] \
-                if len(self.tables.seq_items) else np.zeros(0, dtype=np.int64)
+        elif self.examples == "sequence":  # users with a training positive
             users = np.flatnonzero(np.diff(self.tables.user_offsets) >= 1)
-            users = users[starts[users] > self.tables.user_offsets[users]]
             dataset, n = SequenceBatches(users), len(users)
         else:
             dataset = PositionBatches(self.tables.seq_items, self.train_pixels)

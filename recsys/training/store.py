@@ -162,23 +162,26 @@ class FeatureStore(nn.Module):
     def sequence_targets(self, users: Tensor) -> tuple[UserInputs, Tensor, Tensor, Tensor]:
         """One-pass sequence examples (``datamodule.examples: sequence``, timestamped data):
         each user's latest ``history_len`` training positives, most recent first, are the
-        encoder's input, and every one of them whose basket has an older purchase in that
-        window is a target. Target at window position ``i`` reads the history starting at the
-        first position of the previous basket (the encoder's state there covers exactly the
-        purchases before the target's basket: nothing of its own basket or later). Returns the
+        encoder's input, and each of them is a target whose history is in that window. Target at
+        window position ``i`` reads the history starting at the first position of the previous
+        basket (the encoder's state there covers exactly the purchases before the target's
+        basket: nothing of its own basket or later); a purchase of the user's first basket has
+        no history (start -1: an empty history, as the per-position path gives it). Returns the
         users' inputs (ages before each user's last training day), and per target its batch row,
         that start position and its training position."""
         end = self.user_offsets[users + 1]
+        first = self.user_offsets[users].unsqueeze(1)
         inputs = self._users(users, end, self.seq_days[(end - 1).clamp(min=0)])
         steps = self.steps[: self.history_len].unsqueeze(0)
         idx = end.unsqueeze(1) - 1 - steps  # window position -> training position
-        valid = idx >= self.user_offsets[users].unsqueeze(1)
+        valid = idx >= first
         idx = idx.clamp(min=0)
+        basket = self.seq_basket_start[idx]
         # the older basket starts at window position end - basket_start (see the doc)
-        at = end.unsqueeze(1) - self.seq_basket_start[idx]
-        target = valid & (at < self.history_len) & (at >= 0)
-        at = at.clamp(max=self.history_len - 1)
-        target = target & (inputs.hist_items.gather(1, at) > 0)
+        at = end.unsqueeze(1) - basket
+        opening = valid & (basket == first)  # the user's first basket: an empty history
+        target = valid & ((at < self.history_len) | opening)
+        at = torch.where(opening, -1, at.clamp(max=self.history_len - 1))
         rows, cols = target.nonzero(as_tuple=True)
         return inputs, rows, at[rows, cols], idx[rows, cols]
 

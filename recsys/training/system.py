@@ -110,8 +110,8 @@ class TwoTowerSystem(pl.LightningModule):
 
     def _sequence_step(self, users: Tensor) -> Tensor:
         """One-pass sequence examples (``datamodule.examples: sequence``): the causal encoder
-        reads each user's latest purchases once and every purchase with an older one in that
-        window is a target, its user vector the encoder's state just before its basket."""
+        reads each user's latest purchases once and each of them is a target, its user vector
+        the encoder's state just before its basket (an empty history for the first basket)."""
         inputs, rows, at, pos = self.store.sequence_targets(users)
         items = self.store.seq_items[pos]
         if len(pos) == 0:  # every window a single basket: nothing to learn from this batch

@@ -146,9 +146,9 @@ def build_model(cfg: DictConfig, dm: RecsysDataModule
 
 def _check_sequence_examples(examples: str, net: TwoTowerModel, timestamped: bool,
                              dataset_dir: str) -> None:
-    """``examples: sequence`` needs timestamps and the causal Transformer reading positions
-    (not ages: in one pass every age is taken before the window's last purchase, which lies
-    after most targets)."""
+    """``examples: sequence`` needs timestamps and the causal Transformer with chronological
+    positions or none (ages would be taken as of the window's last purchase, after most targets;
+    recency ranks would put every training readout at a rank evaluation never reads)."""
     if examples != "sequence":
         return
     pool = net.user_tower.hist_pool
@@ -160,11 +160,12 @@ def _check_sequence_examples(examples: str, net: TwoTowerModel, timestamped: boo
         raise ConfigError("datamodule.examples=sequence needs the causal Transformer history "
                           "encoder (model/history_encoder=transformer)",
                           column="model.history_encoder")
-    if getattr(pool, "use_gap", False):
-        raise ConfigError("datamodule.examples=sequence reads ages as of the window's last "
-                          "purchase, later than most targets; use "
-                          "model.history_encoder.position=learned or none",
-                          column="model.history_encoder.position")
+    if getattr(pool, "use_gap", False) or (getattr(pool, "use_rank", False)
+                                           and not getattr(pool, "chronological", False)):
+        raise ConfigError("datamodule.examples=sequence needs model.history_encoder.position="
+                          "chronological or none: time gaps would be taken after most targets, "
+                          "and a target's readout never sits at recency rank 0 as evaluation's "
+                          "does", column="model.history_encoder.position")
 
 
 def build_system(cfg: DictConfig, dm: RecsysDataModule) -> TwoTowerSystem:

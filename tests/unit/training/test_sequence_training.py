@@ -21,7 +21,8 @@ from recsys.training.train import build_datamodule, build_system, train
 
 Make = Callable[..., DictConfig]
 SEQ = ("datamodule.examples=sequence", "model/history_encoder=transformer",
-       "datamodule.batch_size=8")
+       "model.history_encoder.position=chronological", "datamodule.batch_size=8")
+BARE = ("datamodule.examples=sequence", "datamodule.batch_size=8")
 
 
 def test_targets_read_only_older_baskets_and_cover_every_such_purchase(tiny_dataset: Path
@@ -43,20 +44,26 @@ def test_targets_read_only_older_baskets_and_cover_every_such_purchase(tiny_data
             [int(tables.seq_items[p]) for p in window]
         for p in window:
             older = [j for j, q in enumerate(window) if q < starts[p]]
-            if older:  # the first older purchase starts the target's history
+            if starts[p] == offsets[u]:  # the first basket: an empty history
+                want.append((u, -1, p))
+            elif older:  # the first older purchase starts the target's history
                 want.append((u, older[0], p))
                 # that history is every purchase before the target's basket in the window
                 assert all(window[j] < starts[p] for j in range(older[0], len(window)))
                 assert all(window[j] >= starts[p] for j in range(older[0]))
-    assert got == sorted(want) and len(got) > 0
+    assert got == sorted(want) and min(at.tolist()) == -1 and max(at.tolist()) > 0
+    # a purchase whose older baskets all lie beyond the window is no target (no history to read)
+    assert len(got) < sum(min(history, int(offsets[u + 1] - offsets[u])) for u in users.tolist())
 
 
-@pytest.mark.parametrize("source", ["separate", "shared"])
-def test_one_pass_user_vectors_equal_the_per_position_ones(make_cfg: Make, source: str) -> None:
-    # position none and a window holding every purchase: the suffix the one pass reads is then
-    # exactly the per-position history (ranks and ages aside, which position=none ignores)
-    cfg = make_cfg(*SEQ, "model.history_encoder.position=none", "datamodule.history_len=64",
-                   f"model.net.user_tower.history_source={source}")
+@pytest.mark.parametrize(("source", "position"), [("separate", "chronological"),
+                                                  ("shared", "chronological"), ("shared", "none")])
+def test_one_pass_user_vectors_equal_the_per_position_ones(make_cfg: Make, source: str,
+                                                           position: str) -> None:
+    # a window holding every purchase: the suffix the one pass reads is then exactly the
+    # per-position history, and chronological ranks (from the oldest item) are the same in both
+    cfg = make_cfg(*SEQ, f"model.history_encoder.position={position}",
+                   "datamodule.history_len=64", f"model.net.user_tower.history_source={source}")
     dm = build_datamodule(cfg)
     system = build_system(cfg, dm).eval()
     store, net = system.store, system.net
@@ -72,10 +79,14 @@ def test_one_pass_user_vectors_equal_the_per_position_ones(make_cfg: Make, sourc
 
 
 def test_a_batch_without_targets_is_a_zero_step(make_cfg: Make) -> None:
-    # a one-item window never holds an older basket: no target, a zero loss, no NaN
+    # users whose one-item window is not their first basket: no target, a zero loss, no NaN
     cfg = make_cfg(*SEQ, "datamodule.history_len=1")
     system = build_system(cfg, build_datamodule(cfg))
-    loss = system.training_step({"seq_users": torch.arange(8)}, 0)
+    store = system.store
+    later = torch.nonzero(store.seq_basket_start[store.user_offsets[1:] - 1]
+                          > store.user_offsets[:-1]).flatten()[:8]
+    assert len(later) == 8
+    loss = system.training_step({"seq_users": later}, 0)
     assert loss.requires_grad and float(loss) == 0.0
 
 
@@ -90,12 +101,14 @@ def test_sequence_examples_train_and_validate(make_cfg: Make, loss: str) -> None
 @pytest.mark.parametrize(("overrides", "message", "key"), [
     (("model/history_encoder=attention",), "needs the causal Transformer history encoder",
      "model.history_encoder"),
-    (("model.history_encoder.position=time_gap",), "position=learned or none",
-     "model.history_encoder.position"),
+    (("model/history_encoder=transformer", "model.history_encoder.position=time_gap"),
+     "position=chronological or none", "model.history_encoder.position"),
+    (("model/history_encoder=transformer", "model.history_encoder.position=learned"),
+     "position=chronological or none", "model.history_encoder.position"),
 ])
 def test_sequence_examples_refuse_encoders_that_cannot_run_in_one_pass(
         make_cfg: Make, overrides: tuple[str, ...], message: str, key: str) -> None:
-    cfg = make_cfg(*SEQ, *overrides, "trainer.max_epochs=1", "test=false")
+    cfg = make_cfg(*BARE, *overrides, "trainer.max_epochs=1", "test=false")
     with pytest.raises(ConfigError, match=message) as err:
         train(cfg)
     assert key in str(err.value) and "\n" not in str(err.value)
