@@ -25,6 +25,7 @@ from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
+from pydantic import BaseModel
 
 from recsys.errors import BundleError, RecsysError
 from recsys.serving import respond
@@ -104,16 +105,16 @@ def create_app(state: ServingState, settings: ServeSettings,
         return JSONResponse({"detail": validation_message(err)}, status_code=422)
 
     @app.post("/recommend", response_model=RecommendResponse)
-    async def recommend(req: Annotated[RecommendRequest, Body()]) -> RecommendResponse:
+    async def recommend(req: Annotated[RecommendRequest, Body()]) -> Response:
         """Top-k items for a known user (``user_id``) or a new one (``new_user``), with rules
         (promotion, price, channel) and an additive explanation per item."""
-        return await run(respond.recommend, state.current, req, settings.candidates_k)
+        return await run(_json, respond.recommend, state.current, req, settings.candidates_k)
 
     @app.get("/items/{item_id}/similar", response_model=SimilarResponse)
     async def similar(item_id: Annotated[str, PathParam(min_length=1, max_length=200)],
-                      k: Annotated[int, Query(ge=1, le=10_000)] = 10) -> SimilarResponse:
+                      k: Annotated[int, Query(ge=1, le=10_000)] = 10) -> Response:
         """The ``k`` items nearest to ``item_id`` in the bundle's index."""
-        return await run(respond.similar, state.current, item_id, k)
+        return await run(_json, respond.similar, state.current, item_id, k)
 
     @app.get("/healthz", response_model=Health)
     async def healthz() -> Health:
@@ -177,6 +178,12 @@ class Observe:
             route = scope.get("route")
             self.metrics.observe(getattr(route, "path", "unmatched"), str(scope.get("method")),
                                  status, time.perf_counter() - start)
+
+
+def _json(fn: Callable[..., BaseModel], *args: Any) -> Response:
+    """``fn``'s response model as JSON, serialised once in the worker (returning the model
+    would have FastAPI validate it again and serialise it on the event loop)."""
+    return Response(fn(*args).model_dump_json(), media_type="application/json")
 
 
 def _check_token(settings: ServeSettings, authorization: str | None) -> None:

@@ -227,7 +227,8 @@ class Recommender:
         ids = np.full((len(users), k), EMPTY, dtype=np.int64)
         vec_rows = np.flatnonzero(~pop_rows)
         if len(vec_rows):
-            sub = excluded[vec_rows] if excluded is not None else None
+            sub = excluded if excluded is None or len(vec_rows) == len(users) else \
+                excluded[vec_rows]
             scores[vec_rows], ids[vec_rows] = self.index.search(variants[0, vec_rows], k,
                                                                 excluded=sub)
             self._fill_short(vec_rows, variants[0], excluded, scores, ids)
@@ -293,10 +294,11 @@ class Recommender:
             variants[1, rows], variants[3, rows] = no_history, no_history
         excluded = None
         if exclude_purchased and any(bought):
-            rows_ = np.repeat(np.arange(n), [len(b) for b in bought])
+            indptr = np.r_[0, np.cumsum([len(b) for b in bought])]
             cols = np.concatenate([np.asarray(b, np.int64) for b in bought])
-            excluded = sp.csr_matrix((np.ones(len(cols), np.float32), (rows_, cols)),
+            excluded = sp.csr_matrix((np.ones(len(cols), np.float32), cols, indptr),
                                      shape=(n, self.n_items))
+            excluded.sum_duplicates()  # a history naming an item twice
         return idx, variants, pop_rows, excluded
 
     def _history_rows(self, record: Mapping[str, Any]) -> list[int]:

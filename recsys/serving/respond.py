@@ -1,4 +1,7 @@
-"""Request -> response of the service's endpoints (run in the worker pool, off the event loop)."""
+"""Request -> response of the service's endpoints (run in the worker pool, off the event loop).
+
+Responses are built with ``model_construct``: every value is cast here to its field's type, so
+pydantic's validation of each item would only repeat that work."""
 
 from __future__ import annotations
 
@@ -69,7 +72,7 @@ def recommend(served: Served, req: RecommendRequest, candidates_k: int) -> Recom
     items = ([_retrieved(plan, j) for j in range(len(plan.item_idx))]
              if isinstance(plan, Ranked) else _ruled(plan))
     user_id = req.user_id if isinstance(req, KnownUserRequest) else None
-    return RecommendResponse(user_id=user_id, known_user=known,
+    return RecommendResponse.model_construct(user_id=user_id, known_user=known,
                              bundle_version=served.version, rules_applied=served.rules is not None,
                              context=req.context, items=items)
 
@@ -77,19 +80,21 @@ def recommend(served: Served, req: RecommendRequest, candidates_k: int) -> Recom
 def similar(served: Served, item_id: str, k: int) -> SimilarResponse:
     """The response of ``GET /items/{item_id}/similar``."""
     frame = served.recommender.similar(item_id, k)
-    items = [SimilarItem(rank=int(r["rank"]), item_id=str(r["item_id"]), score=float(r["score"]))
+    items = [SimilarItem.model_construct(rank=int(r["rank"]), item_id=str(r["item_id"]), score=float(r["score"]))
              for r in frame.to_dict(orient="records")]
-    return SimilarResponse(item_id=item_id, bundle_version=served.version, items=items)
+    return SimilarResponse.model_construct(item_id=item_id, bundle_version=served.version, items=items)
 
 
 def _retrieved(ranked: Ranked, j: int) -> Recommendation:
     """Row ``j`` of a retrieval ranking (no rules: no promotion, price or channel)."""
-    parts = Contributions(**{p: float(ranked.parts[p][j]) for p in PARTS})
-    return Recommendation(
+    base, behaviour, image, social = (float(ranked.parts[p][j]) for p in PARTS)
+    parts = Contributions.model_construct(base=base, behaviour=behaviour, image=image,
+                                          social=social)
+    return Recommendation.model_construct(
         rank=int(ranked.rank[j]), item_id=str(ranked.item_id[j]), score=float(ranked.score[j]),
         retrieval_score=parts.base + parts.behaviour + parts.image + parts.social,
         promotion=None, price=None, suggested_price=None, channel=None, send_time=None,
-        explanation=Explanation(rules_fired=[], contributions=parts,
+        explanation=Explanation.model_construct(rules_fired=[], contributions=parts,
                                 social_image=SOCIAL_NOT_RULED))
 
 
@@ -106,14 +111,14 @@ def _ruled(plan: RuledPlan) -> list[Recommendation]:
     send_time = _time(d.send_time)
     out = []
     for j in range(len(rows)):
-        parts = Contributions(base=float(base[j]), behaviour=float(behaviour[j]),
+        parts = Contributions.model_construct(base=float(base[j]), behaviour=float(behaviour[j]),
                               image=float(image[j]), social=float(d.social[j]))
-        out.append(Recommendation(
+        out.append(Recommendation.model_construct(
             rank=int(d.rank[j]), item_id=str(ids[j]), score=float(d.score[j]),
             retrieval_score=parts.base + parts.behaviour + parts.image + parts.social,
             promotion=promotion, price=_opt(d.price[j]),
             suggested_price=_opt(d.suggested_price[j]), channel=channel, send_time=send_time,
-            explanation=Explanation(rules_fired=d.rules_fired[j], contributions=parts,
+            explanation=Explanation.model_construct(rules_fired=d.rules_fired[j], contributions=parts,
                                     social_image=d.social_image)))
     return out
 
