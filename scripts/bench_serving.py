@@ -7,9 +7,13 @@ rules off: no mining outputs for this synthetic catalogue), then, each phase bou
 ``--seconds`` and ``--max-requests``:
 
 1. p50 / p99 at ``--rate`` requests/s for known users and for new users given features + history;
-2. the largest rate of a sweep with p99 <= ``--p99-ms`` and no errors (known users);
+2. the largest rate with p99 <= ``--p99-ms`` and no errors, for known and for new users: the rate
+   doubles (or halves) from ``--rate`` until one passes and one fails, then is bisected until the
+   two are within ``--resolution`` of each other (each probe ``--sweep-seconds`` long);
 3. the same load while a reload swaps in another bundle (errors, p99, version changed);
-4. the serving process's resident memory against the bundle's size on disk.
+4. the serving process's resident memory against the bundle's size on disk;
+5. with the default rules on each request (a second server): p50 / p99 at ``--rate`` and the
+   largest rate as in 2 (known users).
 
 Latency is measured from each request's scheduled send time (open loop), so a server that falls
 behind is charged for the queueing. Client and server share the machine's cores.
@@ -209,6 +213,41 @@ async def load(url: str, payloads: list[bytes], rate: float, seconds: float,
             "p99": float(np.percentile(ms, 99)), "rate": rate}
 
 
+def max_rate(url: str, payloads: list[bytes], start: float, args: argparse.Namespace,
+             full: bool = True) -> tuple[float | None, float | None, list[dict[str, float]]]:
+    """The largest rate passing (p99 <= ``args.p99_ms``, no errors) and the smallest failing
+    one found by doubling / halving from ``start`` then bisecting, with every probe's result."""
+    probes: list[dict[str, float]] = []
+
+    def passes(rate: float) -> bool:
+        time.sleep(0.5)  # let the previous probe's stragglers drain
+        res = asyncio.run(load(url, payloads, rate, args.sweep_seconds, full=full))
+        probes.append(res)
+        return res["errors"] == 0 and res["p99"] <= args.p99_ms
+
+    good: float | None = None
+    bad: float | None = None
+    rate = start
+    while good is None or bad is None:
+        if passes(rate):
+            good = rate
+            if rate >= args.max_rate:
+                break
+            rate = min(rate * 2, args.max_rate)
+        else:
+            bad = rate
+            if rate <= args.min_rate:
+                break
+            rate = max(rate / 2, args.min_rate)
+    while good is not None and bad is not None and bad - good > args.resolution * good:
+        mid = round((good + bad) / 2)
+        if passes(mid):
+            good = mid
+        else:
+            bad = mid
+    return good, bad, probes
+
+
 def reference(bundle: Path, payloads: dict[str, list[bytes]], n: int) -> dict[str, dict[str, float]]:
     """The in-process Recommender call on the same requests (the reference)."""
     import faiss
@@ -233,6 +272,16 @@ def reference(bundle: Path, payloads: dict[str, list[bytes]], n: int) -> dict[st
     return out
 
 
+def print_best(best: dict[str, tuple[float | None, float | None]], args: argparse.Namespace
+               ) -> None:
+    """The largest passing rate of each kind, with the failing rate above it."""
+    for kind, (good, bad) in best.items():
+        above = f" ({bad:.0f}/s failed)" if bad is not None else f" (max-rate {args.max_rate:g})"
+        print(f"largest rate with p99 <= {args.p99_ms:g} ms and 0 errors, {kind}: "
+              f"{'none' if good is None else format(good, '.0f') + ' requests/s'}"
+              f"{above if good is not None else ''}")
+
+
 def dir_bytes(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
@@ -244,12 +293,15 @@ def main() -> None:
     ap.add_argument("--dim", type=int, default=64)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--rate", type=float, default=200.0)
-    ap.add_argument("--sweep", type=str, default="100,200,300,400,600,800")
     ap.add_argument("--seconds", type=float, default=5.0)
+    ap.add_argument("--sweep-seconds", type=float, default=3.0)
+    ap.add_argument("--resolution", type=float, default=0.1,
+                    help="bisection stops when failing - passing rate <= this x passing rate")
+    ap.add_argument("--min-rate", type=float, default=5.0)
+    ap.add_argument("--max-rate", type=float, default=1600.0)
     ap.add_argument("--max-requests", type=int, default=4000)
     ap.add_argument("--p99-ms", type=float, default=25.0)
-    ap.add_argument("--rules-rates", type=str, default="10,20",
-                    help="rates of the rules-on phase ('' to skip)")
+    ap.add_argument("--no-rules", action="store_true", help="skip the rules-on phase")
     args = ap.parse_args()
 
     root = Path(tempfile.mkdtemp(prefix="bench_serving_"))
@@ -276,13 +328,11 @@ def main() -> None:
         for kind in ("known", "new"):
             res = asyncio.run(load(url, payloads[kind], args.rate, args.seconds))
             rows.append((f"{kind} users @ {args.rate:.0f}/s", res, ref[kind]["p50"]))
-        best = None
-        for rate in [float(r) for r in args.sweep.split(",")]:
-            res = asyncio.run(load(url, payloads["known"], rate, args.seconds))
-            rows.append((f"sweep known @ {rate:.0f}/s", res, ref["known"]["p50"]))
-            if res["errors"] or res["p99"] > args.p99_ms:
-                break
-            best = rate
+        best: dict[str, tuple[float | None, float | None]] = {}
+        for kind in ("known", "new"):
+            good, bad, probes = max_rate(url, payloads[kind], args.rate, args)
+            best[kind] = (good, bad)
+            rows += [(f"sweep {kind} @ {r['rate']:.0f}/s", r, ref[kind]["p50"]) for r in probes]
 
         rss_one = server.memory_info().rss  # before the reload: one bundle was ever loaded
         newer = shutil.copytree(bundle, root / "bundle2")
@@ -316,8 +366,7 @@ def main() -> None:
         for name, r, ref_p50 in rows:
             print(f"{name:<28}{r['n']:>9}{r['errors']:>8}{r['p50']:>9.2f}{r['p99']:>9.2f}"
                   f"{r['p50'] / ref_p50:>17.1f}x")
-        print(f"\nlargest swept rate with p99 <= {args.p99_ms:g} ms and 0 errors: "
-              f"{best if best is not None else 'none'} requests/s")
+        print_best(best, args)
         print(f"reload during load: HTTP {reload_status.get('status')} in "
               f"{reload_status.get('seconds', float('nan')):.2f} s")
         on_disk = dir_bytes(bundle)
@@ -329,15 +378,17 @@ def main() -> None:
               f"{args.workers} worker threads share one copy")
         proc.terminate()
         proc.join(10)
-        if args.rules_rates:
+        if not args.no_rules:
             proc, url = start_server(bundle, args.workers, rules=True)
-            asyncio.run(load(url, payloads["known"], 10, 1.0, full=False))  # warm-up
+            asyncio.run(load(url, payloads["known"], 100, 1.0, full=False))  # warm-up
             print(f"\nwith the default rules on each request (synthetic rule context of "
                   f"{len(users)} users x {args.items} items, {50} candidates):")
-            for rate in [float(r) for r in args.rules_rates.split(",")]:
-                r = asyncio.run(load(url, payloads["known"], rate, args.seconds, full=False))
-                print(f"{'rules known @ ' + format(rate, '.0f') + '/s':<28}{r['n']:>9}"
+            res = asyncio.run(load(url, payloads["known"], args.rate, args.seconds, full=False))
+            good, bad, probes = max_rate(url, payloads["known"], args.rate, args, full=False)
+            for r in [res, *probes]:
+                print(f"{'rules known @ ' + format(r['rate'], '.0f') + '/s':<28}{r['n']:>9}"
                       f"{r['errors']:>8}{r['p50']:>9.2f}{r['p99']:>9.2f}")
+            print_best({"known, rules on": (good, bad)}, args)
             proc.terminate()
             proc.join(10)
     finally:
