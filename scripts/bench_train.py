@@ -313,7 +313,7 @@ def hand_step(net: TwoTowerModel, store: FeatureStore, loss_fn: nn.Module, num_n
 
     def sequence(batch: dict[str, Tensor]) -> Tensor:
         users = batch["seq_users"]
-        inputs, rows, at, pos = store.sequence_targets(users)
+        inputs, rows, at, pos = store.sequence_targets(users, bool(batch["random_end"]))
         targets = store.seq_items[pos]
         if full:
             items, table = catalogue(users.device)

@@ -67,14 +67,15 @@ class SequenceBatches(Dataset[dict[str, Tensor]]):
     through the causal history encoder once, every purchase a target
     (``FeatureStore.sequence_targets``)."""
 
-    def __init__(self, users: np.ndarray) -> None:
-        self.users = users
+    def __init__(self, users: np.ndarray, random_end: bool) -> None:
+        self.users, self.random_end = users, random_end
 
     def __len__(self) -> int:
         return len(self.users)
 
     def __getitem__(self, rows: np.ndarray) -> dict[str, Tensor]:
-        return {"seq_users": torch.from_numpy(self.users[np.asarray(rows, dtype=np.int64)])}
+        return {"seq_users": torch.from_numpy(self.users[np.asarray(rows, dtype=np.int64)]),
+                "random_end": torch.tensor(self.random_end)}
 
 
 class UserBatches(Dataset[dict[str, Tensor]]):
@@ -134,8 +135,13 @@ class RecsysDataModule(pl.LightningDataModule):
         examples: str = "position",
         keep_fraction: float = 0.5,
         fit_splits: Sequence[str] = ("train",),
+        sequence_window: str = "latest",
     ) -> None:
         super().__init__()
+        if sequence_window not in ("latest", "random"):
+            raise ConfigError(f"datamodule.sequence_window must be latest or random, got "
+                              f"{sequence_window!r}", column="sequence_window")
+        self.sequence_window = sequence_window
         if examples not in ("position", "user", "sequence"):
             raise ConfigError(f"datamodule.examples must be position, user or sequence, got "
                               f"{examples!r}", column="examples")
@@ -211,7 +217,7 @@ class RecsysDataModule(pl.LightningDataModule):
             dataset, n = UserExampleBatches(users, self.keep_fraction), len(users)
         elif self.examples == "sequence":  # users with a training positive
             users = np.flatnonzero(np.diff(self.tables.user_offsets) >= 1)
-            dataset, n = SequenceBatches(users), len(users)
+            dataset, n = SequenceBatches(users, self.sequence_window == "random"), len(users)
         else:
             dataset = PositionBatches(self.tables.seq_items, self.train_pixels)
             n = self.tables.n_train

@@ -159,7 +159,8 @@ class FeatureStore(nn.Module):
         out[:, : items.shape[1]] = items
         return out
 
-    def sequence_targets(self, users: Tensor) -> tuple[UserInputs, Tensor, Tensor, Tensor]:
+    def sequence_targets(self, users: Tensor, random_end: bool = False
+                         ) -> tuple[UserInputs, Tensor, Tensor, Tensor]:
         """One-pass sequence examples (``datamodule.examples: sequence``, timestamped data):
         each user's latest ``history_len`` training positives, most recent first, are the
         encoder's input, and each of them is a target whose history is in that window. Target at
@@ -168,8 +169,15 @@ class FeatureStore(nn.Module):
         basket: nothing of its own basket or later); a purchase of the user's first basket has
         no history (start -1: an empty history, as the per-position path gives it). Returns the
         users' inputs (ages before each user's last training day), and per target its batch row,
-        that start position and its training position."""
+        that start position and its training position. ``random_end``: each window ends after a
+        uniformly drawn positive of the user instead of the latest one, so over the epochs every
+        positive is a target, not only the latest ``history_len`` (nothing after the window's end
+        is read)."""
         end = self.user_offsets[users + 1]
+        if random_end:
+            count = end - self.user_offsets[users]
+            draw = (torch.rand(len(users), device=users.device) * count).long()
+            end = self.user_offsets[users] + 1 + torch.minimum(draw, count - 1)
         first = self.user_offsets[users].unsqueeze(1)
         inputs = self._users(users, end, self.seq_days[(end - 1).clamp(min=0)])
         steps = self.steps[: self.history_len].unsqueeze(0)

@@ -98,7 +98,7 @@ class TwoTowerSystem(pl.LightningModule):
         if "users" in batch:
             return self._user_example_step(batch["users"], float(batch["keep_fraction"]))
         if "seq_users" in batch:
-            return self._sequence_step(batch["seq_users"])
+            return self._sequence_step(batch["seq_users"], bool(batch["random_end"]))
         users, items = self.store.train_inputs(batch["pos"])
         if self.full_catalogue:
             return self._full_catalogue_step(batch["pos"], users, items)
@@ -108,11 +108,11 @@ class TwoTowerSystem(pl.LightningModule):
         u = self.net.user(users, history_vectors(self.net, self.store, users.hist_items))
         return self._sampled_step(u, items, self.net.item(item_inputs, batch.get("pixels")))
 
-    def _sequence_step(self, users: Tensor) -> Tensor:
+    def _sequence_step(self, users: Tensor, random_end: bool) -> Tensor:
         """One-pass sequence examples (``datamodule.examples: sequence``): the causal encoder
         reads each user's latest purchases once and each of them is a target, its user vector
         the encoder's state just before its basket (an empty history for the first basket)."""
-        inputs, rows, at, pos = self.store.sequence_targets(users)
+        inputs, rows, at, pos = self.store.sequence_targets(users, random_end)
         items = self.store.seq_items[pos]
         if len(pos) == 0:  # every window a single basket: nothing to learn from this batch
             return self._zero_loss()

@@ -148,6 +148,7 @@ def _cli(dataset: Path, out: Path, *overrides: str) -> subprocess.CompletedProce
     (("datamodule.keep_fraction=1",), "datamodule.keep_fraction must lie in (0, 1)"),
     (("datamodule.examples=sequence", "model/history_encoder=transformer",
       "model.history_encoder.position=none"), "examples=sequence predicts each purchase"),
+    (("datamodule.sequence_window=oldest",), "datamodule.sequence_window must be latest or"),
     (("-m", "hparams_search=two_tower", "hydra.sweeper.n_trials=1", "objective=val/auc@20"),
      "objective 'val/auc@20' is not a metric validation logs"),
 ])

@@ -56,6 +56,32 @@ def test_targets_read_only_older_baskets_and_cover_every_such_purchase(tiny_data
     assert len(got) < sum(min(history, int(offsets[u + 1] - offsets[u])) for u in users.tolist())
 
 
+def test_random_window_ends_make_every_positive_a_target_and_read_nothing_later(
+        tiny_dataset: Path) -> None:
+    tables = build_tables(load_dataset(tiny_dataset), None, history_len=3, social_len=3,
+                          user_buckets=101, multi_hot_len=4)
+    store = FeatureStore(tables)
+    users = torch.arange(len(tables.user_offsets) - 1)
+    seen: set[int] = set()
+    torch.manual_seed(0)
+    for _ in range(60):
+        inputs, rows, at, pos = store.sequence_targets(users, random_end=True)
+        for r, a, p in zip(rows.tolist(), at.tolist(), pos.tolist(), strict=True):
+            window = [int(i) - 1 for i in inputs.hist_items[r] if i > 0]
+            read = window[a:] if a >= 0 else []
+            start = int(tables.seq_basket_start[p])
+            # the history holds only purchases before the target's basket (positions < start)
+            assert read == [int(tables.seq_items[q]) for q in range(start - 1, start - 1 - len(read), -1)]
+        seen.update(pos.tolist())
+    latest = store.sequence_targets(users)[3]
+    # every positive can be a target but one whose own basket fills the window before it
+    user_start = tables.user_offsets[tables.seq_users]
+    basket = tables.seq_basket_start
+    eligible = {p for p in range(tables.n_train)
+                if basket[p] == user_start[p] or p + 1 - basket[p] < 3}
+    assert seen == eligible and len(eligible) > len(set(latest.tolist()))  # older ones too
+
+
 @pytest.mark.parametrize(("source", "position"), [("separate", "chronological"),
                                                   ("shared", "chronological"), ("shared", "none")])
 def test_one_pass_user_vectors_equal_the_per_position_ones(make_cfg: Make, source: str,
@@ -86,7 +112,7 @@ def test_a_batch_without_targets_is_a_zero_step(make_cfg: Make) -> None:
     later = torch.nonzero(store.seq_basket_start[store.user_offsets[1:] - 1]
                           > store.user_offsets[:-1]).flatten()[:8]
     assert len(later) == 8
-    loss = system.training_step({"seq_users": later}, 0)
+    loss = system.training_step({"seq_users": later, "random_end": torch.tensor(False)}, 0)
     assert loss.requires_grad and float(loss) == 0.0
 
 
