@@ -16,7 +16,7 @@ from recsys.rules import rules_from_cfg
 from recsys.serving.online_rules import ContextSettings
 from recsys.serving.service import ServeSettings, bundle_loader
 from recsys.serving.stage import pseudonymiser
-from recsys.serving.state import ServingState, watch
+from recsys.serving.state import ServingState, settle_memory, watch
 
 
 def settings_of(cfg: DictConfig) -> ServeSettings:
@@ -55,6 +55,7 @@ def task(cfg: DictConfig) -> None:
                           f"{err}") from None
     settings = settings_of(cfg)
     state = ServingState(bundle_loader(settings), settings.bundle_dir)
+    state.on_change.append(settle_memory)
     state.reload()
     stop = threading.Event()
     if settings.watch_seconds > 0:

@@ -95,13 +95,13 @@ class OnlineRules:
         return plan.assign(user_idx=np.full(len(plan), user, dtype=np.int64),
                            item_idx=touched[plan["item_idx"].to_numpy(np.int64)])
 
-    def decide(self, candidates: pd.DataFrame, new_user: Mapping[str, Any] | None = None
-               ) -> Decision:
+    def decide(self, candidates: Mapping[str, np.ndarray],
+               new_user: Mapping[str, Any] | None = None) -> Decision:
         """:meth:`apply`'s decisions for one user's candidates (the columns of
-        :data:`~recsys.serving.user_rules.CANDIDATE_COLUMNS`), as arrays."""
+        :data:`~recsys.serving.user_rules.CANDIDATE_COLUMNS` as arrays), as arrays."""
         if new_user is None:
-            user = int(candidates["user_idx"].iloc[0]) if len(candidates) else 0
-            return self.compiled.decide(candidates, user)
+            users = candidates["user_idx"]
+            return self.compiled.decide(candidates, int(users[0]) if len(users) else 0)
         bought = self._new_user_history(new_user)["item_idx"].to_numpy(np.int64)
         return self.compiled.decide(candidates, -1, self._new_user_row(new_user), bought)
 

@@ -340,11 +340,15 @@ class Ranked:
     rank: np.ndarray
     parts: dict[str, np.ndarray]
 
-    def frame(self) -> pd.DataFrame:
-        """The candidates frame: user_idx, item_idx, item_id, score, rank, ``<part>_score``."""
+    def columns(self) -> dict[str, np.ndarray]:
+        """The candidates' columns: user_idx, item_idx, item_id, score, rank, ``<part>_score``."""
         columns = {"user_idx": self.user_idx, "item_idx": self.item_idx, "item_id": self.item_id,
                    "score": self.score, "rank": self.rank}
-        return pd.DataFrame({**columns, **{f"{p}_score": self.parts[p] for p in PARTS}})
+        return {**columns, **{f"{p}_score": self.parts[p] for p in PARTS}}
+
+    def frame(self) -> pd.DataFrame:
+        """The candidates frame (:meth:`columns`)."""
+        return pd.DataFrame(self.columns())
 
 
 def _check_mode(mode: str) -> str:

@@ -36,7 +36,7 @@ SOCIAL_NOT_RULED = "used (no rules applied)"
 class RuledPlan:
     """A user's candidates and the rules' decision over them."""
 
-    candidates: pd.DataFrame
+    candidates: dict[str, np.ndarray]
     decision: Decision
 
 
@@ -59,9 +59,9 @@ def user_plan(served: Served, req: RecommendRequest, candidates_k: int
     if served.rules is None:
         ranked = rec.rank([query], k, req.exclude_purchased)
         return ranked, bool(len(ranked.user_idx)) and int(ranked.user_idx[0]) >= 0
-    candidates = rec.candidates([query], min(max(k, candidates_k), rec.n_items),
-                                req.exclude_purchased)
-    known = bool(len(candidates)) and int(candidates["user_idx"].iloc[0]) >= 0
+    candidates = rec.rank([query], min(max(k, candidates_k), rec.n_items),
+                          req.exclude_purchased).columns()
+    known = bool(len(candidates["user_idx"])) and int(candidates["user_idx"][0]) >= 0
     decision = served.rules.decide(candidates, None if known else (attributes or {}))
     return RuledPlan(candidates, decision.head(k)), known
 
@@ -102,10 +102,9 @@ def _ruled(plan: RuledPlan) -> list[Recommendation]:
     """The rows of a rules decision."""
     d, rows = plan.decision, plan.decision.rows
     cands = plan.candidates
-    ids = cands["item_id"].to_numpy()[rows]
-    base = cands["base_score"].to_numpy(dtype=float)[rows]
-    behaviour = cands["behaviour_score"].to_numpy(dtype=float)[rows]
-    image = cands["image_score"].to_numpy(dtype=float)[rows]
+    ids = cands["item_id"][rows]
+    base, behaviour, image = (cands[f"{p}_score"][rows].astype(float)
+                              for p in ("base", "behaviour", "image"))
     promotion = _label(d.promotion, NO_PROMOTION)
     channel = _label(d.channel, NO_CHANNEL)
     send_time = _time(d.send_time)

@@ -13,8 +13,9 @@ come from a one-row user table. The tests compare every decision with ``apply_ru
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -190,16 +191,34 @@ class _History:
         return self.items[lo:hi], self.times[lo:hi]
 
 
+class _Rows:
+    """A request's candidate columns where the engine expects a frame: each column becomes a
+    Series when a row condition first reads it (most requests read none)."""
+
+    def __init__(self, arrays: Mapping[str, np.ndarray]) -> None:
+        self.arrays = arrays
+        self.columns = list(arrays)
+        self._series: dict[str, pd.Series] = {}
+
+    def __getitem__(self, name: str) -> pd.Series:
+        if name not in self._series:
+            self._series[name] = pd.Series(self.arrays[name])
+        return self._series[name]
+
+    def __len__(self) -> int:
+        return len(self.arrays["item_idx"])
+
+
 class _RequestFrame(EvalFrame):
     """The engine's frame over one request's rows, answering user-only and item-only
     conditions from the precomputed masks."""
 
-    def __init__(self, rows: pd.DataFrame, ctx: RuleContext, user_pos: np.ndarray,
+    def __init__(self, rows: _Rows, ctx: RuleContext, user_pos: np.ndarray,
                  item_pos: np.ndarray, users: UserLevel, items: ItemLevel,
                  kinds: dict[tuple[str, str], str]) -> None:
-        self.rows = rows
+        self.rows = cast(pd.DataFrame, rows)  # what the engine reads of a frame: [] and columns
         self.ctx = ctx
-        self.tables = {"row": rows, "user": ctx.users, "item": ctx.items}
+        self.tables = {"row": self.rows, "user": ctx.users, "item": ctx.items}
         self.user_pos = user_pos
         self.item_pos = item_pos
         self._kinds = dict(kinds)
@@ -223,6 +242,7 @@ class UserRules:
         template = pd.DataFrame({c: pd.Series(dtype=object if c == "item_id" else
                                               np.int64 if c.endswith(("_idx", "rank")) else float)
                                  for c in CANDIDATE_COLUMNS})
+        self._template = template
         frame = EvalFrame(template, context)
         validate_rules(rules, frame)
         whens = [r.when for r in rules.filters] + [b.when for b in rules.boosts]
@@ -240,27 +260,29 @@ class UserRules:
         self._kinds = dict(frame._kinds)
         self._new_kinds = {k: v for k, v in self._kinds.items() if k[0] != "user"}
 
-    def decide(self, rows: pd.DataFrame, user: int, new_user: pd.DataFrame | None = None,
+    def decide(self, columns: Mapping[str, np.ndarray], user: int,
+               new_user: pd.DataFrame | None = None,
                new_history: np.ndarray | None = None) -> Decision:
         """The plan of user ``user`` (a known user's row of the context) or of ``new_user`` (a
         one-row user table, with its purchases ``new_history`` made at the context's now) over
-        its candidate ``rows`` (the columns of :data:`CANDIDATE_COLUMNS`)."""
+        its candidates' ``columns`` (:data:`CANDIDATE_COLUMNS`, as arrays)."""
         cfg = self.rules
-        item_pos = rows["item_idx"].to_numpy(np.int64)
+        rows = _Rows(columns)
+        item_pos = np.asarray(columns["item_idx"], dtype=np.int64)
         if new_user is None:
             ctx, users, u = self.context, self.users, user
             bought, when = self.history.of(user)
             kinds = self._kinds
         else:
             ctx = replace(self.context, users=new_user, contacts=None)
-            users, u, kinds = UserLevel.of(EvalFrame(rows.iloc[:0], ctx), cfg,
+            users, u, kinds = UserLevel.of(EvalFrame(self._template, ctx), cfg,
                                            self.user_conditions), 0, self._new_kinds
             bought = np.asarray(new_history if new_history is not None else [], dtype=np.int64)
             when = pd.DatetimeIndex([ctx.now] * len(bought))
         frame = _RequestFrame(rows, ctx, np.full(len(rows), u, dtype=np.int64), item_pos,
                               users, self.items, kinds)
-        raw = rows["score"].to_numpy(dtype=float)
-        social_raw = rows["social_score"].to_numpy(dtype=float)
+        raw = np.asarray(columns["score"], dtype=float)
+        social_raw = np.asarray(columns["social_score"], dtype=float)
         consent = bool(users.social[u])
         social = np.where(np.full(len(rows), consent), social_raw, 0.0)
         effective = raw - social_raw + social
@@ -279,7 +301,7 @@ class UserRules:
             final, m = apply_boost(final, frame, boost, self._boost(bit, boost, frame, bought))
             fired |= m.astype(np.int64) << np.int64(bit)
         plan = self._rank(keep, final, item_pos)
-        return self._plan(rows, plan, item_pos[plan], final, social, fired, users, u, consent)
+        return self._plan(plan, item_pos[plan], final, social, fired, users, u, consent)
 
     def _filter(self, rule: FilterRule, frame: EvalFrame, bought: np.ndarray,
                 when: pd.DatetimeIndex) -> np.ndarray:
@@ -317,7 +339,7 @@ class UserRules:
             idx = idx[(cumcount(codes + 1) < cap) | (codes < 0)]
         return idx[: self.rules.top_k]
 
-    def _plan(self, rows: pd.DataFrame, plan: np.ndarray, items: np.ndarray, final: np.ndarray,
+    def _plan(self, plan: np.ndarray, items: np.ndarray, final: np.ndarray,
               social: np.ndarray, fired: np.ndarray, users: UserLevel, u: int, consent: bool
               ) -> Decision:
         cfg = self.rules

@@ -99,7 +99,7 @@ def _candidates(ctx: RuleContext, user: int, rng: np.random.Generator) -> pd.Dat
 def _check_same(online: OnlineRules, cands: pd.DataFrame, new_user: dict[str, Any] | None,
                 what: str) -> int:
     want = online.apply(cands, new_user)
-    got = online.decide(cands, new_user)
+    got = online.decide({c: cands[c].to_numpy() for c in cands.columns}, new_user)
     assert got.item_idx.tolist() == want["item_idx"].tolist(), what
     assert got.rank.tolist() == want["rank"].tolist(), what
     np.testing.assert_array_equal(got.score, want["score"].to_numpy(), err_msg=what)
