@@ -37,7 +37,7 @@ from omegaconf import OmegaConf
 
 from recsys.ranking.candidates import CandidateSet, merge
 from recsys.ranking.config import RankingConfig, build_catalog, ranking_config
-from recsys.ranking.features import Catalog, build_features, history_stats
+from recsys.ranking.features import Catalog, history_stats
 from recsys.ranking.history import History, history_as_of
 from recsys.ranking.pipeline import Period, TwoStage, popularity_segments
 
@@ -159,12 +159,14 @@ class LoopIndex:
     item_young: dict[int, float] = field(default_factory=dict)
     item_old: dict[int, float] = field(default_factory=dict)
     item_ages: dict[int, list[float]] = field(default_factory=dict)
+    together: dict[int, dict[int, int]] = field(default_factory=dict)  # same-basket counts
 
 
 def loop_index(hist: History) -> LoopIndex:
     index = LoopIndex()
     users = hist.frame["user_idx"].to_numpy().tolist()
     items = hist.frame["item_idx"].to_numpy().tolist()
+    baskets: dict[tuple[int, int], set[int]] = {}
     for r, (u, i, a) in enumerate(zip(users, items, hist.age_days.tolist(), strict=True)):
         index.by_user.setdefault(u, []).append(r)
         index.item_count[i] = index.item_count.get(i, 0) + 1
@@ -172,26 +174,37 @@ def loop_index(hist: History) -> LoopIndex:
         index.item_young[i] = min(index.item_young.get(i, math.inf), a)
         index.item_old[i] = max(index.item_old.get(i, -math.inf), a)
         index.item_ages.setdefault(i, []).append(a)
+        baskets.setdefault((u, math.floor(a)), set()).add(i)
     for ages in index.item_ages.values():
         ages.sort()
+    for basket in baskets.values():  # one user's purchases of one day
+        for i in basket:
+            row = index.together.setdefault(i, {})
+            for j in basket:
+                if j != i:
+                    row[j] = row.get(j, 0) + 1
     return index
 
 
-def loop_features(hist: History, catalog: Catalog, windows: tuple[float, ...], index: LoopIndex,
+def loop_features(hist: History, catalog: Catalog, cfg: RankingConfig, index: LoopIndex,
                   cands: CandidateSet) -> dict[str, np.ndarray]:
     """Every feature of :func:`build_features` (for a catalogue without images), one user at a
     time from plain dicts and lists."""
+    windows, half_lives, basket_hl = cfg.windows, cfg.half_lives, cfg.basket_half_life
+    assert basket_hl is not None
     assert catalog.groups is not None and catalog.price is not None and catalog.images is None
     n = len(cands)
     out: dict[str, np.ndarray] = {}
     for name in cands.scores:  # the sources' own scores and ranks, copied pair by pair
         out[f"{name}_score"], out[f"{name}_rank"] = np.empty(n), np.empty(n)
-    names = ["n_sources", "ui_count", "ui_days_since", "ui_days_before_last", "ug_count",
-             "ug_days_since", "ug_days_before_last", *(f"aff_{c}" for c in catalog.affinity),
+    names = ["n_sources", "ui_count", "ui_days_since", *(f"ui_decayed_{h:g}d" for h in half_lives),
+             "ui_days_before_last", "ug_count", "ug_days_since",
+             *(f"ug_decayed_{h:g}d" for h in half_lives), "ug_days_before_last", "basket_score",
+             *(f"aff_{c}" for c in catalog.affinity),
              "item_count", "item_repeat_share", "item_days_since_last", "item_days_since_first",
              *(f"item_pop_{w:g}d{s}" for w in windows for s in ("", "_at_user")), "item_trend",
              "user_count", "user_items", "user_repeat_share", "user_days_since_last",
-             "user_days_since_first", "item_price", "price_vs_user",
+             "user_days_since_first", "user_days", "user_gap_days", "item_price", "price_vs_user",
              *(f"user_{c}" for c in catalog.user_names), *(f"item_{c}" for c in catalog.item_names)]
     out.update({name: np.empty(n) for name in names})
     i_all, age_all = hist.frame["item_idx"].to_numpy().tolist(), hist.age_days.tolist()
@@ -219,6 +232,21 @@ def loop_features(hist: History, catalog: Catalog, windows: tuple[float, ...], i
         median = statistics.median(known) if known else math.nan
         last = min((age_all[r] for r in mine), default=math.nan)
         first = max((age_all[r] for r in mine), default=math.nan)
+        days = len({math.floor(age_all[r]) for r in mine})
+        ui_dec: dict[float, dict[int, float]] = {h: {} for h in half_lives}  # decayed from the
+        ug_dec: dict[float, dict[int, float]] = {h: {} for h in half_lives}  # user's last purchase
+        weight: dict[int, float] = {}  # the basket score's weights
+        for r in mine:
+            i, a = i_all[r], age_all[r]
+            for h in half_lives:
+                ui_dec[h][i] = ui_dec[h].get(i, 0.0) + 0.5 ** ((a - last) / h)
+                if groups[i] >= 0:
+                    ug_dec[h][groups[i]] = ug_dec[h].get(groups[i], 0.0) + 0.5 ** ((a - last) / h)
+            weight[i] = weight.get(i, 0.0) + 0.5 ** ((a - last) / basket_hl)
+        basket: dict[int, float] = {}
+        for j, w in weight.items():
+            for i, c in index.together.get(j, {}).items():
+                basket[i] = basket.get(i, 0.0) + w * c
         while p < len(rows) and rows[p] == pos:
             i = items[p]
             for name, score, rank in sources:
@@ -230,6 +258,10 @@ def loop_features(hist: History, catalog: Catalog, windows: tuple[float, ...], i
             c, y = ug.get(groups[i], (0, math.nan)) if groups[i] >= 0 else (0, math.nan)
             out["ug_count"][p], out["ug_days_since"][p] = c, y
             out["ug_days_before_last"][p] = y - last
+            for h in half_lives:
+                out[f"ui_decayed_{h:g}d"][p] = ui_dec[h].get(i, 0.0)
+                out[f"ug_decayed_{h:g}d"][p] = ug_dec[h].get(groups[i], 0.0)
+            out["basket_score"][p] = basket.get(i, 0.0)
             for col, code in affinity.items():
                 out[f"aff_{col}"][p] = (aff[col].get(code[i], 0) if code[i] >= 0 else 0) \
                     / max(len(mine), 1)
@@ -252,6 +284,8 @@ def loop_features(hist: History, catalog: Catalog, windows: tuple[float, ...], i
             out["user_items"][p] = distinct
             out["user_repeat_share"][p] = 1.0 - distinct / max(len(mine), 1)
             out["user_days_since_last"][p], out["user_days_since_first"][p] = last, first
+            out["user_days"][p] = days
+            out["user_gap_days"][p] = (first - last) / (days - 1) if days >= 2 else math.nan
             out["item_price"][p] = price[i]
             out["price_vs_user"][p] = price[i] / median if median else math.inf
             for j, col in enumerate(catalog.user_names):
@@ -278,12 +312,13 @@ def feature_section(hist: History, pipe: TwoStage, n_ref: int) -> None:
     users = np.random.default_rng(1).choice(hist.n_users, n_ref, replace=False)
     users.sort()
     cands = merge(users, hist.n_items, pipe.candidates(Period(hist, users)))
-    windows = pipe.cfg.windows
-    stats, once_s = timed(history_stats, hist, pipe.catalog, windows)
+    cfg = pipe.cfg
+    stats, once_s = timed(lambda: history_stats(hist, pipe.catalog, cfg.windows,
+                                                half_lives=cfg.half_lives,
+                                                basket_half_life=cfg.basket_half_life))
     index, index_s = timed(loop_index, hist)
-    feats, vec_s, vec_cpu = cpu_best_of(2, lambda: build_features(cands, stats, pipe.catalog,
-                                                                   windows))
-    ref, loop_s, loop_cpu = cpu_best_of(2, lambda: loop_features(hist, pipe.catalog, windows,
+    feats, vec_s, vec_cpu = cpu_best_of(2, lambda: pipe.features(cands, stats))
+    ref, loop_s, loop_cpu = cpu_best_of(2, lambda: loop_features(hist, pipe.catalog, cfg,
                                                                  index, cands))
     missing = [name for name in feats.names if name not in ref]
     worst = 0.0

@@ -37,6 +37,8 @@ class RankingConfig:
     image_features: str | None = None
     image_recent: int = 5
     extra_periods: int = 0
+    half_lives: tuple[float, ...] = ()
+    basket_half_life: float | None = None
 
 
 def ranking_config(candidates: Mapping[str, Any], ranker: Mapping[str, Any]) -> RankingConfig:
@@ -69,9 +71,20 @@ def ranking_config(candidates: Mapping[str, Any], ranker: Mapping[str, Any]) -> 
             extra_periods=int(ranker.get("extra_periods") or 0),
             image_features=feats.get("image_features"),
             image_recent=check_budget(feats.get("image_recent", 5), "candidates.features.image_recent"),
+            half_lives=tuple(_positive(h, "candidates.features.decay_half_lives")
+                             for h in feats.get("decay_half_lives") or ()),
+            basket_half_life=None if feats.get("basket_half_life") is None else
+            _positive(feats["basket_half_life"], "candidates.features.basket_half_life"),
         )
     except KeyError as err:
         raise ConfigError(f"candidates/ranker config: missing setting {err}") from None
+
+
+def _positive(value: Any, key: str) -> float:
+    """``value`` as a positive number of days; a ConfigError naming ``key`` otherwise."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise ConfigError(f"{key} must be a positive number of days, got {value!r}", column=key)
+    return float(value)
 
 
 def _column(table: pd.DataFrame, column: str, key: str, what: str) -> pd.Series:

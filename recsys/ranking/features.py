@@ -7,9 +7,17 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from recsys.ranking.candidates import CandidateSet, pair_keys
 from recsys.ranking.history import History
+from recsys.ranking.recency import (
+    basket_matrix,
+    keyed_sums,
+    pair_values,
+    purchase_days,
+    weights_from_last,
+)
 
 
 @dataclass(frozen=True)
@@ -99,26 +107,54 @@ class HistoryStats:
     profile: np.ndarray | None = None  # unit image profile per user (see image_profiles)
     item_days: np.ndarray | None = None  # sorted item * day_span + whole days before the cut-off
     day_span: int = 0
+    decayed: dict[str, np.ndarray] = field(default_factory=dict)  # "<table>@<half-life>" ->
+    # per key of pairs[table]: purchases weighted 0.5 ** (days before the user's last / half-life)
+    basket: sp.csr_matrix | None = None  # item x item same-basket counts (see basket_matrix)
+    basket_weights: sp.csr_matrix | None = None  # user x item weights from the user's last
 
 
-def history_stats(history: History, catalog: Catalog, windows: tuple[float, ...]) -> HistoryStats:
-    """The :class:`HistoryStats` of ``history`` for ``catalog`` and popularity ``windows``."""
+def _decayed(stats_pairs: dict[str, Keyed], keys: dict[str, np.ndarray], weights: np.ndarray,
+             held: dict[str, np.ndarray], half_life: float) -> dict[str, np.ndarray]:
+    """Per item / item-group table: the decayed sum of each of its keys (rows ``held``)."""
+    return {f"{name}@{half_life:g}": keyed_sums(stats_pairs[name].keys, keys[name],
+                                                weights[held[name]])
+            for name in ("item", "__group") if name in stats_pairs}
+
+
+def history_stats(history: History, catalog: Catalog, windows: tuple[float, ...], *,
+                  half_lives: tuple[float, ...] = (), basket_half_life: float | None = None
+                  ) -> HistoryStats:
+    """The :class:`HistoryStats` of ``history`` for ``catalog`` and popularity ``windows``;
+    purchases decayed from each user's last by ``half_lives`` and, with ``basket_half_life``,
+    same-basket co-purchases (timed histories only)."""
     frame, age = history.frame, history.age_days
     h_users = frame["user_idx"].to_numpy(np.int64)
     h_items = frame["item_idx"].to_numpy(np.int64)
     width = {"item": history.n_items}
-    pairs = {"item": Keyed.of(pair_keys(h_users, h_items, history.n_items), age)}
+    keys = {"item": pair_keys(h_users, h_items, history.n_items)}
+    held = {"item": np.ones(len(h_items), dtype=bool)}
+    pairs = {"item": Keyed.of(keys["item"], age)}
     codes = dict(catalog.affinity)
     if catalog.groups is not None:
         codes["__group"] = np.asarray(catalog.groups, np.int64)
     for name, code in codes.items():
         code = np.asarray(code, np.int64)
         width[name] = int(code.max(initial=-1)) + 1
-        held = code[h_items] >= 0
-        pairs[name] = Keyed.of(pair_keys(h_users[held], code[h_items][held], width[name]),
-                               age[held])
+        held[name] = code[h_items] >= 0
+        keys[name] = pair_keys(h_users[held[name]], code[h_items][held[name]], width[name])
+        pairs[name] = Keyed.of(keys[name], age[held[name]])
     i_count, i_young, i_old = _per_index(h_items, history.n_items, age)
     u_count, u_young, u_old = _per_index(h_users, history.n_users, age)
+    decayed: dict[str, np.ndarray] = {}
+    basket = basket_weights = None
+    if history.timed:
+        for hl in half_lives:
+            decayed.update(_decayed(pairs, keys, weights_from_last(age, h_users, u_young, hl),
+                                    held, hl))
+        if basket_half_life is not None and len(frame):
+            basket = basket_matrix(h_users, h_items, age, history.n_items)
+            basket_weights = history.matrix(weights_from_last(age, h_users, u_young,
+                                                              basket_half_life))
     distinct = pairs["item"].keys
     item = {"count": i_count, "young": i_young, "old": i_old,
             "buyers": np.bincount(distinct % history.n_items, minlength=history.n_items)
@@ -129,6 +165,10 @@ def history_stats(history: History, catalog: Catalog, windows: tuple[float, ...]
     if history.timed:
         for w in windows:
             item[f"pop_{w:g}d"] = np.bincount(h_items[age <= w], minlength=history.n_items) / w
+        user["days"] = purchase_days(h_users, age, history.n_users)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            user["gap"] = np.where(user["days"] >= 2, (u_old - u_young) / (user["days"] - 1),
+                                   np.nan)
     if catalog.price is not None:
         price = np.asarray(catalog.price, np.float64)
         spend = pd.Series(price[h_items]).groupby(h_users).median()
@@ -142,7 +182,8 @@ def history_stats(history: History, catalog: Catalog, windows: tuple[float, ...]
         days = np.floor(age).astype(np.int64)
         span = int(days.max()) + int(max(windows, default=0.0)) + 2
         item_days = np.sort(h_items * np.int64(span) + days)
-    return HistoryStats(history, width, pairs, item, user, profile, item_days, span)
+    return HistoryStats(history, width, pairs, item, user, profile, item_days, span, decayed,
+                        basket, basket_weights)
 
 
 def popularity_at_user(stats: HistoryStats, users: np.ndarray, items: np.ndarray,
@@ -185,32 +226,42 @@ def image_profiles(history: History, images: np.ndarray, recent: int) -> np.ndar
 
 
 def _pair_lookup(stats: HistoryStats, name: str, code: np.ndarray | None, users: np.ndarray,
-                 items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(count, days since the last) of each pair's key in table ``name``: the item itself, or
-    its value of ``code`` (pairs whose item has none get 0 / NaN)."""
+                 items: np.ndarray, half_lives: tuple[float, ...] = ()
+                 ) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+    """(count, days since the last, decayed sum per half-life) of each pair's key in table
+    ``name``: the item itself, or its value of ``code`` (pairs whose item has none get 0 / NaN
+    / 0)."""
     table = stats.pairs[name]
     value = items if code is None else np.asarray(code, np.int64)[items]
     query = pair_keys(users, value, stats.width[name])
     query[value < 0] = -1
     count, young = np.zeros(len(query)), np.full(len(query), np.nan)
+    sums = [np.zeros(len(query)) for _ in half_lives]
     if len(table.keys):
         pos = np.minimum(np.searchsorted(table.keys, query), len(table.keys) - 1)
         hit = np.flatnonzero(table.keys[pos] == query)
         count[hit], young[hit] = table.count[pos[hit]], table.young[pos[hit]]
-    return count, young
+        for out, hl in zip(sums, half_lives, strict=True):
+            out[hit] = stats.decayed[f"{name}@{hl:g}"][pos[hit]]
+    return count, young, sums
 
 
 def build_features(cands: CandidateSet, history: History | HistoryStats, catalog: Catalog,
-                   windows: tuple[float, ...]) -> FeatureMatrix:
-    """Source scores and ranks; user-item and user-group purchase counts and days since the last
-    one; the user's share of purchases sharing each affinity column's value with the item; item
-    popularity per window and its trend; item age and repeat share; price against the user's
-    median; image similarity to the user's latest purchases (with image vectors); user
-    activity, repeat share and attribute columns; item attribute columns.
-    ``history`` may be its precomputed :func:`history_stats` (for ``catalog`` and ``windows``)."""
+                   windows: tuple[float, ...], *, half_lives: tuple[float, ...] = (),
+                   basket_half_life: float | None = None) -> FeatureMatrix:
+    """Source scores and ranks; user-item and user-group purchase counts, days since the last
+    one and (per half-life) purchases decayed from the user's last; same-basket co-purchases of
+    the item with the user's recency-weighted purchases; the user's share of purchases sharing
+    each affinity column's value with the item; item popularity per window and its trend; item
+    age and repeat share; price against the user's median; image similarity to the user's
+    latest purchases (with image vectors); user activity, purchase days and mean days between
+    them, repeat share and attribute columns; item attribute columns. ``history`` may be its
+    precomputed :func:`history_stats` (for ``catalog`` and the same settings)."""
     stats = history if isinstance(history, HistoryStats) else \
-        history_stats(history, catalog, windows)
+        history_stats(history, catalog, windows, half_lives=half_lives,
+                      basket_half_life=basket_half_life)
     timed = stats.history.timed
+    half_lives = half_lives if timed else ()
     cols: dict[str, np.ndarray] = {}
     for name in cands.scores:
         cols[f"{name}_score"] = cands.scores[name]
@@ -220,15 +271,21 @@ def build_features(cands: CandidateSet, history: History | HistoryStats, catalog
     users = cands.users[cands.rows]
     items = cands.items
     it, us = stats.item, stats.user
-    cols["ui_count"], cols["ui_days_since"] = _pair_lookup(stats, "item", None, users, items)
+    cols["ui_count"], cols["ui_days_since"], sums = _pair_lookup(stats, "item", None, users,
+                                                                 items, half_lives)
+    cols.update({f"ui_decayed_{hl:g}d": v for hl, v in zip(half_lives, sums, strict=True)})
     user_last = us["young"][users]
     if timed:  # relative to the user's last purchase: 0 = bought on the user's last day
         cols["ui_days_before_last"] = cols["ui_days_since"] - user_last
     if catalog.groups is not None:
-        cols["ug_count"], cols["ug_days_since"] = _pair_lookup(stats, "__group", catalog.groups,
-                                                               users, items)
+        cols["ug_count"], cols["ug_days_since"], sums = _pair_lookup(
+            stats, "__group", catalog.groups, users, items, half_lives)
+        cols.update({f"ug_decayed_{hl:g}d": v for hl, v in zip(half_lives, sums, strict=True)})
         if timed:
             cols["ug_days_before_last"] = cols["ug_days_since"] - user_last
+    if stats.basket is not None and stats.basket_weights is not None:
+        mine = (stats.basket_weights[cands.users] @ stats.basket).tocsr()
+        cols["basket_score"] = pair_values(mine, cands.rows, items)
     for name, code in catalog.affinity.items():
         cols[f"aff_{name}"] = _pair_lookup(stats, name, code, users, items)[0] \
             / np.maximum(us["count"][users], 1.0)
@@ -250,6 +307,8 @@ def build_features(cands: CandidateSet, history: History | HistoryStats, catalog
     if timed:
         cols["user_days_since_last"] = us["young"][users]
         cols["user_days_since_first"] = us["old"][users]
+        cols["user_days"] = us["days"][users]
+        cols["user_gap_days"] = us["gap"][users]
     if catalog.price is not None:
         price = np.asarray(catalog.price, np.float64)
         cols["item_price"] = price[items]

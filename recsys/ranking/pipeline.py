@@ -136,13 +136,21 @@ class TwoStage:
                                    np.empty(0, np.int64) for f in ("rows", "items", "scores", "ranks")))
                 for name, parts in lists.items()}
 
+    def features(self, cands: CandidateSet, history: History | HistoryStats) -> FeatureMatrix:
+        """The pair features of ``cands`` from ``history`` (or its :func:`history_stats`)."""
+        return build_features(cands, history, self.catalog, self.cfg.windows,
+                              half_lives=self.cfg.half_lives,
+                              basket_half_life=self.cfg.basket_half_life)
+
     def score_table(self, period: Period, lists: dict[str, Candidates] | None = None) -> Scored:
         """Merged candidates of ``period``, their features and, when labelled, labels."""
         lists = self.candidates(period) if lists is None else lists
         cands = merge(period.users, period.history.n_items, lists)
         if self._stats is None or self._stats.history is not period.history:
-            self._stats = history_stats(period.history, self.catalog, self.cfg.windows)
-        feats = build_features(cands, self._stats, self.catalog, self.cfg.windows)
+            self._stats = history_stats(period.history, self.catalog, self.cfg.windows,
+                                        half_lives=self.cfg.half_lives,
+                                        basket_half_life=self.cfg.basket_half_life)
+        feats = self.features(cands, self._stats)
         labels = None
         if period.labels is not None:
             truth = sp.coo_matrix(period.labels[cands.users])

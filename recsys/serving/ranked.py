@@ -21,7 +21,7 @@ from recsys.data.atomic import atomic_directory
 from recsys.errors import BundleError, DataError
 from recsys.ranking.candidates import Candidates, merge
 from recsys.ranking.config import ranking_config
-from recsys.ranking.features import Catalog, build_features
+from recsys.ranking.features import Catalog
 from recsys.ranking.history import History
 from recsys.ranking.model import META_FILE, MODEL_FILE, Ranker, load_ranker
 from recsys.ranking.pipeline import Period, TwoStage
@@ -42,7 +42,7 @@ def feature_names(pipeline: TwoStage, history: History) -> tuple[str, ...]:
     empty = Candidates(none, none, np.empty(0), none)
     cands = merge(np.empty(0, np.int64), history.n_items,
                   {name: empty for name in pipeline.source_names()})
-    return build_features(cands, history, pipeline.catalog, pipeline.cfg.windows).names
+    return pipeline.features(cands, history).names
 
 
 def export_ranked(root: Path | str, spec: Mapping[str, Any], pipeline: TwoStage, ranker: Ranker,
