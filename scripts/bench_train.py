@@ -88,13 +88,16 @@ class Setting:
     def overrides(self) -> list[str]:
         out = [f"model/history_encoder={self.encoder}",
                f"model.net.user_tower.history_source={self.source}"]
+        if self.source == "separate":  # the SimpleX residual reads a shared history only
+            out.append("model.net.user_tower.history_residual=false")
         # explicit either way: the experiment's own loss must not decide a row
         out.append("model/loss=sampled_softmax" if self.loss.startswith("sampled")
                    else "model/loss=full_softmax")
         if self.loss == "full-user":
             out.append("datamodule.examples=user")
         if self.loss.endswith("-seq"):  # 256 users a batch: up to 256 x history_len targets
-            out += ["datamodule.examples=sequence", "datamodule.batch_size=256"]
+            out += ["datamodule.examples=sequence", "datamodule.batch_size=256",
+                    "model.history_encoder.position=chronological"]
         return out
 
 
