@@ -13,8 +13,8 @@ user, and its vectorised feature builder against a per-user Python loop of the s
    against a plain per-user loop computing every one of its features over the same history
    (dicts per user and per item, built once beforehand as the vectorised statistics are),
    which must give the same values.
-Configs are the package's (conf/candidates/default.yaml, conf/ranker/lambdarank.yaml); one
-LightGBM thread.
+Configs are the package's (conf/candidates/default.yaml, conf/ranker/lambdarank.yaml and their
+data/<name>.yaml); one LightGBM thread.
 """
 
 from __future__ import annotations
@@ -50,8 +50,11 @@ def config(data: str | None) -> dict[str, Any]:
     cand = OmegaConf.load(CONF / "candidates" / "default.yaml")
     if data is not None and (CONF / "candidates" / "data" / f"{data}.yaml").is_file():
         cand = OmegaConf.merge(cand, OmegaConf.load(CONF / "candidates" / "data" / f"{data}.yaml"))
+    ranker = OmegaConf.load(CONF / "ranker" / "lambdarank.yaml")
+    if data is not None and (CONF / "ranker" / "data" / f"{data}.yaml").is_file():
+        ranker = OmegaConf.merge(ranker, OmegaConf.load(CONF / "ranker" / "data" / f"{data}.yaml"))
     return {"candidates": OmegaConf.to_container(cand, resolve=True),
-            "ranker": OmegaConf.to_container(OmegaConf.load(CONF / "ranker" / "lambdarank.yaml"))}
+            "ranker": OmegaConf.to_container(ranker, resolve=True)}
 
 
 def run_pipeline(pipe: TwoStage, train: Period, test: Period, label: str) -> None:
