@@ -61,3 +61,11 @@ def test_sweep_config_tunes_on_validation_users() -> None:
     assert cfg.mode == "tune"
     assert "ranker.params.learning_rate" in cfg.hydra.sweeper.params
     assert cfg.candidates.sources.siblings.column == "item_id"  # the dataset's own values
+
+
+@pytest.mark.parametrize(("config", "data", "periods"), [
+    ("rank", "hm", 25), ("rank", "synthetic", 10), ("evaluate", "hm", 25)])
+def test_per_dataset_ranker_settings(config: str, data: str, periods: int) -> None:
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        cfg = compose(config_name=config, overrides=[f"data={data}"])
+    assert cfg.ranker.extra_periods == periods  # ranker/data/<data>.yaml over lambdarank.yaml
