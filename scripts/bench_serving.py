@@ -120,8 +120,10 @@ def serve(bundle: str, port: int, workers: int, rules: bool = False) -> None:
         online = OnlineRules(parse_rules(yaml.safe_load(conf.read_text())),
                              make_context(len(rec.user_ids), rec.n_items))
 
-        def loader(source: Path) -> Served:
-            return Served(Recommender.load(source, unknown_user="cold"), online, source, source)
+        def loader(source: Path) -> Served:  # bundle_loader's, over the synthetic rule context
+            rec = Recommender.load(source, unknown_user="cold")
+            rec.warm_up()
+            return Served(rec, online, source, source)
 
     state = ServingState(loader, settings.bundle_dir)
     state.on_change.append(settle_memory)  # as recsys-serve does
@@ -312,6 +314,7 @@ def reference(bundle: Path, payloads: dict[str, list[bytes]], n: int) -> dict[st
     torch.set_num_threads(1)
     faiss.omp_set_num_threads(1)
     rec = Recommender.load(bundle, unknown_user="cold")
+    rec.warm_up()  # as the service does before serving
     out = {}
     for kind, bodies_ in payloads.items():
         times = []

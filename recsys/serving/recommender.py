@@ -128,6 +128,17 @@ class Recommender:
                    vectors, item_vectors, history, popularity, tower, encoder, ablations,
                    unknown_user, pseudonym)
 
+    def warm_up(self) -> None:
+        """Serve one request of each kind: the first calls of the TorchScript tower optimise
+        it (about 120 ms on the bench bundle) and the id lookups are built on first use. The
+        service does this before swapping a bundle in, so no request waits for it."""
+        k = min(10, self.n_items)
+        if len(self.user_ids):
+            self.rank([str(self.user_ids[0])], k)
+        if self.tower is not None:
+            for _ in range(2):  # the profiling executor optimises on the second call
+                self.rank([{"history": [str(self._item_ids[0])]}], k)
+
     @property
     def n_items(self) -> int:
         return int(self.index.ntotal)

@@ -50,6 +50,7 @@ def bundle_loader(settings: ServeSettings) -> Callable[[Path], Served]:
         resolved = Path(os.path.realpath(source))
         rec = Recommender.load(resolved, unknown_user=settings.unknown_user,
                                pseudonym=settings.pseudonym)
+        rec.warm_up()
         rules = None
         if settings.rules is not None and settings.context is not None:
             rules = OnlineRules.load(settings.rules, settings.context)
