@@ -45,7 +45,8 @@ def test_rank_cli_reports_then_refuses_bad_input(tmp_path: Path, toy_overrides: 
         (out / "ranker" / "ranker.json").read_text())["features"])
     for bad, words in [("candidates.budget=0", "candidates.budget"),
                        ("candidates.sources.siblings.column=no_such", "no_such"),
-                       ("candidates.features.item_columns=[nope]", "item_columns")]:
+                       ("candidates.features.item_columns=[nope]", "item_columns"),
+                       ("candidates.features.basket_half_life=0", "basket_half_life")]:
         fresh = tmp_path / "bad"
         proc = run(*common, bad, f"output_dir={fresh}")
         assert proc.returncode == 2, proc.stderr
