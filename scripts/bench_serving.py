@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import multiprocessing as mp
 import os
@@ -376,6 +377,10 @@ def main() -> None:
         n = args.max_requests
         payloads = {k: bodies(k, users, items, n, seed) for seed, k in enumerate(("known", "new"))}
         ref = reference(bundle, payloads, 300)
+        # the client's own long-lived objects (torch, pandas, ids, payloads) out of its garbage
+        # collector's full passes, which would pause its event loop mid-measurement
+        gc.collect()
+        gc.freeze()
 
         proc, url = start_server(bundle, args.workers, rules=False)
         server = psutil.Process(proc.pid)
