@@ -46,17 +46,15 @@ def basket_matrix(users: np.ndarray, items: np.ndarray, age: np.ndarray, n_items
 
 
 def pair_values(matrix: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-    """``matrix[rows[p], cols[p]]`` for every p (0 where not stored), without densifying."""
+    """``matrix[rows[p], cols[p]]`` for every p (0 where not stored, duplicates summed), without
+    densifying or sorting the matrix: its entries are searched among the sorted queries."""
     m = sp.csr_matrix(matrix)
-    m.sum_duplicates()
-    m.sort_indices()
     n = np.int64(m.shape[1])
-    stored = np.repeat(np.arange(m.shape[0], dtype=np.int64), np.diff(m.indptr)) * n \
-        + m.indices.astype(np.int64)
-    query = np.asarray(rows, np.int64) * n + np.asarray(cols, np.int64)
-    out = np.zeros(len(query))
-    if len(stored):
-        pos = np.minimum(np.searchsorted(stored, query), len(stored) - 1)
-        hit = stored[pos] == query
-        out[hit] = m.data[pos[hit]]
-    return out
+    query, inverse = np.unique(np.asarray(rows, np.int64) * n + np.asarray(cols, np.int64),
+                               return_inverse=True)
+    if not len(query) or not m.nnz:
+        return np.zeros(len(inverse))
+    stored = np.repeat(np.arange(m.shape[0], dtype=np.int64) * n, np.diff(m.indptr)) + m.indices
+    pos = np.minimum(np.searchsorted(query, stored), len(query) - 1)
+    hit = query[pos] == stored
+    return np.bincount(pos[hit], weights=m.data[hit], minlength=len(query))[inverse.ravel()]

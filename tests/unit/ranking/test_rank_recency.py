@@ -7,12 +7,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 
 from recsys.errors import ConfigError
 from recsys.ranking.candidates import Candidates, merge
 from recsys.ranking.config import ranking_config
 from recsys.ranking.features import Catalog, build_features
 from recsys.ranking.history import history_as_of
+from recsys.ranking.recency import pair_values
 
 CUTOFF = pd.Timestamp("2024-02-01")
 # (user, item, whole days before the cut-off); groups: items 1 and 4 -> 0, items 2 and 3 -> 1
@@ -68,3 +70,11 @@ def test_non_positive_half_lives_are_refused(setting: dict[str, object]) -> None
     ranker = {"params": {}, "num_boost_round": 1, "seed": 0, "threads": 1}
     with pytest.raises(ConfigError, match=r"candidates\.features"):
         ranking_config(cand, ranker)
+
+
+def test_pair_values_reads_stored_entries_and_sums_duplicates() -> None:
+    # row 0 stores column 3 twice (1 and 4) and column 1, unsorted; row 2 stores column 0
+    m = sp.csr_matrix((np.array([1.0, 2.0, 4.0, 3.0]), np.array([3, 1, 3, 0]),
+                       np.array([0, 3, 3, 4])), shape=(3, 4))
+    got = pair_values(m, np.array([2, 0, 0, 1, 0]), np.array([0, 3, 1, 1, 3]))
+    np.testing.assert_array_equal(got, [3.0, 5.0, 2.0, 0.0, 5.0])
