@@ -74,3 +74,22 @@ def test_short_run_learns_well_above_popularity(make_cfg: Make) -> None:
     popular = popularity_baseline(dm.tables, dm.targets["val"], k=10,
                                   exclude_history=objects["system"].exclude_history)
     assert metrics["val/recall@10"] > 1.5 * popular["recall"], (metrics, popular)
+
+
+def test_residual_search_space_is_two_towers_with_the_shared_history_fixed() -> None:
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    from recsys.cli._app import CONFIG_DIR
+
+    GlobalHydra.instance().clear()
+    spaces = {}
+    for name in ("two_tower", "two_tower_residual"):
+        with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+            cfg = compose("train", overrides=[f"hparams_search={name}"], return_hydra_config=True)
+        spaces[name] = dict(cfg.hydra.sweeper.params)
+        GlobalHydra.instance().clear()
+    key = "model.net.user_tower.history_source"
+    assert spaces["two_tower_residual"].pop(key) == "choice(shared)"
+    assert spaces["two_tower"].pop(key) == "choice(separate, shared)"
+    assert spaces["two_tower_residual"] == spaces["two_tower"]
