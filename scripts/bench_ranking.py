@@ -194,7 +194,6 @@ def loop_features(hist: History, catalog: Catalog, cfg: RankingConfig, index: Lo
     """Every feature of :func:`build_features` (for a catalogue without images), one user at a
     time from plain dicts and lists."""
     windows, half_lives, basket_hl = cfg.windows, cfg.half_lives, cfg.basket_half_life
-    assert basket_hl is not None
     assert catalog.groups is not None and catalog.price is not None and catalog.images is None
     n = len(cands)
     out: dict[str, np.ndarray] = {}
@@ -202,7 +201,8 @@ def loop_features(hist: History, catalog: Catalog, cfg: RankingConfig, index: Lo
         out[f"{name}_score"], out[f"{name}_rank"] = np.empty(n), np.empty(n)
     names = ["n_sources", "ui_count", "ui_days_since", *(f"ui_decayed_{h:g}d" for h in half_lives),
              "ui_days_before_last", "ug_count", "ug_days_since",
-             *(f"ug_decayed_{h:g}d" for h in half_lives), "ug_days_before_last", "basket_score",
+             *(f"ug_decayed_{h:g}d" for h in half_lives), "ug_days_before_last",
+             *(["basket_score"] if basket_hl is not None else []),
              *(f"aff_{c}" for c in catalog.affinity),
              "item_count", "item_repeat_share", "item_days_since_last", "item_days_since_first",
              *(f"item_pop_{w:g}d{s}" for w in windows for s in ("", "_at_user")), "item_trend",
@@ -245,7 +245,8 @@ def loop_features(hist: History, catalog: Catalog, cfg: RankingConfig, index: Lo
                 ui_dec[h][i] = ui_dec[h].get(i, 0.0) + 0.5 ** ((a - last) / h)
                 if groups[i] >= 0:
                     ug_dec[h][groups[i]] = ug_dec[h].get(groups[i], 0.0) + 0.5 ** ((a - last) / h)
-            weight[i] = weight.get(i, 0.0) + 0.5 ** ((a - last) / basket_hl)
+            if basket_hl is not None:
+                weight[i] = weight.get(i, 0.0) + 0.5 ** ((a - last) / basket_hl)
         basket: dict[int, float] = {}
         for j, w in weight.items():
             for i, c in index.together.get(j, {}).items():
@@ -264,7 +265,8 @@ def loop_features(hist: History, catalog: Catalog, cfg: RankingConfig, index: Lo
             for h in half_lives:
                 out[f"ui_decayed_{h:g}d"][p] = ui_dec[h].get(i, 0.0)
                 out[f"ug_decayed_{h:g}d"][p] = ug_dec[h].get(groups[i], 0.0)
-            out["basket_score"][p] = basket.get(i, 0.0)
+            if basket_hl is not None:
+                out["basket_score"][p] = basket.get(i, 0.0)
             for col, code in affinity.items():
                 out[f"aff_{col}"][p] = (aff[col].get(code[i], 0) if code[i] >= 0 else 0) \
                     / max(len(mine), 1)
