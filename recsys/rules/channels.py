@@ -23,7 +23,7 @@ def contact_capped(frame: EvalFrame, cfg: RulesConfig, users: np.ndarray) -> np.
     return n[users] >= cfg.caps.max_contacts
 
 
-def _choices(frame: EvalFrame, cfg: RulesConfig, users: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def channel_choices(frame: EvalFrame, cfg: RulesConfig, users: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per user, eligible channel ids in preference order (padded with C) and the preferred id.
     The order is the user's preferred channel, then ``channels.order``; users whose preferred
     channel has a ``channels.routes`` entry take that order instead."""
@@ -80,7 +80,7 @@ def assign_channels(
     """
     order = list(cfg.channel_order)
     c = len(order)
-    choices, pref = _choices(frame, cfg, users)
+    choices, pref = channel_choices(frame, cfg, users)
     consent = frame.ctx.users["marketing_consent"].to_numpy(dtype=bool)[users]
     capped = contact_capped(frame, cfg, users)
     room = np.array([np.inf if cfg.channels[n].cost <= 0

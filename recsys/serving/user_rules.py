@@ -21,8 +21,7 @@ import numpy as np
 import pandas as pd
 
 from recsys.rules import RuleContext, RulesConfig
-from recsys.rules.channels import _choices as channel_choices
-from recsys.rules.channels import contact_capped, send_times
+from recsys.rules.channels import channel_choices, contact_capped, send_times
 from recsys.rules.conditions import Condition, Leaf, Not
 from recsys.rules.config import NO_CHANNEL, NO_PROMOTION, BoostRule, FilterRule
 from recsys.rules.explain import SOCIAL_IGNORED, SOCIAL_USED
