@@ -167,8 +167,8 @@ class UserTower(nn.Module):
         """User vectors [T, dim] for T targets in one pass of the history encoder over each
         user's sequence: target ``t`` reads user ``rows[t]`` with the history that starts at
         position ``at[t]`` (that position and every older one; -1: an empty history), as
-        :meth:`forward` would with that suffix as the whole history. Needs an encoder with ``states`` (the causal
-        Transformer)."""
+        :meth:`forward` would with that suffix as the whole history. Needs an encoder with
+        ``states`` (the causal Transformer)."""
         encode = getattr(self.hist_pool, "states", None)
         if encode is None:
             raise ValueError("one-pass sequence training needs the causal Transformer history "

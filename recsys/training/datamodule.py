@@ -48,34 +48,22 @@ class PositionBatches(Dataset[dict[str, Tensor]]):
 
 
 class UserExampleBatches(Dataset[dict[str, Tensor]]):
-    """Training batches of users (``examples: user``): each user's training positives are split
-    afresh on the device into a history and held-out targets (``FeatureStore.split_users``)."""
+    """Training batches of users under ``key``, with the example kind's settings: ``users``
+    (``examples: user``; each user's positives split afresh on the device into a history and
+    held-out targets, ``FeatureStore.split_users``) or ``seq_users`` (``examples: sequence``; the
+    causal encoder reads each user's latest purchases once, every purchase a target,
+    ``FeatureStore.sequence_targets``)."""
 
-    def __init__(self, users: np.ndarray, keep_fraction: float) -> None:
-        self.users, self.keep_fraction = users, keep_fraction
-
-    def __len__(self) -> int:
-        return len(self.users)
-
-    def __getitem__(self, rows: np.ndarray) -> dict[str, Tensor]:
-        return {"users": torch.from_numpy(self.users[np.asarray(rows, dtype=np.int64)]),
-                "keep_fraction": torch.tensor(self.keep_fraction)}
-
-
-class SequenceBatches(Dataset[dict[str, Tensor]]):
-    """Training batches of users (``examples: sequence``): each user's latest purchases go
-    through the causal history encoder once, every purchase a target
-    (``FeatureStore.sequence_targets``)."""
-
-    def __init__(self, users: np.ndarray, random_end: bool) -> None:
-        self.users, self.random_end = users, random_end
+    def __init__(self, users: np.ndarray, key: str, **settings: float) -> None:
+        self.users, self.key = users, key
+        self.settings = {name: torch.tensor(value) for name, value in settings.items()}
 
     def __len__(self) -> int:
         return len(self.users)
 
     def __getitem__(self, rows: np.ndarray) -> dict[str, Tensor]:
-        return {"seq_users": torch.from_numpy(self.users[np.asarray(rows, dtype=np.int64)]),
-                "random_end": torch.tensor(self.random_end)}
+        return {self.key: torch.from_numpy(self.users[np.asarray(rows, dtype=np.int64)]),
+                **self.settings}
 
 
 class UserBatches(Dataset[dict[str, Tensor]]):
@@ -214,10 +202,13 @@ class RecsysDataModule(pl.LightningDataModule):
         if self.examples == "user":
             # users with a history and at least one held-out target
             users = np.flatnonzero(np.diff(self.tables.user_offsets) >= 2)
-            dataset, n = UserExampleBatches(users, self.keep_fraction), len(users)
+            dataset = UserExampleBatches(users, "users", keep_fraction=self.keep_fraction)
+            n = len(users)
         elif self.examples == "sequence":  # users with a training positive
             users = np.flatnonzero(np.diff(self.tables.user_offsets) >= 1)
-            dataset, n = SequenceBatches(users, self.sequence_window == "random"), len(users)
+            dataset = UserExampleBatches(users, "seq_users",
+                                         random_end=self.sequence_window == "random")
+            n = len(users)
         else:
             dataset = PositionBatches(self.tables.seq_items, self.train_pixels)
             n = self.tables.n_train
