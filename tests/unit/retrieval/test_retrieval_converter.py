@@ -4,8 +4,6 @@ up to the score; erasure resets the customer's id-embedding row of that checkpoi
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +13,7 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
+from module_loading import load_module
 
 from recsys.data import load_dataset
 from recsys.evaluation.baselines import load_embedding_model
@@ -28,14 +27,7 @@ ROOT = Path(__file__).resolve().parents[3]
 
 
 def _tiny_world() -> Any:
-    if "tiny_world" not in sys.modules:
-        spec = importlib.util.spec_from_file_location("tiny_world",
-                                                      ROOT / "tests/unit/training/tiny_world.py")
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["tiny_world"] = module
-        spec.loader.exec_module(module)
-    return sys.modules["tiny_world"]
+    return load_module("tiny_world", ROOT / "tests/unit/training/tiny_world.py")
 
 
 @pytest.fixture(scope="module")

@@ -4,8 +4,6 @@ the default rules and a hand-built candidate frame."""
 from __future__ import annotations
 
 import copy
-import importlib.util
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from module_loading import load_module
 
 from recsys.mining import MiningConfig, run_mining
 from recsys.rules import RuleContext, build_context
@@ -21,23 +20,13 @@ from recsys.rules import RuleContext, build_context
 ROOT = Path(__file__).resolve().parents[3]
 
 
-def _load(name: str, path: Path) -> Any:
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-mining_world = _load("mining_world", ROOT / "tests/unit/mining/mining_world.py")
+mining_world = load_module("mining_world", ROOT / "tests/unit/mining/mining_world.py")
 
 
 @pytest.fixture(scope="session")
 def bench_module() -> Any:
     """scripts/bench_rules.py (its synthetic context and candidates)."""
-    return _load("bench_rules", ROOT / "scripts/bench_rules.py")
+    return load_module("bench_rules", ROOT / "scripts/bench_rules.py")
 
 
 @pytest.fixture(scope="session")

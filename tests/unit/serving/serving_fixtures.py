@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -17,17 +13,6 @@ from recsys.evaluation.toy import ToyDataset
 from recsys.serving import ExportSettings
 
 HISTORY_LEN = 4
-
-
-def load_module(name: str, path: Path) -> ModuleType:
-    """A module of the repository that is not a package (a script, a test helper), by path."""
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
 
 
 def export_settings(**overrides: Any) -> ExportSettings:

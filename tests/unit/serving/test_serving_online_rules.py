@@ -14,7 +14,7 @@ import pytest
 import yaml
 from fastapi.testclient import TestClient
 from http_fixtures import TOKEN_ENV, copy_bundle, make_app, serve_settings
-from serving_fixtures import load_module
+from module_loading import load_module
 
 from recsys.marketing.campaign import BacktestConfig, CampaignInputs, plan_campaign
 from recsys.marketing.candidates import HistoryCandidateConfig

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from serving_fixtures import load_module
+from module_loading import load_module
 
 from recsys.rules import RuleContext, parse_rules
 from recsys.serving.online_rules import OnlineRules
