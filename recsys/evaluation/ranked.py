@@ -5,7 +5,7 @@ ranks the evaluated split's users from the whole history, under the evaluator's 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -103,8 +103,7 @@ def training_periods(train: EvalData, exclude_purchased: bool, extra: int,
         periods.append(Period(history, np.unique(held["user_idx"].to_numpy(np.int64)),
                               history.counts if exclude_purchased else None, labels))
     if users is not None:
-        periods = [Period(p.history, np.intersect1d(p.users, users), p.exclude, p.labels)
-                   for p in periods]
+        periods = [p.of_users(np.intersect1d(p.users, users)) for p in periods]
     return periods
 
 
@@ -118,17 +117,29 @@ def build_pipeline(spec: Mapping[str, Any], data: EvalData,
     return TwoStage(cfg, catalog, popularity_segments(cfg, dataset.users), embedding)
 
 
+def with_two_tower(pipeline: TwoStage, periods: list[Period]) -> list[Period]:
+    """Training periods for ``pipeline``: with a two-tower, whose user vectors are as of the
+    first period's history only (they have seen the earlier periods' labels), the earlier ones
+    carry its candidates absent and its scores missing (``ranker.two_tower_earlier: missing``)
+    or are left out (``drop``)."""
+    if pipeline.embedding is None:
+        return periods
+    if pipeline.cfg.two_tower_earlier == "drop":
+        return periods[:1]
+    return [periods[0], *(replace(p, two_tower=False) for p in periods[1:])]
+
+
 def fit_ranked(spec: Mapping[str, Any], data: EvalData) -> tuple[TwoStage, Ranker]:
     """Pipeline and ranker trained on the period before ``data``'s split. A two-tower source
     (``spec["two_tower_checkpoint"]``) gives user vectors as of each period's history: the
     training period's from the splits before its labels, the returned pipeline's from
-    ``data``'s; earlier periods held out of the history are then left out (the model's user
-    vectors would have seen them)."""
+    ``data``'s; earlier periods held out of the history go without it (:func:`with_two_tower`)."""
     train = training_data(data)
     pipeline = build_pipeline(spec, data, two_tower(spec, train))
-    extra = 0 if pipeline.embedding is not None else pipeline.cfg.extra_periods
-    periods = training_periods(train, bool(spec["exclude_purchased"]), extra)
-    ranker = pipeline.fit(periods, source=f"{train.manifest_path} split {train.split!r}")
+    periods = training_periods(train, bool(spec["exclude_purchased"]),
+                               pipeline.cfg.extra_periods)
+    ranker = pipeline.fit(with_two_tower(pipeline, periods),
+                          source=f"{train.manifest_path} split {train.split!r}")
     if pipeline.embedding is not None:
         pipeline = pipeline.with_embedding(two_tower(spec, data, pipeline.embedding.index))
     return pipeline, ranker
@@ -245,12 +256,14 @@ def user_split(users: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarra
 def tune_split_top(spec: Mapping[str, Any], val: EvalData, fraction: float, seed: int, k: int
                    ) -> tuple[np.ndarray, np.ndarray]:
     """Train on ``fraction`` of ``val``'s users and rank the others (validation only: a
-    sweep's objective): ``(held-out users, their top k)``."""
-    pipeline = build_pipeline(spec, val)
+    sweep's objective): ``(held-out users, their top k)``. A two-tower source
+    (``spec["two_tower_checkpoint"]``) has user vectors as of ``val``'s history."""
+    pipeline = build_pipeline(spec, val, two_tower(spec, val))
     fit_users, held = user_split(val.users, fraction, seed)
     excl = bool(spec["exclude_purchased"])
     full = period_of(val, excl, labelled=True)
-    ranker = pipeline.fit(training_periods(val, excl, pipeline.cfg.extra_periods, fit_users),
+    periods = training_periods(val, excl, pipeline.cfg.extra_periods, fit_users)
+    ranker = pipeline.fit(with_two_tower(pipeline, periods),
                           source=f"{val.manifest_path} split {val.split!r}")
     return held, pipeline.rank(ranker, Period(full.history, held, full.exclude), k)
 

@@ -17,6 +17,7 @@ from recsys.ranking.features import Catalog
 from recsys.ranking.model import RankerSpec
 
 KINDS = ("repurchase", "copurchase", "siblings", "popularity", "embedding")
+EARLIER = ("missing", "drop")  # earlier training periods with a two-tower (ranker.two_tower_earlier)
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,8 @@ class RankingConfig:
     extra_periods: int = 0
     half_lives: tuple[float, ...] = ()
     basket_half_life: float | None = None
+    two_tower_similarity: bool = False
+    two_tower_earlier: str = "missing"
 
 
 def ranking_config(candidates: Mapping[str, Any], ranker: Mapping[str, Any]) -> RankingConfig:
@@ -75,6 +78,9 @@ def ranking_config(candidates: Mapping[str, Any], ranker: Mapping[str, Any]) -> 
                              for h in feats.get("decay_half_lives") or ()),
             basket_half_life=None if feats.get("basket_half_life") is None else
             _positive(feats["basket_half_life"], "candidates.features.basket_half_life"),
+            two_tower_similarity=bool(feats.get("two_tower_similarity", False)),
+            two_tower_earlier=_choice(ranker.get("two_tower_earlier", "missing"),
+                                      EARLIER, "ranker.two_tower_earlier"),
         )
     except KeyError as err:
         raise ConfigError(f"candidates/ranker config: missing setting {err}") from None
@@ -85,6 +91,13 @@ def _positive(value: Any, key: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
         raise ConfigError(f"{key} must be a positive number of days, got {value!r}", column=key)
     return float(value)
+
+
+def _choice(value: Any, choices: tuple[str, ...], key: str) -> str:
+    """``value`` when it is one of ``choices``; a ConfigError naming ``key`` otherwise."""
+    if value not in choices:
+        raise ConfigError(f"{key} must be one of {', '.join(choices)}, got {value!r}", column=key)
+    return str(value)
 
 
 def _column(table: pd.DataFrame, column: str, key: str, what: str) -> pd.Series:

@@ -4,7 +4,7 @@ applied to a later period (features as of that one's start)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -39,18 +39,26 @@ from recsys.ranking.sources import (
     SiblingSource,
     TwoTower,
 )
+from recsys.retrieval.similarity import prepare
 from recsys.retrieval.topk import EMPTY
 
 
 @dataclass(frozen=True)
 class Period:
     """Users ranked from ``history`` (as of its cut-off), never shown ``exclude``'s non-zeros
-    (``[n_users, n_items]``, or None); ``labels``: their purchases in the period (training)."""
+    (``[n_users, n_items]``, or None); ``labels``: their purchases in the period (training);
+    ``two_tower`` false: the two-tower's user vectors are not as of this history (an earlier
+    training period they have seen), so its candidates are absent and its scores missing."""
 
     history: History
     users: np.ndarray
     exclude: sp.csr_matrix | None = None
     labels: sp.csr_matrix | None = None
+    two_tower: bool = True
+
+    def of_users(self, users: np.ndarray) -> Period:
+        """The same period for ``users`` only."""
+        return replace(self, users=np.asarray(users, np.int64))
 
 
 @dataclass(frozen=True)
@@ -74,6 +82,7 @@ class TwoStage:
         self.embedding = embedding
         self._fitted: tuple[History, dict[str, CandidateSource]] | None = None
         self._stats: HistoryStats | None = None
+        self._item_vectors: np.ndarray | None = None
 
     def with_embedding(self, embedding: TwoTower | None) -> TwoStage:
         """The same pipeline with another two-tower (user vectors as of another history)."""
@@ -125,22 +134,52 @@ class TwoStage:
         for name, source in self.sources(period.history).items():
             if only is not None and name != only:
                 continue
-            parts = []
-            for s in range(0, len(users), step):
+            parts: list[Candidates] = []
+            absent = isinstance(source, EmbeddingSource) and not period.two_tower
+            for s in range(0, 0 if absent else len(users), step):
                 batch = users[s : s + step]
                 excl = period.exclude[batch] if period.exclude is not None else None
                 got = source.top(batch, budget, excl)
                 parts.append(Candidates(got.rows + s, got.items, got.scores, got.ranks))
             lists[name] = parts
+        empty = {"rows": np.empty(0, np.int64), "items": np.empty(0, np.int64),
+                 "scores": np.empty(0), "ranks": np.empty(0, np.int64)}
         return {name: Candidates(*(np.concatenate([getattr(p, f) for p in parts]) if parts else
-                                   np.empty(0, np.int64) for f in ("rows", "items", "scores", "ranks")))
+                                   empty[f] for f in ("rows", "items", "scores", "ranks")))
                 for name, parts in lists.items()}
 
-    def features(self, cands: CandidateSet, history: History | HistoryStats) -> FeatureMatrix:
-        """The pair features of ``cands`` from ``history`` (or its :func:`history_stats`)."""
-        return build_features(cands, history, self.catalog, self.cfg.windows,
-                              half_lives=self.cfg.half_lives,
-                              basket_half_life=self.cfg.basket_half_life)
+    def features(self, cands: CandidateSet, history: History | HistoryStats,
+                 two_tower: bool = True) -> FeatureMatrix:
+        """The pair features of ``cands`` from ``history`` (or its :func:`history_stats`), with
+        the two-tower's similarity of every pair when configured (missing where ``two_tower``
+        is false: see :class:`Period`)."""
+        feats = build_features(cands, history, self.catalog, self.cfg.windows,
+                               half_lives=self.cfg.half_lives,
+                               basket_half_life=self.cfg.basket_half_life)
+        if self.embedding is None or not self.cfg.two_tower_similarity:
+            return feats
+        sim = self.two_tower_similarity(cands) if two_tower else np.full(len(cands), np.nan)
+        values = np.empty((len(feats.names) + 1, len(cands)), np.float32)  # column-major
+        values[:-1] = feats.values.T
+        values[-1] = sim
+        return FeatureMatrix((*feats.names, "two_tower_sim"), values.T)
+
+    def two_tower_similarity(self, cands: CandidateSet) -> np.ndarray:
+        """The two-tower's score (its similarity: dot or cosine) of every candidate pair."""
+        assert self.embedding is not None
+        model = self.embedding.model
+        if self._item_vectors is None:
+            self._item_vectors = prepare(np.asarray(model.item_embeddings(self.cfg.batch_users),
+                                                    np.float32), model.similarity)
+        out = np.empty(len(cands), np.float64)
+        step = self.cfg.batch_users
+        for s in range(0, len(cands.users), step):
+            users = prepare(np.asarray(model.user_embeddings(cands.users[s : s + step]),
+                                       np.float32), model.similarity)
+            lo, hi = np.searchsorted(cands.rows, [s, s + step])
+            out[lo:hi] = np.einsum("ij,ij->i", users[cands.rows[lo:hi] - s],
+                                   self._item_vectors[cands.items[lo:hi]])
+        return out
 
     def score_table(self, period: Period, lists: dict[str, Candidates] | None = None) -> Scored:
         """Merged candidates of ``period``, their features and, when labelled, labels."""
@@ -150,7 +189,7 @@ class TwoStage:
             self._stats = history_stats(period.history, self.catalog, self.cfg.windows,
                                         half_lives=self.cfg.half_lives,
                                         basket_half_life=self.cfg.basket_half_life)
-        feats = self.features(cands, self._stats)
+        feats = self.features(cands, self._stats, period.two_tower)
         labels = None
         if period.labels is not None:
             truth = sp.coo_matrix(period.labels[cands.users])
@@ -182,8 +221,7 @@ class TwoStage:
         out = np.full((len(period.users), k), EMPTY, dtype=np.int64)
         step = len(period.users) if table is not None else self.cfg.batch_users
         for s in range(0, len(period.users), max(step, 1)):
-            part = table or self.score_table(
-                Period(period.history, period.users[s : s + step], period.exclude))
+            part = table or self.score_table(period.of_users(period.users[s : s + step]))
             scores = ranker.predict(part.features.values, part.features.names)
             best = rank_pairs(part.cands.rows, part.cands.items, scores, k)
             out[s + best.rows, best.ranks] = best.items
