@@ -28,12 +28,16 @@ class EvalSettings:
     exclude_purchased: bool
     segments: tuple[str, ...]
     min_segment_users: int
+    rare_item_max_users: int = 0  # > 0: a ``rare_items`` slice (at most this many history users)
 
     def __post_init__(self) -> None:
         if not self.ks or min(self.ks) < 1:
             raise ConfigError(f"eval.ks must be positive cut-offs, got {list(self.ks)}")
         if self.main_k not in self.ks:
             raise ConfigError(f"eval.main_k={self.main_k} must be one of eval.ks {list(self.ks)}")
+        if self.rare_item_max_users < 0:
+            raise ConfigError(f"eval.rare_item_max_users must be >= 0, got "
+                              f"{self.rare_item_max_users}", column="eval.rare_item_max_users")
 
     @property
     def max_k(self) -> int:
@@ -112,7 +116,8 @@ def evaluate(
     """Rank the whole catalogue for the evaluated users with each method and score it."""
     if settings.max_k > data.n_items:
         raise ConfigError(f"eval.ks: k={settings.max_k} exceeds the catalogue of {data.n_items}")
-    slices = build_slices(data, settings.segments, settings.min_segment_users)
+    slices = build_slices(data, settings.segments, settings.min_segment_users,
+                          rare_max_users=settings.rare_item_max_users)
     result = EvalResult(data.split, data_name, settings, len(data.users), data.n_items,
                         slice_users={s.name: len(s.rows) for s in slices})
     for name, ranker in methods.items():

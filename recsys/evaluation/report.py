@@ -13,7 +13,7 @@ from recsys.data.atomic import atomic_directory
 from recsys.evaluation.evaluator import EvalResult
 
 HEADLINE = ("recall", "ndcg", "hitrate", "mrr", "map")
-COLD_WARM = ("cold_items", "warm_items", "cold_users", "warm_users")
+COLD_WARM = ("cold_items", "rare_items", "warm_items", "cold_users", "warm_users")
 
 
 def write_report(result: EvalResult, out_dir: Path, title: str = "Offline evaluation",

@@ -1,4 +1,4 @@
-"""Evaluation slices: cold/warm items, cold/warm users and user segments."""
+"""Evaluation slices: cold/warm/rare items, cold/warm users and user segments."""
 
 from __future__ import annotations
 
@@ -34,12 +34,16 @@ def _by_users(name: str, truth: sp.csr_matrix, rows: np.ndarray) -> Slice:
 
 
 def build_slices(
-    data: EvalData, segments: Sequence[str] = (), min_users: int = 1, bins: int = 4
+    data: EvalData, segments: Sequence[str] = (), min_users: int = 1, bins: int = 4,
+    rare_max_users: int = 0,
 ) -> list[Slice]:
     """Cold/warm item and user slices plus one slice per segment value with enough users.
 
-    Segment columns are read from the users table; numeric columns are cut into ``bins``
-    quantile bands; columns absent from the table are skipped.
+    ``rare_max_users`` > 0 adds ``rare_items``: the purchases of items with at most that many
+    history users (cold items included), where id embeddings have little to learn from and
+    content (images, attributes) has to carry the item. Segment columns are read from the users
+    table; numeric columns are cut into ``bins`` quantile bands; columns absent from the table
+    are skipped.
     """
     truth = data.user_truth
     cold_user = data.cold_users[data.users]
@@ -50,6 +54,8 @@ def build_slices(
         _by_users("cold_users", truth, np.flatnonzero(cold_user)),
         _by_users("warm_users", truth, np.flatnonzero(~cold_user)),
     ]
+    if rare_max_users > 0:
+        slices.append(_by_items("rare_items", truth, data.item_user_counts <= rare_max_users))
     table = data.user_table.set_index("user_idx")
     for col in segments:
         if col not in table.columns:

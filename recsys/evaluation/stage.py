@@ -28,6 +28,7 @@ def settings_from(cfg: dict[str, Any]) -> EvalSettings:
         exclude_purchased=bool(cfg["exclude_purchased"]),
         segments=tuple(cfg.get("segments") or ()),
         min_segment_users=int(cfg["min_segment_users"]),
+        rare_item_max_users=int(cfg.get("rare_item_max_users") or 0),
     )
 
 

@@ -137,7 +137,28 @@ def test_exclude_purchased_removes_history_items(toy: ToyDataset) -> None:
     assert any(np.isin(r, h.indices).any() for r, h in zip(kept, hist, strict=True))
 
 
+def test_rare_items_slice_holds_purchases_of_items_with_few_history_users(toy: ToyDataset) -> None:
+    data = prepare_eval_data(toy, "test")
+    methods = build_methods({"p": {"kind": "popularity"}}, data, **RUN)
+    plain = evaluate(methods, data, EvalSettings((12,), 12, False, (), 1)).to_dict()
+    assert "rare_items" not in plain["slices"]
+    settings = EvalSettings((12,), 12, False, (), 1, rare_item_max_users=2)
+    doc = evaluate(methods, data, settings).to_dict()
+    rare = data.item_user_counts <= 2
+    assert rare.sum() > data.cold_items.sum()  # cold items and some bought by 1-2 users
+    truth = data.user_truth
+    expected_users = int((np.asarray(truth[:, np.flatnonzero(rare)].sum(axis=1)).ravel() > 0).sum())
+    assert doc["slices"]["rare_items"]["n_users"] == expected_users
+    top = rank_users(methods["p"], data, 12, exclude_purchased=False)
+    has = np.asarray(truth[:, np.flatnonzero(rare)].sum(axis=1)).ravel() > 0
+    sub = truth[has].multiply(rare[np.newaxis, :].astype(np.float32)).tocsr()
+    assert ranking_metrics(top[has], sub, [12])["recall@12"] == pytest.approx(
+        doc["slices"]["rare_items"]["methods"]["p"]["recall@12"])
+
+
 def test_settings_are_validated() -> None:
+    with pytest.raises(ConfigError, match="rare_item_max_users"):
+        EvalSettings((12,), 12, False, (), 1, rare_item_max_users=-1)
     with pytest.raises(ConfigError, match="main_k"):
         EvalSettings((5, 10), 12, False, (), 1)
     with pytest.raises(ConfigError, match="positive"):
