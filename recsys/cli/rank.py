@@ -41,15 +41,22 @@ def spec_of(cfg: DictConfig) -> dict[str, Any]:
 
 
 def tune(cfg: DictConfig) -> float:
-    """Validation only: train on ``tune_fraction`` of the validation users, score the rest."""
+    """Validation only: train on ``tune_fraction`` of the validation users, score the rest;
+    with ``tune_seeds``, once per user split, the objective averaged over them."""
     ev = as_dict(cfg.eval, "eval")
     val = prepare_eval_data(load_dataset(cfg.dataset_dir), "val")
-    held, top = tune_split_top(spec_of(cfg), val, float(cfg.tune_fraction), int(cfg.seed),
-                               int(ev["main_k"]))
-    metrics = ranking_metrics(top, val.truth[held], [int(ev["main_k"])])
-    value = float(metrics[f"{ev['objective_metric']}@{ev['main_k']}"])
-    print(" ".join(f"{k}={v:.4f}" for k, v in metrics.items()))
-    return value
+    seeds = [int(s) for s in cfg.tune_seeds] if cfg.tune_seeds else [int(cfg.seed)]
+    k = int(ev["main_k"])
+    runs = []
+    for seed in seeds:
+        held, top = tune_split_top(spec_of(cfg), val, float(cfg.tune_fraction), seed, k)
+        runs.append(ranking_metrics(top, val.truth[held], [k]))
+        print(f"seed={seed} " * (len(seeds) > 1) + " ".join(f"{n}={v:.4f}"
+                                                           for n, v in runs[-1].items()))
+    mean = {n: sum(float(r[n]) for r in runs) / len(runs) for n in runs[0]}
+    if len(seeds) > 1:
+        print(f"mean of {len(seeds)} splits " + " ".join(f"{n}={v:.4f}" for n, v in mean.items()))
+    return mean[f"{ev['objective_metric']}@{k}"]
 
 
 def task(cfg: DictConfig) -> float:

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hydra import compose, initialize_config_dir
 
@@ -43,7 +44,13 @@ def test_rank_cli_reports_then_refuses_bad_input(tmp_path: Path, toy_overrides: 
     served = RankedRecommender.load(out / "bundle")  # the bundle serves the evaluated ranker
     assert served.ranker.feature_names == tuple(json.loads(
         (out / "ranker" / "ranker.json").read_text())["features"])
+    images = tmp_path / "images"  # a features cache of another dataset: one item too few
+    images.mkdir()
+    np.save(images / "item_features.npy", np.ones((59, 4), np.float32))
+    np.save(images / "item_mask.npy", np.ones(59, bool))
     for bad, words in [("candidates.budget=0", "candidates.budget"),
+                       (f"candidates.features.image_features={images}", "item_features.npy"),
+                       ("ranker.two_tower_earlier=never", "two_tower_earlier"),
                        ("candidates.sources.siblings.column=no_such", "no_such"),
                        ("candidates.features.item_columns=[nope]", "item_columns"),
                        ("candidates.features.basket_half_life=0", "basket_half_life")]:
@@ -70,3 +77,18 @@ def test_per_dataset_ranker_settings(config: str, data: str, periods: int) -> No
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
         cfg = compose(config_name=config, overrides=[f"data={data}"])
     assert cfg.ranker.extra_periods == periods  # ranker/data/<data>.yaml over lambdarank.yaml
+
+
+def test_tuning_averages_the_objective_over_user_splits(
+        tmp_path: Path, toy_overrides: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    from recsys.cli.rank import tune
+
+    data = make_toy_dataset(n_users=80, n_items=60).write(tmp_path / "toy")
+    common = [f"dataset_dir={data}", f"paths.output_dir={tmp_path}", *toy_overrides, *EVAL,
+              "mode=tune", "eval.objective_metric=map"]
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        single = [tune(compose(config_name="rank", overrides=[*common, f"seed={s}"]))
+                  for s in (0, 1)]
+        both = tune(compose(config_name="rank", overrides=[*common, "tune_seeds=[0,1]"]))
+    assert both == pytest.approx(sum(single) / 2)
+    assert "mean of 2 splits" in capsys.readouterr().out
