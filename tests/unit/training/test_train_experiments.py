@@ -18,6 +18,7 @@ EXTRA = {
     "id_only": [],
     "images": [],
     "images_social": [],
+    "hm_images": [],
     "finetune_cnn": ["image_encoder.image_size=32", "image_encoder.resize_size=32",
                      "datamodule.batch_size=16", "datamodule.eval_batch_size=64",
                      "datamodule.num_workers=0"],
@@ -29,7 +30,7 @@ def test_every_experiment_runs_fast_dev_run(make_cfg: Make, tiny_features: Path,
                                             experiment: str) -> None:
     cfg = make_cfg(f"experiment={experiment}", "debug=fast_dev_run",
                    f"datamodule.image_features_dir={tiny_features}"
-                   if experiment.startswith("images") else "datamodule.image_features_dir=null",
+                   if "images" in experiment else "datamodule.image_features_dir=null",
                    *EXTRA[experiment])
     metrics, objects = train(cfg)
     assert math.isfinite(metrics["train/loss"])
