@@ -19,6 +19,7 @@ EXTRA = {
     "images": [],
     "images_social": [],
     "hm_images": [],
+    "hm_two_tower": [],
     "finetune_cnn": ["image_encoder.image_size=32", "image_encoder.resize_size=32",
                      "datamodule.batch_size=16", "datamodule.eval_batch_size=64",
                      "datamodule.num_workers=0"],
@@ -37,7 +38,7 @@ def test_every_experiment_runs_fast_dev_run(make_cfg: Make, tiny_features: Path,
     assert 0.0 <= metrics["val/recall@20"] <= 1.0 and "test/recall@20_cold" in metrics
     user_blocks = objects["net"].user_tower.block_names
     item_blocks = objects["net"].item_tower.block_names
-    assert ("product_image" in item_blocks) == (experiment != "id_only")
+    assert ("product_image" in item_blocks) == (experiment not in ("id_only", "hm_two_tower"))
     assert ("social_image" in user_blocks) == (experiment == "images_social")
     assert ("attributes" in item_blocks) == (experiment != "id_only")
     assert (objects["net"].image_encoder is not None) == (experiment == "finetune_cnn")
