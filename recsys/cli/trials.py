@@ -1,5 +1,7 @@
 """A Hydra callback that writes the table of a sweep's trials (``trials.csv`` and ``trials.md``)
 into the sweep directory, rewritten after every job so an interrupted sweep keeps its table.
+Each job appends its row to ``trials.jsonl`` under a file lock and rebuilds the tables from that
+file, so jobs run in parallel processes (``hydra/launcher=joblib``) all land in one table.
 
 Optuna's sweeper writes only the best trial (``optimization_results.yaml``); this table holds every
 trial: its number, its swept values, the objective the app returned (``recsys-train``: the best
@@ -9,7 +11,9 @@ validation value of ``objective``) and the run directory it trained in.
 from __future__ import annotations
 
 import csv
+import fcntl
 import io
+import json
 import math
 import os
 import uuid
@@ -23,10 +27,7 @@ from omegaconf import DictConfig, OmegaConf
 
 
 class TrialsTable(Callback):
-    """Collects one row per multirun job; writes the table to ``hydra.sweep.dir``."""
-
-    def __init__(self) -> None:
-        self.rows: list[dict[str, Any]] = []
+    """Appends one row per multirun job to ``trials.jsonl``; rewrites the tables beside it."""
 
     def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
         if config.hydra.mode != RunMode.MULTIRUN:
@@ -36,17 +37,25 @@ class TrialsTable(Callback):
         job_cfg = job_return.cfg
         run_dir = OmegaConf.select(job_cfg, "run_dir", default=None) if job_cfg is not None else None
         overrides = dict(o.split("=", 1) for o in (job_return.overrides or []) if "=" in o)
-        self.rows.append({
+        row = {
             "trial": int(config.hydra.job.num),
             "objective": float(value) if isinstance(value, (int, float)) else None,
             "status": "completed" if ok else "failed",
             "overrides": overrides,
             "run_dir": run_dir or job_return.working_dir,
-        })
+        }
         sweeper = config.hydra.sweeper
         swept = list((sweeper.get("params") or {}).keys()) if "params" in sweeper else []
-        write_tables(Path(config.hydra.sweep.dir), self.rows, swept,
-                     maximize=str(sweeper.get("direction", "maximize")) != "minimize")
+        sweep_dir = Path(config.hydra.sweep.dir)
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        with open(sweep_dir / ".trials.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            with open(sweep_dir / "trials.jsonl", "a") as log:
+                log.write(json.dumps(row) + "\n")
+            rows = [json.loads(line) for line in
+                    (sweep_dir / "trials.jsonl").read_text().splitlines() if line.strip()]
+            write_tables(sweep_dir, sorted(rows, key=lambda r: int(r["trial"])), swept,
+                         maximize=str(sweeper.get("direction", "maximize")) != "minimize")
 
 
 def _columns(rows: list[dict[str, Any]], swept: list[str]) -> list[str]:

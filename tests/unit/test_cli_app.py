@@ -91,3 +91,29 @@ def test_trials_table_lists_every_trial_best_first(tmp_path: Path) -> None:
         "trial", "objective", "status", "lr", "run_dir"]  # constant overrides left out
     md = (tmp_path / "trials.md").read_text().splitlines()
     assert [line.split(" | ")[0] for line in md[2:]] == ["| 2", "| 0", "| 1"]
+
+
+def test_trials_table_gathers_jobs_of_parallel_workers(tmp_path: Path) -> None:
+    """hydra/launcher=joblib runs each job's callback in its own process: every worker's
+    TrialsTable must still land in one table."""
+    from hydra.core.utils import JobReturn, JobStatus
+    from hydra.types import RunMode
+    from omegaconf import OmegaConf
+
+    from recsys.cli.trials import TrialsTable
+
+    def job(num: int, value: float) -> None:
+        config = OmegaConf.create({"hydra": {
+            "mode": RunMode.MULTIRUN, "job": {"num": num}, "sweep": {"dir": str(tmp_path)},
+            "sweeper": {"direction": "maximize", "params": {"lr": "interval(0.001, 0.1)"}}}})
+        result = JobReturn(overrides=[f"lr={value / 10}"], working_dir=f"w{num}")
+        result.status = JobStatus.COMPLETED
+        result.return_value = value
+        TrialsTable().on_job_end(config, result)   # a fresh instance: another worker process
+
+    job(1, 0.3)
+    job(0, 0.2)
+    with (tmp_path / "trials.csv").open() as fh:
+        table = list(csv.DictReader(fh))
+    assert [(r["trial"], r["objective"], r["lr"]) for r in table] == [
+        ("0", "0.2", "0.02"), ("1", "0.3", "0.03")]

@@ -120,8 +120,10 @@ def test_untimed_training_with_a_shared_history_learns_and_exports(make_cfg: Mak
                            trained.user_embeddings(users.numpy()), atol=1e-5)
 
 
-def test_full_softmax_training_with_a_shared_history_learns(make_cfg: Make, untimed: Path) -> None:
-    cfg = make_cfg("trainer.max_epochs=2", "test=false", "model/history_encoder=mean",
+@pytest.mark.parametrize("encoder", ["mean", "transformer_set"])  # the set order needs no time
+def test_full_softmax_training_with_a_shared_history_learns(make_cfg: Make, untimed: Path,
+                                                            encoder: str) -> None:
+    cfg = make_cfg("trainer.max_epochs=2", "test=false", f"model/history_encoder={encoder}",
                    "model.net.user_tower.history_source=shared", "model/loss=full_softmax",
                    dataset=untimed)
     metrics, _ = train(cfg)
