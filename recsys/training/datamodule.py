@@ -124,8 +124,14 @@ class RecsysDataModule(pl.LightningDataModule):
         keep_fraction: float = 0.5,
         fit_splits: Sequence[str] = ("train",),
         sequence_window: str = "latest",
+        item_id_min_count: int = 1,
     ) -> None:
         super().__init__()
+        if item_id_min_count < 1:
+            raise ConfigError(f"datamodule.item_id_min_count must be >= 1 (training positives an "
+                              f"item needs for its own id vector), got {item_id_min_count}",
+                              column="item_id_min_count")
+        self.item_id_min_count = int(item_id_min_count)
         if sequence_window not in ("latest", "random"):
             raise ConfigError(f"datamodule.sequence_window must be latest or random, got "
                               f"{sequence_window!r}", column="sequence_window")
@@ -165,7 +171,7 @@ class RecsysDataModule(pl.LightningDataModule):
             self.images = load_image_arrays(self.image_features_dir, len(ds.users), len(ds.items))
         self.tables = build_tables(ds, self.images, self.history_len, self.social_len,
                                    self.user_buckets, self.multi_hot_len, self.eval_history,
-                                   self.fit_splits)
+                                   self.fit_splits, self.item_id_min_count)
         for split in ("val", "test"):
             self.targets[split] = eval_targets(ds.split(split), len(ds.items))
 

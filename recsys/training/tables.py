@@ -189,10 +189,13 @@ def build_tables(
     multi_hot_len: int,
     eval_history: Mapping[str, Sequence[str]] | None = None,
     fit_splits: Sequence[str] = ("train",),
+    item_id_min_count: int = 1,
 ) -> FeatureTables:
     """All dense tables of ``ds``; ``images`` adds product and (consented) social images;
     ``eval_history`` names the splits evaluated users read as history (see the module doc);
-    ``fit_splits`` the splits whose positives are trained on (train; train + val to refit)."""
+    ``fit_splits`` the splits whose positives are trained on (train; train + val to refit);
+    items with fewer than ``item_id_min_count`` training positives get the cold id bucket 0
+    (their vector comes from their content), in training and at inference alike."""
     users, items = ds.users.sort_values("user_idx"), ds.items.sort_values("item_idx")
     n_users, n_items = len(users), len(items)
     root = str(ds.path)
@@ -258,7 +261,8 @@ def build_tables(
         user_num=np.nan_to_num(unum),
         social_features=np.nan_to_num(social), social_start=offs[:-1].astype(np.int64),
         social_count=social_count.astype(np.int64),
-        item_bucket=np.where(count > 0, np.arange(1, n_items + 1), 0), item_cat=icat,
+        item_bucket=np.where(count >= max(item_id_min_count, 1), np.arange(1, n_items + 1), 0),
+        item_cat=icat,
         item_multi=multi, item_num=np.nan_to_num(inum), item_image=np.nan_to_num(image),
         item_image_mask=image_mask, item_count=count, eval_history=histories,
         timestamped=bool(ds.manifest.get("has_timestamps", True)), fit_splits=fit, **seq,

@@ -142,6 +142,7 @@ def _cli(dataset: Path, out: Path, *overrides: str) -> subprocess.CompletedProce
 @pytest.mark.parametrize(("overrides", "message"), [
     (("model/history_encoder=transformer",), "has no timestamps"),
     (("datamodule.history_len=0",), "datamodule.history_len must be >= 1"),
+    (("datamodule.item_id_min_count=0",), "datamodule.item_id_min_count must be >= 1"),
     (("model.history_encoder.item_features=[id,product_image]",),
      "item_features names 'product_image'"),
     (("model.net.temperature=0",), "model.net.temperature 0"),

@@ -117,6 +117,18 @@ def test_cold_items_and_users_get_the_cold_bucket(tiny_dataset: Path) -> None:
     assert np.isin(targets.items, np.flatnonzero(cold)).any()  # val has cold targets
 
 
+def test_items_under_the_id_min_count_share_the_cold_bucket(tiny_dataset: Path) -> None:
+    ds = load_dataset(tiny_dataset)
+    count = build_tables(ds, None, 4, 0, 101, 4).item_count
+    threshold = int(np.median(count[count > 0])) + 1  # leaves warm items on both sides
+    tables = build_tables(ds, None, 4, 0, 101, 4, item_id_min_count=threshold)
+    assert ((count > 0) & (count < threshold)).any() and (count >= threshold).any()
+    assert np.array_equal(tables.item_bucket == 0, count < threshold)
+    own = tables.item_bucket > 0
+    assert np.array_equal(tables.item_bucket[own], np.flatnonzero(own) + 1)
+    assert np.array_equal(tables.cold_items, count == 0)  # the evaluation's slice is unchanged
+
+
 def test_empty_training_split_is_a_data_error(tmp_path: Path) -> None:
     data = write_dataset(tmp_path, with_images=False, empty_train=True)
     with pytest.raises(DataError, match=r"train\.parquet.*no positive interactions"):
