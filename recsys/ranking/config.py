@@ -16,7 +16,7 @@ from recsys.ranking.candidates import check_budget
 from recsys.ranking.features import Catalog
 from recsys.ranking.model import RankerSpec
 
-KINDS = ("repurchase", "copurchase", "siblings", "popularity", "embedding")
+KINDS = ("repurchase", "copurchase", "siblings", "popularity", "new_items", "embedding")
 EARLIER = ("missing", "drop")  # earlier training periods with a two-tower (ranker.two_tower_earlier)
 
 
@@ -54,6 +54,7 @@ def ranking_config(candidates: Mapping[str, Any], ranker: Mapping[str, Any]) -> 
                 raise ConfigError(f"candidates.sources.{name}.kind: {spec.get('kind')!r} is not "
                                   f"one of {', '.join(KINDS)}",
                                   column=f"candidates.sources.{name}.kind")
+            _check_source(name, spec)
         feats = candidates["features"]
         model = RankerSpec(params=dict(ranker["params"]),
                           num_boost_round=int(ranker["num_boost_round"]),
@@ -84,6 +85,24 @@ def ranking_config(candidates: Mapping[str, Any], ranker: Mapping[str, Any]) -> 
         )
     except KeyError as err:
         raise ConfigError(f"candidates/ranker config: missing setting {err}") from None
+
+
+def _check_source(name: str, spec: dict[str, Any]) -> None:
+    """A ConfigError naming the key of a source's own budget that is not a positive integer, or
+    of a new-items source's smoothing (<= 0) or max_purchases (< 0)."""
+    key = f"candidates.sources.{name}"
+    if spec.get("budget") is not None:
+        check_budget(spec["budget"], f"{key}.budget")
+    if spec["kind"] == "new_items":
+        smoothing = spec.get("smoothing")
+        if isinstance(smoothing, bool) or not isinstance(smoothing, int | float) \
+                or not smoothing > 0:
+            raise ConfigError(f"{key}.smoothing must be a positive number, got {smoothing!r}",
+                              column=f"{key}.smoothing")
+        most = spec.get("max_purchases")
+        if isinstance(most, bool) or not isinstance(most, int) or most < 0:
+            raise ConfigError(f"{key}.max_purchases must be an integer >= 0, got {most!r}",
+                              column=f"{key}.max_purchases")
 
 
 def _positive(value: Any, key: str) -> float:

@@ -34,6 +34,7 @@ from recsys.ranking.sources import (
     CandidateSource,
     CoPurchaseSource,
     EmbeddingSource,
+    NewItemSource,
     PopularitySource,
     RepurchaseSource,
     SiblingSource,
@@ -89,9 +90,11 @@ class TwoStage:
         return TwoStage(self.cfg, self.catalog, self.segments, embedding)
 
     def source_names(self) -> list[str]:
-        """Configured sources that can run (an embedding source needs a two-tower)."""
+        """Configured sources that can run (an embedding source needs a two-tower, a new-items
+        source affinity columns)."""
         return [n for n, s in self.cfg.sources.items()
-                if s["kind"] != "embedding" or self.embedding is not None]
+                if (s["kind"] != "embedding" or self.embedding is not None)
+                and (s["kind"] != "new_items" or self.catalog.affinity)]
 
     def sources(self, history: History) -> dict[str, CandidateSource]:
         """Every source fitted on ``history`` (kept for the next call on the same history)."""
@@ -114,6 +117,9 @@ class TwoStage:
                                       column=f"candidates.sources.{name}.column")
                 out[name] = SiblingSource(history, self.catalog.groups, half_life,
                                           spec.get("window_days"))
+            elif kind == "new_items":
+                out[name] = NewItemSource(history, self.catalog.affinity,
+                                          int(spec["max_purchases"]), float(spec["smoothing"]))
             elif kind == "popularity":
                 out[name] = PopularitySource(history, spec.get("window_days"),
                                              self.segments.get(name))
@@ -123,11 +129,15 @@ class TwoStage:
         self._fitted = (history, out)
         return out
 
+    def budget(self, name: str) -> int:
+        """Candidates per user of source ``name``: its own ``budget`` or the shared one."""
+        own = self.cfg.sources[name].get("budget")
+        return self.cfg.budget if own is None else int(own)  # checked by ranking_config
+
     def candidates(self, period: Period, budget: int | None = None,
                    only: str | None = None) -> dict[str, Candidates]:
         """Each source's (or source ``only``'s) best ``budget`` (default: the configured one)
         per user of ``period``."""
-        budget = self.cfg.budget if budget is None else budget
         lists: dict[str, list[Candidates]] = {}
         users = np.asarray(period.users, np.int64)
         step = self.cfg.batch_users
@@ -139,7 +149,7 @@ class TwoStage:
             for s in range(0, 0 if absent else len(users), step):
                 batch = users[s : s + step]
                 excl = period.exclude[batch] if period.exclude is not None else None
-                got = source.top(batch, budget, excl)
+                got = source.top(batch, self.budget(name) if budget is None else budget, excl)
                 parts.append(Candidates(got.rows + s, got.items, got.scores, got.ranks))
             lists[name] = parts
         empty = {"rows": np.empty(0, np.int64), "items": np.empty(0, np.int64),

@@ -171,6 +171,41 @@ class PopularitySource(CandidateSource):
         return rank_pairs(rows, items, scores, budget)
 
 
+class NewItemSource(CandidateSource):
+    """Items with at most ``max_purchases`` purchases before the cut-off (new arrivals, items
+    nobody bought yet), which no behavioural source proposes, scored by the user's taste for
+    their attribute values: the sum over ``codes`` (a value code per item and column, negative =
+    none) of ``log(share of the user's purchases with the item's value + smoothing)``."""
+
+    def __init__(self, history: History, codes: dict[str, np.ndarray], max_purchases: int,
+                 smoothing: float) -> None:
+        bought = np.bincount(history.frame["item_idx"].to_numpy(np.int64),
+                             minlength=history.n_items)
+        self.items = np.flatnonzero(bought <= max_purchases)
+        counts = history.counts
+        total = np.maximum(np.asarray(counts.sum(axis=1)).ravel(), 1.0)
+        self.shares: list[tuple[sp.csr_matrix, np.ndarray]] = []
+        for code in codes.values():
+            code = np.asarray(code, np.int64)
+            taste = sp.diags(1.0 / total) @ (counts @ group_matrix(code)).tocsr()
+            self.shares.append((sp.csr_matrix(taste), code[self.items]))
+        self.n_items = history.n_items
+        self.floor = float(np.log(smoothing))
+        self.smoothing = float(smoothing)
+
+    def scores(self, users: np.ndarray) -> np.ndarray:
+        out = np.full((len(users), self.n_items), -np.inf, dtype=np.float32)
+        part = np.zeros((len(users), len(self.items)), dtype=np.float32)
+        for taste, code in self.shares:
+            rows = taste[users].toarray()
+            has = code >= 0
+            logs = np.full((len(users), len(code)), self.floor, dtype=np.float32)
+            logs[:, has] = np.log(rows[:, code[has]] + self.smoothing)
+            part += logs
+        out[:, self.items] = part
+        return out  # -inf (dropped by top) for items bought before
+
+
 @dataclass(frozen=True)
 class TwoTower:
     """A two-tower model (user vectors as of one history) and the FAISS index of its items."""

@@ -10,7 +10,13 @@ import scipy.sparse as sp
 from recsys.errors import ConfigError
 from recsys.ranking.candidates import merge, recall_table, top_of_dense, top_of_sparse
 from recsys.ranking.history import history_as_of
-from recsys.ranking.sources import CoPurchaseSource, PopularitySource, RepurchaseSource, SiblingSource
+from recsys.ranking.sources import (
+    CoPurchaseSource,
+    NewItemSource,
+    PopularitySource,
+    RepurchaseSource,
+    SiblingSource,
+)
 
 
 def toy_history() -> pd.DataFrame:
@@ -100,3 +106,18 @@ def test_copurchase_per_candidate_scores_as_the_itemknn_baseline() -> None:
     reference = fit_itemknn(binary, k=6, shrink=2.0).scores(np.arange(40)).numpy()
     mine = (sp.csr_matrix(binary) @ source.similar).toarray()
     np.testing.assert_allclose(mine, reference, rtol=1e-5, atol=1e-6)
+
+
+def test_new_items_are_the_unbought_ones_ranked_by_the_users_taste() -> None:
+    hist = history_as_of(toy_history(), 3, 7)  # items 0, 5 and 6 were never bought
+    colour = np.array([0, 0, 1, 1, 2, 1, 2])   # user 0 bought colours 0, 0, 1; user 2 colour 2
+    source = NewItemSource(hist, {"colour": colour}, max_purchases=0, smoothing=0.1)
+    got = source.top(np.array([0, 2]), 10)
+    assert got.items[got.rows == 0].tolist() == [0, 5, 6]  # 2/3 colour 0, 1/3 colour 1, none 2
+    assert got.items[got.rows == 1].tolist() == [6, 0, 5]  # colour 2 first, then item order
+    share = np.log(np.array([2 / 3, 1 / 3, 0.0]) + 0.1)
+    assert np.allclose(got.scores[got.rows == 0], share)
+    assert set(source.top(np.array([1]), 10, sp.csr_matrix(([1.0], ([0], [5])), shape=(1, 7)))
+               .items.tolist()) == {0, 6}                  # excluded items are dropped
+    rare = NewItemSource(hist, {"colour": colour}, max_purchases=1, smoothing=0.1)
+    assert set(rare.top(np.array([0]), 10).items.tolist()) == {0, 3, 4, 5, 6}  # bought <= once

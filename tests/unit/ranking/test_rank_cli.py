@@ -53,9 +53,12 @@ def test_rank_cli_reports_then_refuses_bad_input(tmp_path: Path, toy_overrides: 
                        ("ranker.two_tower_earlier=never", "two_tower_earlier"),
                        ("candidates.sources.siblings.column=no_such", "no_such"),
                        ("candidates.features.item_columns=[nope]", "item_columns"),
-                       ("candidates.features.basket_half_life=0", "basket_half_life")]:
+                       ("candidates.features.basket_half_life=0", "basket_half_life"),
+                       ("candidates.sources.repurchase.budget=0", "sources.repurchase.budget"),
+                       ("candidates.sources.new_items.enabled=true "
+                        "candidates.sources.new_items.smoothing=0", "new_items.smoothing")]:
         fresh = tmp_path / "bad"
-        proc = run(*common, bad, f"output_dir={fresh}")
+        proc = run(*common, *bad.split(), f"output_dir={fresh}")
         assert proc.returncode == 2, proc.stderr
         lines = proc.stderr.strip().splitlines()
         assert len(lines) == 1 and words in lines[0] and "Traceback" not in proc.stderr

@@ -41,7 +41,9 @@ def world(tmp_path_factory: pytest.TempPathFactory, toy_overrides: list[str]) ->
     rng = np.random.default_rng(0)
     np.save(images / "item_features.npy", rng.normal(size=(data.n_items, 6)).astype(np.float32))
     np.save(images / "item_mask.npy", rng.random(data.n_items) > 0.1)
-    toy_overrides = [*toy_overrides, f"candidates.features.image_features={images}"]
+    toy_overrides = [*toy_overrides, f"candidates.features.image_features={images}",
+                     "candidates.sources.new_items.enabled=true",  # with its own budget
+                     "candidates.sources.new_items.budget=5"]
     good = spec(toy_overrides, [])
     pipeline, ranker = fit_ranked(good, data)
     history = history_as_of(data.fit_frame, data.n_users, data.n_items)
@@ -68,6 +70,16 @@ def test_served_scores_and_lists_equal_offline(world: Any, tmp_path: Path) -> No
     assert rec["purchase_probability"].between(0, 1).all()
     assert (rec["pushed_by"] != "").any()
     assert rec.groupby("user_idx")["score"].apply(lambda s: s.is_monotonic_decreasing).all()
+
+
+def test_new_items_source_keeps_its_own_budget(world: Any) -> None:
+    _, data, _, pipeline, _, _, _ = world
+    period = period_of(data, False, False)
+    lists = pipeline.candidates(period)
+    assert 0 < np.bincount(lists["new_items"].rows).max() <= 5
+    assert np.bincount(lists["repurchase"].rows).max() > 5
+    bought = np.unique(period.history.frame["item_idx"].to_numpy())
+    assert not np.isin(lists["new_items"].items, bought).any()
 
 
 def test_bundle_refuses_other_features_and_tampered_files(world: Any, tmp_path: Path) -> None:
