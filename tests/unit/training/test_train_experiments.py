@@ -95,3 +95,19 @@ def test_residual_search_space_is_two_towers_with_the_shared_history_fixed() -> 
     assert spaces["two_tower_residual"].pop(key) == "choice(shared)"
     assert spaces["two_tower"].pop(key) == "choice(separate, shared)"
     assert spaces["two_tower_residual"] == spaces["two_tower"]
+
+
+@pytest.mark.parametrize(("experiment", "dims"), [("ml1m_two_tower", (32, 32, 64)),
+                                                  ("ml1m_two_tower_large", (128, 64, 128))])
+def test_ml1m_experiments_compose_with_their_tables(experiment: str,
+                                                    dims: tuple[int, int, int]) -> None:
+    from hydra import compose, initialize_config_dir
+
+    from recsys.cli._app import CONFIG_DIR
+
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        cfg = compose(config_name="train", overrides=["data=ml1m", f"experiment={experiment}"])
+    net = cfg.model.net
+    assert (net.user_tower.history_dim, net.item_tower.id_dim, net.item_tower.dim) == dims
+    assert net.user_tower.dim == net.item_tower.dim and cfg.name == experiment
+    assert cfg.model.loss._target_.endswith("FullSoftmaxLoss") and cfg.trainer.max_epochs == 12
