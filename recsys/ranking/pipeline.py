@@ -136,8 +136,8 @@ class TwoStage:
 
     def candidates(self, period: Period, budget: int | None = None,
                    only: str | None = None) -> dict[str, Candidates]:
-        """Each source's (or source ``only``'s) best ``budget`` (default: the configured one)
-        per user of ``period``."""
+        """Each source's (or source ``only``'s) best ``budget`` per user of ``period`` (default:
+        each source's own, see :meth:`budget`)."""
         lists: dict[str, list[Candidates]] = {}
         users = np.asarray(period.users, np.int64)
         step = self.cfg.batch_users
