@@ -9,6 +9,7 @@ import scipy.sparse as sp
 
 from recsys.errors import ConfigError
 from recsys.ranking.candidates import merge, recall_table, top_of_dense, top_of_sparse
+from recsys.ranking.config import ranking_config
 from recsys.ranking.history import history_as_of
 from recsys.ranking.sources import (
     CoPurchaseSource,
@@ -121,3 +122,19 @@ def test_new_items_are_the_unbought_ones_ranked_by_the_users_taste() -> None:
                .items.tolist()) == {0, 6}                  # excluded items are dropped
     rare = NewItemSource(hist, {"colour": colour}, max_purchases=1, smoothing=0.1)
     assert set(rare.top(np.array([0]), 10).items.tolist()) == {0, 3, 4, 5, 6}  # bought <= once
+
+
+@pytest.mark.parametrize(("source", "key"), [
+    ({"kind": "repurchase", "budget": 0}, "own.budget"),
+    ({"kind": "new_items", "max_purchases": 0, "smoothing": 0}, "own.smoothing"),
+    ({"kind": "new_items", "max_purchases": -1, "smoothing": 0.1}, "own.max_purchases"),
+    ({"kind": "new_items", "max_purchases": 0.5, "smoothing": 0.1}, "own.max_purchases")])
+def test_bad_source_settings_are_refused_naming_their_key(source: dict[str, object],
+                                                          key: str) -> None:
+    cand = {"budget": 5, "batch_users": 10, "recall_at": [5], "sources": {"own": source},
+            "features": {"popularity_windows": [7]}}
+    ranker = {"params": {}, "num_boost_round": 1, "seed": 0, "threads": 1}
+    with pytest.raises(ConfigError, match=rf"candidates\.sources\.{key}"):
+        ranking_config(cand, ranker)
+    disabled = {**cand, "sources": {"own": {**source, "enabled": False}}}
+    assert ranking_config(disabled, ranker).sources == {}  # only enabled sources are checked
