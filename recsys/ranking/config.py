@@ -94,21 +94,17 @@ def _check_source(name: str, spec: dict[str, Any]) -> None:
     if spec.get("budget") is not None:
         check_budget(spec["budget"], f"{key}.budget")
     if spec["kind"] == "new_items":
-        smoothing = spec.get("smoothing")
-        if isinstance(smoothing, bool) or not isinstance(smoothing, int | float) \
-                or not smoothing > 0:
-            raise ConfigError(f"{key}.smoothing must be a positive number, got {smoothing!r}",
-                              column=f"{key}.smoothing")
+        _positive(spec.get("smoothing"), f"{key}.smoothing", "number")
         most = spec.get("max_purchases")
         if isinstance(most, bool) or not isinstance(most, int) or most < 0:
             raise ConfigError(f"{key}.max_purchases must be an integer >= 0, got {most!r}",
                               column=f"{key}.max_purchases")
 
 
-def _positive(value: Any, key: str) -> float:
-    """``value`` as a positive number of days; a ConfigError naming ``key`` otherwise."""
+def _positive(value: Any, key: str, what: str = "number of days") -> float:
+    """``value`` as a positive ``what``; a ConfigError naming ``key`` otherwise."""
     if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-        raise ConfigError(f"{key} must be a positive number of days, got {value!r}", column=key)
+        raise ConfigError(f"{key} must be a positive {what}, got {value!r}", column=key)
     return float(value)
 
 

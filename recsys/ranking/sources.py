@@ -181,29 +181,43 @@ class NewItemSource(CandidateSource):
                  smoothing: float) -> None:
         bought = np.bincount(history.frame["item_idx"].to_numpy(np.int64),
                              minlength=history.n_items)
-        self.items = np.flatnonzero(bought <= max_purchases)
+        self.items = np.flatnonzero(bought <= max_purchases)  # sorted: ties keep the item order
         counts = history.counts
         total = np.maximum(np.asarray(counts.sum(axis=1)).ravel(), 1.0)
-        self.shares: list[tuple[sp.csr_matrix, np.ndarray]] = []
-        for code in codes.values():
-            code = np.asarray(code, np.int64)
-            taste = sp.diags(1.0 / total) @ (counts @ group_matrix(code)).tocsr()
-            self.shares.append((sp.csr_matrix(taste), code[self.items]))
+        self.shares = [(sp.csr_matrix(sp.diags(1.0 / total) @ (counts @ group_matrix(code))),
+                        np.asarray(code, np.int64)[self.items]) for code in codes.values()]
         self.n_items = history.n_items
-        self.floor = float(np.log(smoothing))
         self.smoothing = float(smoothing)
+
+    def _block(self, users: np.ndarray) -> np.ndarray:
+        """Scores ``[len(users), len(self.items)]`` of the source's own items only."""
+        out = np.zeros((len(users), len(self.items)), dtype=np.float32)
+        for taste, code in self.shares:
+            share = np.where(code >= 0, taste[users].toarray()[:, np.maximum(code, 0)], 0.0)
+            out += np.log(share + self.smoothing).astype(np.float32)
+        return out
 
     def scores(self, users: np.ndarray) -> np.ndarray:
         out = np.full((len(users), self.n_items), -np.inf, dtype=np.float32)
-        part = np.zeros((len(users), len(self.items)), dtype=np.float32)
-        for taste, code in self.shares:
-            rows = taste[users].toarray()
-            has = code >= 0
-            logs = np.full((len(users), len(code)), self.floor, dtype=np.float32)
-            logs[:, has] = np.log(rows[:, code[has]] + self.smoothing)
-            part += logs
-        out[:, self.items] = part
-        return out  # -inf (dropped by top) for items bought before
+        out[:, self.items] = self._block(users)
+        return out  # -inf (never proposed) for the items bought more often
+
+    def top(self, users: np.ndarray, budget: int, exclude: sp.csr_matrix | None = None
+            ) -> Candidates:
+        """As :meth:`CandidateSource.top`, ranking only the source's own items (not a dense
+        block over the whole catalogue)."""
+        budget = check_budget(budget)
+        users = np.asarray(users, np.int64)
+        sub = None
+        if exclude is not None:
+            column = np.full(self.n_items, -1, np.int64)
+            column[self.items] = np.arange(len(self.items))
+            ex = sp.coo_matrix(exclude)
+            keep = column[ex.col] >= 0
+            sub = sp.csr_matrix((ex.data[keep], (ex.row[keep], column[ex.col[keep]])),
+                                shape=(len(users), len(self.items)))
+        got = top_of_dense(self._block(users), budget, sub)
+        return Candidates(got.rows, self.items[got.items], got.scores, got.ranks)
 
 
 @dataclass(frozen=True)

@@ -78,12 +78,17 @@ def test_merge_keeps_each_sources_score_and_rank_and_recall_counts_covered_purch
     assert table["b"]["@1"] == 0.0 and table["union"]["@5"] == pytest.approx(2 / 3)
 
 
+def random_frame(rng: np.random.Generator, n_items: int, n_rows: int) -> pd.DataFrame:
+    """``n_rows`` purchases of 20 users over ``n_items`` items and 40 days."""
+    return pd.DataFrame({"user_idx": rng.integers(0, 20, n_rows),
+                         "item_idx": rng.integers(0, n_items, n_rows),
+                         "timestamp": pd.Timestamp("2024-01-01")
+                         + pd.to_timedelta(rng.integers(0, 40, n_rows), "D")})
+
+
 def test_popularity_top_equals_ranking_its_dense_scores() -> None:
     rng = np.random.default_rng(0)
-    frame = pd.DataFrame({"user_idx": rng.integers(0, 20, 300), "item_idx": rng.integers(0, 30, 300),
-                          "timestamp": pd.Timestamp("2024-01-01")
-                          + pd.to_timedelta(rng.integers(0, 40, 300), "D")})
-    hist = history_as_of(frame, 20, 30)
+    hist = history_as_of(random_frame(rng, 30, 300), 20, 30)
     source = PopularitySource(hist, 14.0, segments=rng.integers(-1, 3, 20))
     users = np.arange(20)
     exclude = sp.csr_matrix((rng.random((20, 30)) < 0.2).astype(float))
@@ -122,6 +127,23 @@ def test_new_items_are_the_unbought_ones_ranked_by_the_users_taste() -> None:
                .items.tolist()) == {0, 6}                  # excluded items are dropped
     rare = NewItemSource(hist, {"colour": colour}, max_purchases=1, smoothing=0.1)
     assert set(rare.top(np.array([0]), 10).items.tolist()) == {0, 3, 4, 5, 6}  # bought <= once
+
+
+def test_new_items_top_equals_ranking_their_dense_scores() -> None:
+    rng = np.random.default_rng(1)
+    frame = random_frame(rng, 60, 200)
+    hist = history_as_of(frame, 20, 60)
+    codes = {"a": rng.integers(-1, 4, 60), "b": rng.integers(0, 3, 60)}
+    source = NewItemSource(hist, codes, max_purchases=2, smoothing=0.05)
+    users = np.arange(20)
+    exclude = sp.random(20, 60, density=0.2, format="csr", random_state=0)
+    got = source.top(users, 7, exclude)
+    want = top_of_dense(source.scores(users), 7, exclude)  # the whole-catalogue reference
+    for field in ("rows", "items", "ranks"):
+        np.testing.assert_array_equal(getattr(got, field), getattr(want, field))
+    np.testing.assert_allclose(got.scores, want.scores, rtol=1e-6)
+    assert len(got.items) > 0 and not np.isin(got.items, np.flatnonzero(np.bincount(
+        frame.item_idx, minlength=60) > 2)).any()
 
 
 @pytest.mark.parametrize(("source", "key"), [
