@@ -29,11 +29,22 @@ def parse_config(cfg: Mapping[str, Any]) -> WorldConfig:
 
 
 def config_hash(world: WorldConfig) -> str:
-    """Stable hash of everything that determines the generated world."""
+    """Stable hash of everything that determines the generated world, the order of its named
+    options included (categories, colours, styles, genders, channels are drawn by position, so
+    listing them in another order makes another world)."""
     payload = dataclasses.asdict(world)
     for key in _RUNTIME_KEYS:
         payload.pop(key)
-    return fingerprint.config_hash({"version": GENERATOR_VERSION, "config": payload})
+    return fingerprint.config_hash({"version": GENERATOR_VERSION, "config": _ordered(payload)})
+
+
+def _ordered(value: Any) -> Any:
+    """``value`` with every mapping turned into its list of [key, value] pairs, in order."""
+    if isinstance(value, Mapping):
+        return [[key, _ordered(v)] for key, v in value.items()]
+    if isinstance(value, list | tuple):
+        return [_ordered(v) for v in value]
+    return value
 
 
 def config_dict(world: WorldConfig) -> dict[str, Any]:

@@ -92,3 +92,18 @@ def test_images_off_changes_only_the_image_columns(tmp_path: Path) -> None:
         items.drop(columns="image_path"),
         pd.read_parquet(on / "items.parquet").drop(columns="image_path"),
     )
+
+
+def test_the_order_of_named_options_is_part_of_the_hash(tmp_path: Path) -> None:
+    """Options are drawn by position: the same colours listed in another order make another
+    world, so its hash differs and the cached world is rebuilt."""
+    from recsys.data.synthetic.parse import config_hash, parse_config
+
+    cfg = small_config(images=False)
+    swapped = {**cfg, "items": {**cfg["items"],
+                                "colours": dict(reversed(list(cfg["items"]["colours"].items())))}}
+    assert config_hash(parse_config(swapped)) != config_hash(parse_config(cfg))
+    root = generate(cfg, tmp_path / "w")
+    before = pd.read_parquet(root / "items.parquet")["colour"]
+    generate(swapped, root)
+    assert not pd.read_parquet(root / "items.parquet")["colour"].equals(before)
