@@ -56,8 +56,25 @@ def simulate(
     """All interactions of the window, sorted by time, in the canonical interactions schema;
     ``extra`` adds events derived from the session events (planted co-purchases)."""
     sessions = make_sessions(w, rng, pop, start)
-    sampler = CandidateSampler(w, cat)
-    model = UtilityModel.build(w, pop, cat, start)
+    log = session_events(w, rng, pop, cat, sessions, CandidateSampler(w, cat),
+                         UtilityModel.build(w, pop, cat, start))
+    parts = [log, _repeats(w, rng, pop, cat, log)]
+    log = EventLog.concat(parts if extra is None else [*parts, extra(log)])
+    log = log.take(np.flatnonzero(log.time_s < w.n_days * DAY_S))
+    return _to_frame(log, start, pop.table["user_id"], cat.table["item_id"])
+
+
+def session_events(
+    w: WorldConfig,
+    rng: np.random.Generator,
+    pop: Population,
+    cat: Catalogue,
+    sessions: Sessions,
+    sampler: CandidateSampler,
+    model: UtilityModel,
+) -> EventLog:
+    """The funnel events of ``sessions``: candidates, paid prices, utilities and the funnel's
+    draws, block by block."""
     logs = []
     for lo in range(0, len(sessions), _BLOCK):
         block = sessions.block(lo, lo + _BLOCK)
@@ -65,11 +82,7 @@ def simulate(
         paid = paid_prices(w, rng, cat, cand)
         utility = session_utilities(w, model, pop, cat, block, cand, paid)
         logs.append(_funnel(w, rng, block, cand, paid, utility))
-    log = EventLog.concat(logs) if logs else _empty()
-    parts = [log, _repeats(w, rng, pop, cat, log)]
-    log = EventLog.concat(parts if extra is None else [*parts, extra(log)])
-    log = log.take(np.flatnonzero(log.time_s < w.n_days * DAY_S))
-    return _to_frame(log, start, pop.table["user_id"], cat.table["item_id"])
+    return EventLog.concat(logs) if logs else _empty()
 
 
 def _funnel(
