@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 from sklearn.metrics import brier_score_loss
 
@@ -20,10 +21,14 @@ from recsys.evaluation.eval_data import EvalData, interaction_matrix, prepare_ev
 from recsys.ranking.candidates import Candidates, pair_keys, rank_pairs
 from recsys.ranking.config import build_catalog, ranking_config
 from recsys.ranking.history import (
+    History,
+    events_before,
     history_as_of,
     hold_out_last_day,
     hold_out_window,
     label_window_days,
+    weighted_events,
+    window_start,
 )
 from recsys.ranking.model import Ranker
 from recsys.ranking.pipeline import Period, TwoStage, popularity_segments
@@ -47,8 +52,7 @@ class RankedRanker:
         return self.data.n_items
 
     def period(self, user_idx: np.ndarray, exclude: sp.csr_matrix | None) -> Period:
-        history = history_as_of(self.data.fit_frame, self.data.n_users, self.data.n_items,
-                                source=self.data.manifest_path)
+        history = fit_history(self.data, self.pipeline.cfg.event_weights)
         return Period(history, np.asarray(user_idx, np.int64), exclude)
 
     def top_k(self, user_idx: np.ndarray, k: int, exclude: sp.csr_matrix | None = None
@@ -74,31 +78,66 @@ def training_data(data: EvalData) -> EvalData:
     return prepare_eval_data(dataset, label, before, fit if fit != before else None)
 
 
-def period_of(data: EvalData, exclude_purchased: bool, labelled: bool) -> Period:
-    """Users of ``data``'s split ranked from its fit rows, its history excluded when asked."""
+def fit_events(data: EvalData, weights: dict[str, float] | None) -> pd.DataFrame | None:
+    """Every interaction of ``data``'s fit splits whose event type has a weight (None when no
+    weights are configured): what the taste features read."""
+    if weights is None:
+        return None
+    dataset = load_dataset(Path(data.manifest_path).parent)
+    frames = [weighted_events(dataset.split(name), weights, f"{dataset.path}/{name}.parquet")
+              for name in data.fit_names]
+    return pd.concat(frames, ignore_index=True)
+
+
+def fit_history(data: EvalData, weights: dict[str, float] | None,
+                events: pd.DataFrame | None = None) -> History:
+    """The history of ``data``'s fit rows as of its end, with their weighted events when
+    ``weights`` are configured (``events``: those already read)."""
     history = history_as_of(data.fit_frame, data.n_users, data.n_items,
                             source=data.manifest_path)
-    return Period(history, data.users, data.history if exclude_purchased else None,
-                  data.truth if labelled else None)
+    if weights is None:
+        return history
+    events = fit_events(data, weights) if events is None else events
+    assert events is not None
+    return replace(history, events=events_before(events, history.cutoff))
+
+
+def period_of(data: EvalData, exclude_purchased: bool, labelled: bool,
+              weights: dict[str, float] | None = None, events: pd.DataFrame | None = None
+              ) -> Period:
+    """Users of ``data``'s split ranked from its fit rows (and, with ``weights``, their
+    weighted events), its history excluded when asked."""
+    return Period(fit_history(data, weights, events), data.users,
+                  data.history if exclude_purchased else None, data.truth if labelled else None)
 
 
 def training_periods(train: EvalData, exclude_purchased: bool, extra: int,
-                     users: np.ndarray | None = None) -> list[Period]:
+                     users: np.ndarray | None = None,
+                     weights: dict[str, float] | None = None) -> list[Period]:
     """The labelled period of ``train`` and up to ``extra`` earlier ones inside its history,
     shaped like it: the window of its length before it when it follows the whole history in
     time (a temporal split), else each user's last purchase day (none without timestamps);
-    restricted to ``users`` when given."""
-    first = period_of(train, exclude_purchased, labelled=True)
+    restricted to ``users`` when given. With event ``weights``, each period's events stop where
+    its history does: before the window, or before each user's held-out day."""
+    events = fit_events(train, weights)
+    first = period_of(train, exclude_purchased, True, weights, events)
     periods = [first]
     frame = train.fit_frame
     window = label_window_days(frame, load_dataset(Path(train.manifest_path).parent)
                                .split(train.split)) if first.history.timed else None
     for _ in range(extra if first.history.timed else 0):
+        start = None if window is None else window_start(frame, window)
         frame, held = hold_out_last_day(frame) if window is None else \
             hold_out_window(frame, window)
         if held.empty:
             break
         history = history_as_of(frame, train.n_users, train.n_items, source=train.manifest_path)
+        if events is not None:
+            user_cut = None if start is not None else \
+                held.groupby("user_idx")["timestamp"].min().dt.normalize()
+            events = events_before(events, start if start is not None else history.cutoff,
+                                   user_cut)
+            history = replace(history, events=events)
         labels = interaction_matrix(held, train.n_users, train.n_items)
         periods.append(Period(history, np.unique(held["user_idx"].to_numpy(np.int64)),
                               history.counts if exclude_purchased else None, labels))
@@ -137,7 +176,7 @@ def fit_ranked(spec: Mapping[str, Any], data: EvalData) -> tuple[TwoStage, Ranke
     train = training_data(data)
     pipeline = build_pipeline(spec, data, two_tower(spec, train))
     periods = training_periods(train, bool(spec["exclude_purchased"]),
-                               pipeline.cfg.extra_periods)
+                               pipeline.cfg.extra_periods, weights=pipeline.cfg.event_weights)
     ranker = pipeline.fit(with_two_tower(pipeline, periods),
                           source=f"{train.manifest_path} split {train.split!r}")
     if pipeline.embedding is not None:
@@ -194,7 +233,7 @@ def exported_index(root: Path, data: EvalData) -> ItemIndex:
 def candidate_lists(pipeline: TwoStage, data: EvalData, exclude_purchased: bool
                     ) -> tuple[Period, dict[str, Candidates]]:
     """The evaluated period and every source's candidates at the largest reported budget."""
-    period = period_of(data, exclude_purchased, labelled=True)
+    period = period_of(data, exclude_purchased, True, pipeline.cfg.event_weights)
     return period, pipeline.candidates(period, budget=max(pipeline.cfg.recall_at))
 
 
@@ -261,8 +300,9 @@ def tune_split_top(spec: Mapping[str, Any], val: EvalData, fraction: float, seed
     pipeline = build_pipeline(spec, val, two_tower(spec, val))
     fit_users, held = user_split(val.users, fraction, seed)
     excl = bool(spec["exclude_purchased"])
-    full = period_of(val, excl, labelled=True)
-    periods = training_periods(val, excl, pipeline.cfg.extra_periods, fit_users)
+    full = period_of(val, excl, True, pipeline.cfg.event_weights)
+    periods = training_periods(val, excl, pipeline.cfg.extra_periods, fit_users,
+                               pipeline.cfg.event_weights)
     ranker = pipeline.fit(with_two_tower(pipeline, periods),
                           source=f"{val.manifest_path} split {val.split!r}")
     return held, pipeline.rank(ranker, Period(full.history, held, full.exclude), k)

@@ -16,7 +16,8 @@ from recsys.ranking.candidates import check_budget
 from recsys.ranking.features import Catalog
 from recsys.ranking.model import RankerSpec
 
-KINDS = ("repurchase", "copurchase", "siblings", "popularity", "new_items", "embedding")
+KINDS = ("repurchase", "copurchase", "siblings", "popularity", "new_items", "taste",
+         "embedding")
 EARLIER = ("missing", "drop")  # earlier training periods with a two-tower (ranker.two_tower_earlier)
 
 
@@ -42,6 +43,8 @@ class RankingConfig:
     basket_half_life: float | None = None
     two_tower_similarity: bool = False
     two_tower_earlier: str = "missing"
+    event_weights: dict[str, float] | None = None  # taste features from these event types
+    event_smoothing: float = 0.05
 
 
 def ranking_config(candidates: Mapping[str, Any], ranker: Mapping[str, Any]) -> RankingConfig:
@@ -56,6 +59,15 @@ def ranking_config(candidates: Mapping[str, Any], ranker: Mapping[str, Any]) -> 
                                   column=f"candidates.sources.{name}.kind")
             _check_source(name, spec)
         feats = candidates["features"]
+        for name, spec in sources.items():
+            if spec["kind"] == "taste" and feats.get("events") is None:
+                raise ConfigError(f"candidates.sources.{name}: a taste source reads the "
+                                  "events of candidates.features.events, which is not set",
+                                  column=f"candidates.sources.{name}")
+        if feats.get("events") is not None and not feats.get("affinity_columns"):
+            raise ConfigError("candidates.features.events: the taste features are shares of "
+                              "affinity_columns values, and none are set",
+                              column="candidates.features.events")
         model = RankerSpec(params=dict(ranker["params"]),
                           num_boost_round=int(ranker["num_boost_round"]),
                           seed=int(ranker["seed"]), threads=int(ranker["threads"]),
@@ -82,6 +94,7 @@ def ranking_config(candidates: Mapping[str, Any], ranker: Mapping[str, Any]) -> 
             two_tower_similarity=bool(feats.get("two_tower_similarity", False)),
             two_tower_earlier=_choice(ranker.get("two_tower_earlier", "missing"),
                                       EARLIER, "ranker.two_tower_earlier"),
+            **_events(feats.get("events")),
         )
     except KeyError as err:
         raise ConfigError(f"candidates/ranker config: missing setting {err}") from None
@@ -93,12 +106,41 @@ def _check_source(name: str, spec: dict[str, Any]) -> None:
     key = f"candidates.sources.{name}"
     if spec.get("budget") is not None:
         check_budget(spec["budget"], f"{key}.budget")
+    if spec["kind"] == "taste":
+        _positive(spec.get("smoothing"), f"{key}.smoothing", "number")
+        weight = spec.get("popularity_weight")
+        if isinstance(weight, bool) or not isinstance(weight, int | float) or weight < 0:
+            raise ConfigError(f"{key}.popularity_weight must be a number >= 0, got {weight!r}",
+                              column=f"{key}.popularity_weight")
+        if spec.get("window_days") is not None:
+            _positive(spec["window_days"], f"{key}.window_days")
     if spec["kind"] == "new_items":
         _positive(spec.get("smoothing"), f"{key}.smoothing", "number")
         most = spec.get("max_purchases")
         if isinstance(most, bool) or not isinstance(most, int) or most < 0:
             raise ConfigError(f"{key}.max_purchases must be an integer >= 0, got {most!r}",
                               column=f"{key}.max_purchases")
+
+
+def _events(spec: Mapping[str, Any] | None) -> dict[str, Any]:
+    """``candidates.features.events`` (None: off) as RankingConfig fields: a weight >= 0 per
+    event type, at least one of them positive, and a positive smoothing."""
+    if spec is None:
+        return {}
+    key = "candidates.features.events"
+    weights = spec.get("weights")
+    if not isinstance(weights, Mapping) or not weights:
+        raise ConfigError(f"{key}.weights must map event types to weights, got {weights!r}",
+                          column=f"{key}.weights")
+    for name, value in weights.items():
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            raise ConfigError(f"{key}.weights.{name} must be a number >= 0, got {value!r}",
+                              column=f"{key}.weights.{name}")
+    if not any(float(v) > 0 for v in weights.values()):
+        raise ConfigError(f"{key}.weights: every weight is 0, so no event would count",
+                          column=f"{key}.weights")
+    return {"event_weights": {str(n): float(v) for n, v in weights.items()},
+            "event_smoothing": _positive(spec.get("smoothing"), f"{key}.smoothing", "number")}
 
 
 def _positive(value: Any, key: str, what: str = "number of days") -> float:

@@ -111,6 +111,8 @@ class HistoryStats:
     # per key of pairs[table]: purchases weighted 0.5 ** (days before the user's last / half-life)
     basket: sp.csr_matrix | None = None  # item x item same-basket counts (see basket_matrix)
     basket_weights: sp.csr_matrix | None = None  # user x item weights from the user's last
+    taste: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)  # affinity
+    # column -> (sorted (user, value) keys, weighted events per key) of the history's events
 
 
 def _decayed(stats_pairs: dict[str, Keyed], keys: dict[str, np.ndarray], weights: np.ndarray,
@@ -182,8 +184,20 @@ def history_stats(history: History, catalog: Catalog, windows: tuple[float, ...]
         days = np.floor(age).astype(np.int64)
         span = int(days.max()) + int(max(windows, default=0.0)) + 2
         item_days = np.sort(h_items * np.int64(span) + days)
+    taste: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    if history.events is not None:
+        e_users = history.events["user_idx"].to_numpy(np.int64)
+        e_items = history.events["item_idx"].to_numpy(np.int64)
+        e_weight = history.events["weight"].to_numpy(np.float64)
+        user["event_weight"] = np.bincount(e_users, weights=e_weight, minlength=history.n_users)
+        for name, code in catalog.affinity.items():
+            value = np.asarray(code, np.int64)[e_items]
+            ok = value >= 0
+            uniq, inverse = np.unique(pair_keys(e_users[ok], value[ok], width[name]),
+                                      return_inverse=True)
+            taste[name] = (uniq, np.bincount(inverse, weights=e_weight[ok], minlength=len(uniq)))
     return HistoryStats(history, width, pairs, item, user, profile, item_days, span, decayed,
-                        basket, basket_weights)
+                        basket, basket_weights, taste)
 
 
 def popularity_at_user(stats: HistoryStats, users: np.ndarray, items: np.ndarray,
@@ -248,11 +262,14 @@ def _pair_lookup(stats: HistoryStats, name: str, code: np.ndarray | None, users:
 
 def build_features(cands: CandidateSet, history: History | HistoryStats, catalog: Catalog,
                    windows: tuple[float, ...], *, half_lives: tuple[float, ...] = (),
-                   basket_half_life: float | None = None) -> FeatureMatrix:
+                   basket_half_life: float | None = None, taste_smoothing: float = 0.05
+                   ) -> FeatureMatrix:
     """Source scores and ranks; user-item and user-group purchase counts, days since the last
     one and (per half-life) purchases decayed from the user's last; same-basket co-purchases of
     the item with the user's recency-weighted purchases; the user's share of purchases sharing
-    each affinity column's value with the item; item popularity per window and its trend; item
+    each affinity column's value with the item and, with the history's weighted events, the
+    user's share of events sharing it (taste) and the sum of log(share + ``taste_smoothing``)
+    over the columns; item popularity per window and its trend; item
     age and repeat share; price against the user's median; image similarity to the user's
     latest purchases (with image vectors); user activity, purchase days and mean days between
     them, repeat share and attribute columns; item attribute columns. ``history`` may be its
@@ -289,6 +306,17 @@ def build_features(cands: CandidateSet, history: History | HistoryStats, catalog
     for name, code in catalog.affinity.items():
         cols[f"aff_{name}"] = _pair_lookup(stats, name, code, users, items)[0] \
             / np.maximum(us["count"][users], 1.0)
+    if stats.taste:
+        total = np.maximum(us["event_weight"][users], 1e-12)
+        log_sum = np.zeros(len(items))
+        for name, code in catalog.affinity.items():
+            value = np.asarray(code, np.int64)[items]
+            query = pair_keys(users, value, stats.width[name])
+            query[value < 0] = -1
+            share = lookup(*stats.taste[name], query, 0.0) / total
+            cols[f"taste_{name}"] = share
+            log_sum += np.log(share + taste_smoothing)
+        cols["taste_log_sum"] = log_sum
     cols["item_count"] = it["count"][items]
     cols["item_repeat_share"] = 1.0 - it["buyers"][items] / np.maximum(it["count"][items], 1.0)
     if timed:

@@ -3,6 +3,7 @@ strictly before it, so training rows never see their own label period."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -20,12 +21,15 @@ class History:
     """Positive interactions ``frame`` (user_idx, item_idx, timestamp) before ``cutoff``.
 
     ``cutoff`` is None on data without timestamps: then every row counts and the time features
-    are missing (NaN)."""
+    are missing (NaN). ``events``: weighted interactions of every configured type (views,
+    clicks, carts... and purchases; see :func:`weighted_events`) before the same cut-off, that
+    the taste features read; None when not configured."""
 
     frame: pd.DataFrame
     n_users: int
     n_items: int
     cutoff: pd.Timestamp | None
+    events: pd.DataFrame | None = None
 
     @property
     def timed(self) -> bool:
@@ -94,6 +98,34 @@ def history_as_of(
     return History(kept, n_users, n_items, when)
 
 
+def weighted_events(frame: pd.DataFrame, weights: Mapping[str, float], source: str
+                    ) -> pd.DataFrame:
+    """The rows of ``frame`` whose ``event`` type has a positive weight in ``weights``, as
+    (user_idx, item_idx, timestamp, weight); a DataError naming ``source`` when ``frame`` has
+    no event column."""
+    if "event" not in frame.columns:
+        raise DataError("candidates.features.events needs the interactions' event types, and "
+                        "this table has no event column", file=source, column="event")
+    weight = frame["event"].astype(str).map(dict(weights)).astype("float64")
+    keep = (weight > 0).to_numpy()
+    out = frame.loc[keep, ["user_idx", "item_idx", "timestamp"]].reset_index(drop=True)
+    out["weight"] = weight.to_numpy()[keep]
+    return out
+
+
+def events_before(events: pd.DataFrame, cutoff: pd.Timestamp | None,
+                  user_cut: pd.Series | None = None) -> pd.DataFrame:
+    """The rows of ``events`` before ``cutoff`` (every row when None) and, for the users of
+    ``user_cut`` (user_idx -> timestamp), before their own cut-off."""
+    keep = np.ones(len(events), dtype=bool)
+    if cutoff is not None:
+        keep &= (events["timestamp"] < cutoff).to_numpy()
+    if user_cut is not None and len(user_cut):
+        limit = events["user_idx"].map(user_cut)
+        keep &= ~(limit.notna() & (events["timestamp"] >= limit)).to_numpy()
+    return events[keep].reset_index(drop=True)
+
+
 def hold_out_last_day(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """An earlier labelled period inside ``frame``: each user's last purchase day (users with at
     least two such days) as labels, every other row as their history: ``(history, labels)``."""
@@ -104,10 +136,16 @@ def hold_out_last_day(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     return frame[~held], frame[held]
 
 
+def window_start(frame: pd.DataFrame, days: float) -> pd.Timestamp:
+    """The first moment of the last ``days`` days of ``frame`` (counted from the day after its
+    latest row)."""
+    return frame["timestamp"].max().normalize() + DAY - pd.Timedelta(days=float(days))
+
+
 def hold_out_window(frame: pd.DataFrame, days: float) -> tuple[pd.DataFrame, pd.DataFrame]:
     """An earlier labelled period inside ``frame``: the rows of its last ``days`` days (counted
     from the day after its latest row) as labels, the rows before as history."""
-    start = frame["timestamp"].max().normalize() + DAY - pd.Timedelta(days=float(days))
+    start = window_start(frame, days)
     held = (frame["timestamp"] >= start).to_numpy()
     return frame[~held], frame[held]
 

@@ -34,10 +34,10 @@ from recsys.ranking.sources import (
     CandidateSource,
     CoPurchaseSource,
     EmbeddingSource,
-    NewItemSource,
     PopularitySource,
     RepurchaseSource,
     SiblingSource,
+    TasteSource,
     TwoTower,
 )
 from recsys.retrieval.similarity import prepare
@@ -91,10 +91,10 @@ class TwoStage:
 
     def source_names(self) -> list[str]:
         """Configured sources that can run (an embedding source needs a two-tower, a new-items
-        source affinity columns)."""
+        or taste source affinity columns)."""
         return [n for n, s in self.cfg.sources.items()
                 if (s["kind"] != "embedding" or self.embedding is not None)
-                and (s["kind"] != "new_items" or self.catalog.affinity)]
+                and (s["kind"] not in ("new_items", "taste") or self.catalog.affinity)]
 
     def sources(self, history: History) -> dict[str, CandidateSource]:
         """Every source fitted on ``history`` (kept for the next call on the same history)."""
@@ -118,8 +118,13 @@ class TwoStage:
                 out[name] = SiblingSource(history, self.catalog.groups, half_life,
                                           spec.get("window_days"))
             elif kind == "new_items":
-                out[name] = NewItemSource(history, self.catalog.affinity,
-                                          int(spec["max_purchases"]), float(spec["smoothing"]))
+                out[name] = TasteSource(history, self.catalog.affinity,
+                                        int(spec["max_purchases"]), float(spec["smoothing"]))
+            elif kind == "taste":
+                out[name] = TasteSource(history, self.catalog.affinity, None,
+                                        float(spec["smoothing"]), events=True,
+                                        popularity_weight=float(spec["popularity_weight"]),
+                                        window_days=spec.get("window_days"))
             elif kind == "popularity":
                 out[name] = PopularitySource(history, spec.get("window_days"),
                                              self.segments.get(name))
@@ -165,7 +170,8 @@ class TwoStage:
         is false: see :class:`Period`)."""
         feats = build_features(cands, history, self.catalog, self.cfg.windows,
                                half_lives=self.cfg.half_lives,
-                               basket_half_life=self.cfg.basket_half_life)
+                               basket_half_life=self.cfg.basket_half_life,
+                               taste_smoothing=self.cfg.event_smoothing)
         if self.embedding is None or not self.cfg.two_tower_similarity:
             return feats
         sim = self.two_tower_similarity(cands) if two_tower else np.full(len(cands), np.nan)

@@ -171,27 +171,44 @@ class PopularitySource(CandidateSource):
         return rank_pairs(rows, items, scores, budget)
 
 
-class NewItemSource(CandidateSource):
-    """Items with at most ``max_purchases`` purchases before the cut-off (new arrivals, items
-    nobody bought yet), which no behavioural source proposes, scored by the user's taste for
-    their attribute values: the sum over ``codes`` (a value code per item and column, negative =
-    none) of ``log(share of the user's purchases with the item's value + smoothing)``."""
+class TasteSource(CandidateSource):
+    """Items scored by the user's taste for their attribute values: the sum over ``codes`` (a
+    value code per item and column, negative = none) of ``log(share + smoothing)``, where share
+    is the user's share of purchases with the item's value, or with ``events`` of the history's
+    weighted events (views, clicks...: :attr:`History.events`); plus ``popularity_weight`` x
+    log(1 + the item's purchases within ``window_days``). ``max_purchases`` keeps the items with
+    at most that many purchases before the cut-off (new arrivals, items nobody bought yet, which
+    no behavioural source proposes: kind ``new_items``); None keeps every item (kind ``taste``)."""
 
-    def __init__(self, history: History, codes: dict[str, np.ndarray], max_purchases: int,
-                 smoothing: float) -> None:
+    def __init__(self, history: History, codes: dict[str, np.ndarray],
+                 max_purchases: int | None, smoothing: float, *, events: bool = False,
+                 popularity_weight: float = 0.0, window_days: float | None = None) -> None:
         bought = np.bincount(history.frame["item_idx"].to_numpy(np.int64),
                              minlength=history.n_items)
-        self.items = np.flatnonzero(bought <= max_purchases)  # sorted: ties keep the item order
-        counts = history.counts
-        total = np.maximum(np.asarray(counts.sum(axis=1)).ravel(), 1.0)
+        self.items = np.arange(history.n_items) if max_purchases is None else \
+            np.flatnonzero(bought <= max_purchases)  # sorted: ties keep the item order
+        if events:
+            if history.events is None:
+                raise ModelError("a taste source reads the history's events: set "
+                                 "candidates.features.events")
+            counts = sp.csr_matrix((history.events["weight"].to_numpy(np.float64),
+                                    (history.events["user_idx"].to_numpy(np.int64),
+                                     history.events["item_idx"].to_numpy(np.int64))),
+                                   shape=(history.n_users, history.n_items))
+        else:
+            counts = history.counts
+        total = np.maximum(np.asarray(counts.sum(axis=1)).ravel(), 1e-12)
         self.shares = [(sp.csr_matrix(sp.diags(1.0 / total) @ (counts @ group_matrix(code))),
                         np.asarray(code, np.int64)[self.items]) for code in codes.values()]
+        recent = np.bincount(history.recent(window_days)["item_idx"].to_numpy(np.int64),
+                             minlength=history.n_items)
+        self.bias = (float(popularity_weight) * np.log1p(recent[self.items])).astype(np.float32)
         self.n_items = history.n_items
         self.smoothing = float(smoothing)
 
     def _block(self, users: np.ndarray) -> np.ndarray:
         """Scores ``[len(users), len(self.items)]`` of the source's own items only."""
-        out = np.zeros((len(users), len(self.items)), dtype=np.float32)
+        out = np.broadcast_to(self.bias, (len(users), len(self.items))).copy()
         for taste, code in self.shares:
             share = np.where(code >= 0, taste[users].toarray()[:, np.maximum(code, 0)], 0.0)
             out += np.log(share + self.smoothing).astype(np.float32)

@@ -32,6 +32,7 @@ from recsys.serving.bundle import checksums, compatible, read_manifest
 
 FORMAT = "recsys-ranked-bundle"
 SPEC, HISTORY, CATALOG, IDS = "spec.json", "history.parquet", "catalog.npz", "ids.npz"
+EVENTS = "events.parquet"  # the history's weighted events, with candidates.features.events
 FILES = (SPEC, HISTORY, CATALOG, IDS, MODEL_FILE, META_FILE)
 TWO_TOWER, TWO_TOWER_INDEX = "two_tower.npz", "two_tower.faiss"  # with a two-tower source
 
@@ -66,6 +67,9 @@ def export_ranked(root: Path | str, spec: Mapping[str, Any], pipeline: TwoStage,
                  items=np.asarray(item_ids, dtype=str))
         ranker.save(tmp)
         files = list(FILES)
+        if history.events is not None:
+            history.events.to_parquet(tmp / EVENTS, index=False)
+            files.append(EVENTS)
         two_tower = None
         if pipeline.embedding is not None:
             two_tower = _write_two_tower(tmp, pipeline.embedding, history.n_users,
@@ -129,7 +133,8 @@ class RankedRecommender:
             raise BundleError(f"bundle version {manifest.get('version')} is incompatible with "
                               f"recsys {recsys.__version__}", file=str(root / "manifest.json"))
         files = manifest.get("files") or {}
-        expected = [*FILES, *((TWO_TOWER, TWO_TOWER_INDEX) if manifest.get("two_tower") else ())]
+        expected = [*FILES, *((TWO_TOWER, TWO_TOWER_INDEX) if manifest.get("two_tower") else ()),
+                    *((EVENTS,) if EVENTS in files else ())]
         found = checksums(root, [n for n in expected if (root / n).is_file()])
         for name in expected:
             if name not in found or found[name]["sha256"] != files.get(name, {}).get("sha256"):
@@ -151,7 +156,8 @@ class RankedRecommender:
         segments = {k.split("__", 1)[1]: v for k, v in parts.items() if k.startswith("segments__")}
         cutoff = manifest.get("cutoff")
         history = History(pd.read_parquet(root / HISTORY), int(manifest["n_users"]),
-                          int(manifest["n_items"]), None if cutoff is None else pd.Timestamp(cutoff))
+                          int(manifest["n_items"]), None if cutoff is None else pd.Timestamp(cutoff),
+                          pd.read_parquet(root / EVENTS) if EVENTS in files else None)
         two_tower = _read_two_tower(root, manifest["two_tower"]) if manifest.get("two_tower") \
             else None
         pipeline = TwoStage(cfg, catalog, segments, two_tower)

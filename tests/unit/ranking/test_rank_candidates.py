@@ -13,10 +13,10 @@ from recsys.ranking.config import ranking_config
 from recsys.ranking.history import history_as_of
 from recsys.ranking.sources import (
     CoPurchaseSource,
-    NewItemSource,
     PopularitySource,
     RepurchaseSource,
     SiblingSource,
+    TasteSource,
 )
 
 
@@ -117,7 +117,7 @@ def test_copurchase_per_candidate_scores_as_the_itemknn_baseline() -> None:
 def test_new_items_are_the_unbought_ones_ranked_by_the_users_taste() -> None:
     hist = history_as_of(toy_history(), 3, 7)  # items 0, 5 and 6 were never bought
     colour = np.array([0, 0, 1, 1, 2, 1, 2])   # user 0 bought colours 0, 0, 1; user 2 colour 2
-    source = NewItemSource(hist, {"colour": colour}, max_purchases=0, smoothing=0.1)
+    source = TasteSource(hist, {"colour": colour}, max_purchases=0, smoothing=0.1)
     got = source.top(np.array([0, 2]), 10)
     assert got.items[got.rows == 0].tolist() == [0, 5, 6]  # 2/3 colour 0, 1/3 colour 1, none 2
     assert got.items[got.rows == 1].tolist() == [6, 0, 5]  # colour 2 first, then item order
@@ -125,7 +125,7 @@ def test_new_items_are_the_unbought_ones_ranked_by_the_users_taste() -> None:
     assert np.allclose(got.scores[got.rows == 0], share)
     assert set(source.top(np.array([1]), 10, sp.csr_matrix(([1.0], ([0], [5])), shape=(1, 7)))
                .items.tolist()) == {0, 6}                  # excluded items are dropped
-    rare = NewItemSource(hist, {"colour": colour}, max_purchases=1, smoothing=0.1)
+    rare = TasteSource(hist, {"colour": colour}, max_purchases=1, smoothing=0.1)
     assert set(rare.top(np.array([0]), 10).items.tolist()) == {0, 3, 4, 5, 6}  # bought <= once
 
 
@@ -134,7 +134,7 @@ def test_new_items_top_equals_ranking_their_dense_scores() -> None:
     frame = random_frame(rng, 60, 200)
     hist = history_as_of(frame, 20, 60)
     codes = {"a": rng.integers(-1, 4, 60), "b": rng.integers(0, 3, 60)}
-    source = NewItemSource(hist, codes, max_purchases=2, smoothing=0.05)
+    source = TasteSource(hist, codes, max_purchases=2, smoothing=0.05)
     users = np.arange(20)
     exclude = sp.random(20, 60, density=0.2, format="csr", random_state=0)
     got = source.top(users, 7, exclude)

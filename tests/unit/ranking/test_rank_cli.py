@@ -56,7 +56,11 @@ def test_rank_cli_reports_then_refuses_bad_input(tmp_path: Path, toy_overrides: 
                        ("candidates.features.basket_half_life=0", "basket_half_life"),
                        ("candidates.sources.repurchase.budget=0", "sources.repurchase.budget"),
                        ("candidates.sources.new_items.enabled=true "
-                        "candidates.sources.new_items.smoothing=0", "new_items.smoothing")]:
+                        "candidates.sources.new_items.smoothing=0", "new_items.smoothing"),
+                       ("candidates.features.events={weights:{view:-1},smoothing:0.2}",
+                        "events.weights.view"),
+                       ("candidates.features.events=null candidates.sources.taste.enabled=true",
+                        "sources.taste")]:
         fresh = tmp_path / "bad"
         proc = run(*common, *bad.split(), f"output_dir={fresh}")
         assert proc.returncode == 2, proc.stderr

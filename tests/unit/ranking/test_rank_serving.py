@@ -17,9 +17,14 @@ from recsys.config import as_dict
 from recsys.data import load_dataset
 from recsys.errors import BundleError, ModelError
 from recsys.evaluation.eval_data import prepare_eval_data
-from recsys.evaluation.ranked import RankedRanker, calibration, fit_ranked, period_of
+from recsys.evaluation.ranked import (
+    RankedRanker,
+    calibration,
+    fit_history,
+    fit_ranked,
+    period_of,
+)
 from recsys.evaluation.toy import make_toy_dataset
-from recsys.ranking.history import history_as_of
 from recsys.rules import RuleContext, apply_rules, parse_rules
 from recsys.serving.ranked import RankedRecommender, export_ranked, with_top_probability
 
@@ -43,10 +48,12 @@ def world(tmp_path_factory: pytest.TempPathFactory, toy_overrides: list[str]) ->
     np.save(images / "item_mask.npy", rng.random(data.n_items) > 0.1)
     toy_overrides = [*toy_overrides, f"candidates.features.image_features={images}",
                      "candidates.sources.new_items.enabled=true",  # with its own budget
-                     "candidates.sources.new_items.budget=5"]
+                     "candidates.sources.new_items.budget=5",
+                     "candidates.features.events={weights:{view:1},smoothing:0.2}",  # taste
+                     "candidates.sources.taste.enabled=true", "candidates.sources.taste.budget=5"]
     good = spec(toy_overrides, [])
     pipeline, ranker = fit_ranked(good, data)
-    history = history_as_of(data.fit_frame, data.n_users, data.n_items)
+    history = fit_history(data, pipeline.cfg.event_weights)
     return ds, data, good, pipeline, ranker, history, toy_overrides
 
 
@@ -66,7 +73,7 @@ def test_served_scores_and_lists_equal_offline(world: Any, tmp_path: Path) -> No
         assert mine["item_idx"].tolist() == [i for i in offline_top[row] if i >= 0]
         exact = offline[offline.user_idx == u].set_index("item_idx")["score"]
         np.testing.assert_array_equal(mine["score"].to_numpy(), exact[mine["item_idx"]].to_numpy())
-    assert "image_sim_recent" in served.ranker.feature_names
+    assert {"image_sim_recent", "taste_log_sum", "taste_score"} <= set(served.ranker.feature_names)
     assert rec["purchase_probability"].between(0, 1).all()
     assert (rec["pushed_by"] != "").any()
     assert rec.groupby("user_idx")["score"].apply(lambda s: s.is_monotonic_decreasing).all()
@@ -74,9 +81,10 @@ def test_served_scores_and_lists_equal_offline(world: Any, tmp_path: Path) -> No
 
 def test_new_items_source_keeps_its_own_budget(world: Any) -> None:
     _, data, _, pipeline, _, _, _ = world
-    period = period_of(data, False, False)
+    period = period_of(data, False, False, pipeline.cfg.event_weights)
     lists = pipeline.candidates(period)
     assert 0 < np.bincount(lists["new_items"].rows).max() <= 5
+    assert np.bincount(lists["taste"].rows).max() == 5  # every item is a taste candidate
     assert np.bincount(lists["repurchase"].rows).max() > 5
     bought = np.unique(period.history.frame["item_idx"].to_numpy())
     assert not np.isin(lists["new_items"].items, bought).any()
@@ -84,18 +92,19 @@ def test_new_items_source_keeps_its_own_budget(world: Any) -> None:
 
 def test_bundle_refuses_other_features_and_tampered_files(world: Any, tmp_path: Path) -> None:
     _, data, good, pipeline, _, history, toy = world
-    other = spec(toy, ["candidates.features.affinity_columns=[]"])
-    _, other_ranker = fit_ranked(other, data)  # trained without the affinity features
+    other = spec(toy, ["candidates.features.events=null", "candidates.sources.taste.enabled=false"])
+    _, other_ranker = fit_ranked(other, data)  # trained without the taste features
     ids = np.array([str(i) for i in range(data.n_users)])
     items = np.array([str(i) for i in range(data.n_items)])
     bad = export_ranked(tmp_path / "bad", good, pipeline, other_ranker, history, ids, items)
     with pytest.raises(ModelError, match="other features"):
         RankedRecommender.load(bad)
     _, ranker = fit_ranked(good, data)
-    ok = export_ranked(tmp_path / "ok", good, pipeline, ranker, history, ids, items)
-    (ok / "history.parquet").write_bytes(b"tampered")
-    with pytest.raises(BundleError, match="checksum"):
-        RankedRecommender.load(ok)
+    for name in ("history.parquet", "events.parquet"):
+        tampered = export_ranked(tmp_path / name, good, pipeline, ranker, history, ids, items)
+        (tampered / name).write_bytes(b"tampered")
+        with pytest.raises(BundleError, match="checksum"):
+            RankedRecommender.load(tampered)
 
 
 def test_rules_condition_on_the_purchase_probability(world: Any, tmp_path: Path) -> None:
@@ -135,7 +144,7 @@ def test_rules_condition_on_the_purchase_probability(world: Any, tmp_path: Path)
 
 def test_calibration_covers_every_candidate_and_each_users_top_k(world: Any) -> None:
     _, data, _, pipeline, ranker, _, _ = world
-    period = period_of(data, False, labelled=True)
+    period = period_of(data, False, True, pipeline.cfg.event_weights)
     calib = calibration(pipeline, ranker, period, 5)
     top = pipeline.rank(ranker, period, 5)
     assert calib["top5"]["pairs"] == int((top >= 0).sum())
