@@ -6,9 +6,10 @@ user, and its vectorised feature builder against a per-user Python loop of the s
 
 1. H&M: every user of the processed dataset at ``--hm`` (skipped when absent) gets candidates,
    features and ranked top-12 from the ranker trained on the validation labels.
-2. A random world of ``--users`` x ``--items`` (Zipf item popularity, ~20 purchases per user over
-   120 days, product groups of 5 items): the ranker is trained on the last week's labels, then
-   every user is ranked as of the end. Users per second per stage and peak resident memory.
+2. A random world of ``--users`` x ``--items`` (Zipf item popularity, ~20 purchases and ~60
+   weighted views / clicks per user over 120 days, product groups of 5 items, a colour each):
+   the ranker is trained on the last week's labels, then every user is ranked as of the end.
+   Users per second per stage and peak resident memory.
 3. Features of ``--ref-users`` users of that world (one batch of the pipeline): ``build_features``
    against a plain per-user loop computing every one of its features over the same history
    (dicts per user and per item, built once beforehand as the vectorised statistics are),
@@ -25,7 +26,7 @@ import math
 import statistics
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -38,7 +39,7 @@ from omegaconf import OmegaConf
 from recsys.ranking.candidates import CandidateSet, merge
 from recsys.ranking.config import RankingConfig, build_catalog, ranking_config
 from recsys.ranking.features import Catalog, history_stats
-from recsys.ranking.history import History, history_as_of
+from recsys.ranking.history import History, events_before, history_as_of
 from recsys.ranking.pipeline import Period, TwoStage, popularity_segments
 
 T = TypeVar("T")
@@ -115,7 +116,10 @@ def matrix(frame: pd.DataFrame, n_users: int, n_items: int) -> sp.csr_matrix:
                          shape=(n_users, n_items))
 
 
-def random_world(n_users: int, n_items: int, seed: int = 0) -> tuple[pd.DataFrame, Catalog]:
+def random_world(n_users: int, n_items: int, seed: int = 0
+                 ) -> tuple[pd.DataFrame, Catalog, pd.DataFrame]:
+    """Purchases, the catalogue (product groups of 5, a price, a colour per item) and weighted
+    views / clicks (about 3 per purchase) that the taste features read."""
     rng = np.random.default_rng(seed)
     per_user = rng.poisson(20, n_users) + 1
     users = np.repeat(np.arange(n_users), per_user)
@@ -130,22 +134,31 @@ def random_world(n_users: int, n_items: int, seed: int = 0) -> tuple[pd.DataFram
                           "timestamp": pd.Timestamp("2024-01-01") + pd.to_timedelta(days, "D")})
     catalog = Catalog(groups=np.arange(n_items) // 5, price=rng.lognormal(3.0, 0.5, n_items),
                       user_values=rng.integers(16, 80, (n_users, 1)).astype(float),
-                      user_names=("age",), item_values=np.empty((n_items, 0)), item_names=())
-    return frame, catalog
+                      user_names=("age",), item_values=np.empty((n_items, 0)), item_names=(),
+                      affinity={"colour": rng.integers(-1, 12, n_items)})
+    viewer = np.repeat(np.arange(n_users), rng.poisson(60, n_users))
+    events = pd.DataFrame({"user_idx": viewer,
+                           "item_idx": rng.choice(n_items, len(viewer), p=weights / weights.sum()),
+                           "timestamp": pd.Timestamp("2024-01-01")
+                           + pd.to_timedelta(rng.integers(0, 120, len(viewer)), "D"),
+                           "weight": rng.choice([1.0, 2.0], len(viewer))})
+    return frame, catalog, events
 
 
 def world_section(n_users: int, n_items: int) -> tuple[History, TwoStage]:
-    frame, catalog = random_world(n_users, n_items)
+    frame, catalog, events = random_world(n_users, n_items)
     cfg: RankingConfig = ranking_config(**config(None))
     pipe = TwoStage(cfg, catalog)
     cut = pd.Timestamp("2024-04-23")  # the last week labels the training period
-    train_hist = history_as_of(frame, n_users, n_items, cut)
+    train_hist = replace(history_as_of(frame, n_users, n_items, cut),
+                         events=events_before(events, cut))
     label_rows = frame[frame["timestamp"] >= cut]
     labelled = np.unique(label_rows["user_idx"].to_numpy())
     fit_users = labelled[: max(1, min(len(labelled), 20000))]
     train = Period(train_hist, fit_users, None, matrix(label_rows, n_users, n_items))
-    test_hist = history_as_of(frame, n_users, n_items)
-    print(f"2. random world: {n_users:,} users x {n_items:,} items, {len(frame):,} purchases")
+    test_hist = replace(history_as_of(frame, n_users, n_items), events=events)
+    print(f"2. random world: {n_users:,} users x {n_items:,} items, {len(frame):,} purchases, "
+          f"{len(events):,} weighted views and clicks")
     run_pipeline(pipe, train, Period(test_hist, np.arange(n_users)), "   world")
     return test_hist, pipe
 
@@ -163,6 +176,7 @@ class LoopIndex:
     item_old: dict[int, float] = field(default_factory=dict)
     item_ages: dict[int, list[float]] = field(default_factory=dict)
     together: dict[int, dict[int, int]] = field(default_factory=dict)  # same-basket counts
+    events: dict[int, list[tuple[int, float]]] = field(default_factory=dict)  # (item, weight)
 
 
 def loop_index(hist: History) -> LoopIndex:
@@ -178,6 +192,10 @@ def loop_index(hist: History) -> LoopIndex:
         index.item_old[i] = max(index.item_old.get(i, -math.inf), a)
         index.item_ages.setdefault(i, []).append(a)
         baskets.setdefault((u, math.floor(a)), set()).add(i)
+    if hist.events is not None:
+        for u, i, w in zip(hist.events["user_idx"].tolist(), hist.events["item_idx"].tolist(),
+                           hist.events["weight"].tolist(), strict=True):
+            index.events.setdefault(u, []).append((i, w))
     for ages in index.item_ages.values():
         ages.sort()
     for basket in baskets.values():  # one user's purchases of one day
@@ -204,6 +222,8 @@ def loop_features(hist: History, catalog: Catalog, cfg: RankingConfig, index: Lo
              *(f"ug_decayed_{h:g}d" for h in half_lives), "ug_days_before_last",
              *(["basket_score"] if basket_hl is not None else []),
              *(f"aff_{c}" for c in catalog.affinity),
+             *((*(f"taste_{c}" for c in catalog.affinity), "taste_log_sum")
+               if hist.events is not None and catalog.affinity else ()),
              "item_count", "item_repeat_share", "item_days_since_last", "item_days_since_first",
              *(f"item_pop_{w:g}d{s}" for w in windows for s in ("", "_at_user")), "item_trend",
              "user_count", "user_items", "user_repeat_share", "user_days_since_last",
@@ -231,6 +251,13 @@ def loop_features(hist: History, catalog: Catalog, cfg: RankingConfig, index: Lo
                 ug[groups[i]] = (c + 1, min(y, a))
             for col, code in affinity.items():
                 aff[col][code[i]] = aff[col].get(code[i], 0) + 1
+        taste: dict[str, dict[int, float]] = {c: {} for c in affinity}  # weighted events
+        seen = index.events.get(int(u), [])
+        total = sum(w for _, w in seen)
+        for i, w in seen:
+            for col, code in affinity.items():
+                if code[i] >= 0:
+                    taste[col][code[i]] = taste[col].get(code[i], 0.0) + w
         known = [price[i_all[r]] for r in mine if not math.isnan(price[i_all[r]])]
         median = statistics.median(known) if known else math.nan
         last = min((age_all[r] for r in mine), default=math.nan)
@@ -270,6 +297,14 @@ def loop_features(hist: History, catalog: Catalog, cfg: RankingConfig, index: Lo
             for col, code in affinity.items():
                 out[f"aff_{col}"][p] = (aff[col].get(code[i], 0) if code[i] >= 0 else 0) \
                     / max(len(mine), 1)
+            if hist.events is not None and affinity:
+                log_sum = 0.0
+                for col, code in affinity.items():
+                    share = (taste[col].get(code[i], 0.0) if code[i] >= 0 else 0.0) \
+                        / max(total, 1e-12)
+                    out[f"taste_{col}"][p] = share
+                    log_sum += math.log(share + cfg.event_smoothing)
+                out["taste_log_sum"][p] = log_sum
             count = index.item_count.get(i, 0)
             out["item_count"][p] = count
             out["item_repeat_share"][p] = 1.0 - len(index.item_buyers.get(i, ())) / max(count, 1)
@@ -354,8 +389,8 @@ def main() -> None:
     args = parser.parse_args()
     print(f"start RSS {rss_mib():,.0f} MiB")
     if args.only_features:
-        frame, catalog = random_world(args.users, args.items)
-        hist = history_as_of(frame, args.users, args.items)
+        frame, catalog, events = random_world(args.users, args.items)
+        hist = replace(history_as_of(frame, args.users, args.items), events=events)
         feature_section(hist, TwoStage(ranking_config(**config(None)), catalog), args.ref_users)
         return
     hm_section(args.hm)
