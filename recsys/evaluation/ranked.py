@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -51,9 +52,13 @@ class RankedRanker:
     def n_items(self) -> int:
         return self.data.n_items
 
+    @cached_property
+    def history(self) -> History:
+        """The history users are ranked from (read once: every batch and source shares it)."""
+        return fit_history(self.data, self.pipeline.cfg.event_weights)
+
     def period(self, user_idx: np.ndarray, exclude: sp.csr_matrix | None) -> Period:
-        history = fit_history(self.data, self.pipeline.cfg.event_weights)
-        return Period(history, np.asarray(user_idx, np.int64), exclude)
+        return Period(self.history, np.asarray(user_idx, np.int64), exclude)
 
     def top_k(self, user_idx: np.ndarray, k: int, exclude: sp.csr_matrix | None = None
               ) -> np.ndarray:
