@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from recsys.errors import RuleError
 from recsys.rules.conditions import Condition, canonical
-
-if TYPE_CHECKING:
-    from recsys.rules.config import RulesConfig
 
 # Names the engine itself uses in explanations and counts.
 RESERVED = ("none", "category_diversity", "top_k", "frequency_cap", "campaign_budget", "channel_budget",
@@ -24,6 +21,35 @@ class _Ranked(Protocol):
     def priority(self) -> int: ...
     @property
     def when(self) -> Condition: ...
+
+
+class _Conditional(Protocol):
+    @property
+    def name(self) -> str: ...
+    @property
+    def when(self) -> Condition | None: ...
+
+
+class _Filter(_Conditional, Protocol):
+    @property
+    def enabled(self) -> bool: ...
+
+
+class RuleSet(Protocol):
+    """What the checks read of a rules config (:class:`recsys.rules.config.RulesConfig`)."""
+
+    @property
+    def all_names(self) -> list[str]: ...
+    @property
+    def source(self) -> str | None: ...
+    @property
+    def filters(self) -> Sequence[_Filter]: ...
+    @property
+    def boosts(self) -> Sequence[_Conditional]: ...
+    @property
+    def promotions(self) -> Sequence[_Ranked]: ...
+    @property
+    def pricing(self) -> Sequence[_Ranked]: ...
 
 
 def _first_pair(keys: Sequence[str]) -> tuple[int, int] | None:
@@ -49,7 +75,7 @@ def _ranked(rules: Sequence[_Ranked], section: str, source: str | None) -> None:
                         "condition, so one of them can never apply", file=source)
 
 
-def check_conflicts(cfg: RulesConfig) -> None:
+def check_conflicts(cfg: RuleSet) -> None:
     """Duplicate or reserved names, equal priorities, shadowed or contradictory rules."""
     names = cfg.all_names
     pair = _first_pair(names)
