@@ -75,7 +75,7 @@ def task(cfg: DictConfig) -> float:
     period, lists = candidate_lists(pipeline, data, spec["exclude_purchased"])
     recall = pipeline.recall(period, lists)
     calib = calibration(pipeline, ranker, period, settings.main_k)
-    methods = {**source_methods(pipeline, ranker, data),
+    methods = {**source_methods(pipeline, ranker, data, period.history),
                **build_methods(selected_methods(ev), data, batch_size=int(ev["batch_size"]),
                                seed=int(ev["seed"]), threads=int(ev["threads"]))}
     result = evaluate(methods, data, settings, data_name=str(cfg.data.name))

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -41,23 +40,23 @@ from recsys.retrieval.index_spec import IndexSpec
 @dataclass
 class RankedRanker:
     """Top-k of the fitted pipeline (``source`` set: that candidate source alone, unlearned)
-    for users of ``data``'s split."""
+    for users of ``data``'s split, ranked from ``history`` (read from ``data`` on first use when
+    not given; the methods of one pipeline share one, so its sources and statistics are
+    computed once)."""
 
     pipeline: TwoStage
     ranker: Ranker
     data: EvalData
     source: str | None = None
+    history: History | None = None
 
     @property
     def n_items(self) -> int:
         return self.data.n_items
 
-    @cached_property
-    def history(self) -> History:
-        """The history users are ranked from (read once: every batch and source shares it)."""
-        return fit_history(self.data, self.pipeline.cfg.event_weights)
-
     def period(self, user_idx: np.ndarray, exclude: sp.csr_matrix | None) -> Period:
+        if self.history is None:
+            self.history = fit_history(self.data, self.pipeline.cfg.event_weights)
         return Period(self.history, np.asarray(user_idx, np.int64), exclude)
 
     def top_k(self, user_idx: np.ndarray, k: int, exclude: sp.csr_matrix | None = None
@@ -279,11 +278,14 @@ def calibration(pipeline: TwoStage, ranker: Ranker, period: Period, k: int, bins
             f"top{k}": reliability(table.labels[top] > 0, prob[top], bins)}
 
 
-def source_methods(pipeline: TwoStage, ranker: Ranker, data: EvalData) -> dict[str, RankedRanker]:
-    """The ranked pipeline and each of its candidate sources alone, as evaluated methods."""
-    out = {"ranked": RankedRanker(pipeline, ranker, data)}
+def source_methods(pipeline: TwoStage, ranker: Ranker, data: EvalData,
+                   history: History | None = None) -> dict[str, RankedRanker]:
+    """The ranked pipeline and each of its candidate sources alone, as evaluated methods, all
+    ranking from one ``history`` (``data``'s, read here when not given)."""
+    history = fit_history(data, pipeline.cfg.event_weights) if history is None else history
+    out = {"ranked": RankedRanker(pipeline, ranker, data, history=history)}
     for name in pipeline.source_names():
-        out[f"source_{name}"] = RankedRanker(pipeline, ranker, data, source=name)
+        out[f"source_{name}"] = RankedRanker(pipeline, ranker, data, source=name, history=history)
     return out
 
 

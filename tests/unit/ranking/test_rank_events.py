@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from recsys.data import load_dataset
 from recsys.errors import ConfigError, DataError, ModelError
 from recsys.evaluation import ranked
 from recsys.evaluation.eval_data import prepare_eval_data
@@ -76,7 +77,6 @@ def test_taste_features_are_the_users_weighted_event_shares() -> None:
 @pytest.fixture(scope="module")
 def toy(tmp_path_factory: pytest.TempPathFactory) -> Any:
     root = make_toy_dataset(n_users=60, n_items=40).write(tmp_path_factory.mktemp("d") / "toy")
-    from recsys.data import load_dataset
     return prepare_eval_data(load_dataset(root), "val")
 
 

@@ -23,6 +23,7 @@ from recsys.evaluation.ranked import (
     fit_history,
     fit_ranked,
     period_of,
+    source_methods,
 )
 from recsys.evaluation.toy import make_toy_dataset
 from recsys.rules import RuleContext, apply_rules, parse_rules
@@ -153,3 +154,16 @@ def test_calibration_covers_every_candidate_and_each_users_top_k(world: Any) -> 
     assert sum(r["pairs"] for r in rows) == calib["top5"]["pairs"]
     observed = sum(r["observed"] * r["pairs"] for r in rows) / calib["top5"]["pairs"]
     assert observed == pytest.approx(calib["top5"]["positive_rate"])
+
+
+def test_methods_of_one_pipeline_share_one_history(world: Any) -> None:
+    """The ranked method and each source alone rank from one history (read once), with the
+    lists each would give from a history of its own."""
+    _, data, _, pipeline, ranker, _, _ = world
+    methods = source_methods(pipeline, ranker, data)
+    users = data.users[:12]
+    tops = {name: m.top_k(users, 5) for name, m in methods.items()}
+    assert len({id(m.history) for m in methods.values()}) == 1 and len(methods) > 2
+    for name, method in methods.items():
+        alone = RankedRanker(pipeline, ranker, data, source=method.source)
+        np.testing.assert_array_equal(alone.top_k(users, 5), tops[name])
