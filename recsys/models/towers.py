@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from recsys.models.embeddings import CategoricalEmbedding, IdEmbedding, MultiHotEmbedding
+from recsys.models.image_kernel import ImageKernel, recent_profile
 from recsys.models.inputs import FeatureSchema
 
 PoolingFactory = Callable[..., nn.Module]
@@ -33,6 +34,11 @@ class UserTower(nn.Module):
     lives in the candidates' space, is also added to the fused vector with a learned weight, so
     a user's score of an item keeps a direct item-to-item term (``history . candidate``) that the
     fusion MLP cannot wash out.
+    ``kernel_dim`` > 0 (the item tower's image kernel, shared history only): the history vectors
+    end with each item's image-kernel vector, and the user vector gains ``image_kernel_weight``
+    (learned unless ``image_kernel_learn_weight`` is false) x the unit mean of those of the
+    ``image_kernel_recent`` latest purchases, so the
+    score keeps ``weight * (profile . image)``: ``dim + kernel_dim`` wide.
     """
 
     def __init__(
@@ -54,6 +60,10 @@ class UserTower(nn.Module):
         item_dim: int = 0,
         embedding_dropout: float = 0.0,
         history_residual: bool = False,
+        kernel_dim: int = 0,
+        image_kernel_recent: int = 5,
+        image_kernel_weight: float = 1.0,
+        image_kernel_learn_weight: bool = True,
     ) -> None:
         super().__init__()
         if history_source not in ("shared", "separate"):
@@ -61,7 +71,23 @@ class UserTower(nn.Module):
         if history_residual and history_source != "shared":
             raise ValueError("history_residual needs history_source=shared (the pooled history "
                              "must live in the candidates' space)")
-        self.out_dim = dim
+        self.kernel_dim = kernel_dim
+        self.kernel_recent = image_kernel_recent
+        weight: Tensor | None = None
+        if kernel_dim > 0:
+            if history_source != "shared" or history_encoder is None or schema.history_len < 1:
+                raise ValueError("the image kernel (image_kernel_dim > 0) reads the history through "
+                                 "the item tower: it needs history_source=shared and a history")
+            if image_kernel_recent < 1:
+                raise ValueError(f"image_kernel_recent must be >= 1, got {image_kernel_recent}")
+            weight = torch.tensor(float(image_kernel_weight))
+        self.kernel_weight: Tensor | None
+        if weight is not None and image_kernel_learn_weight:
+            self.kernel_weight = nn.Parameter(weight)
+        else:  # fixed (a buffer, saved with the model) or none
+            self.register_buffer("kernel_weight", weight)
+        self.out_dim = dim + kernel_dim
+        self.hist_width = 0
         self.ids = IdEmbedding(id_buckets, id_dim, id_dropout, sparse=id_buckets >= sparse_min_rows)
         self.emb_dropout = nn.Dropout(embedding_dropout)
         dims, names = [id_dim], ["id"]
@@ -80,6 +106,7 @@ class UserTower(nn.Module):
         if history_encoder is not None and schema.history_len > 0:
             self.shared_history = history_source == "shared"
             width = item_dim if self.shared_history else history_dim
+            self.hist_width = width
             if width < 1:
                 raise ValueError("a shared history needs the item tower's dim (item_dim)")
             if not self.shared_history:
@@ -119,10 +146,14 @@ class UserTower(nn.Module):
     ) -> Tensor:
         blocks = self._profile_blocks(ids, cat, num)
         pooled: Optional[Tensor] = None  # noqa: UP045 (TorchScript)
+        kernel: Optional[Tensor] = None  # noqa: UP045 (TorchScript)
         if self.hist_pool is not None:
             pooled = self.hist_pool(self._history(hist_items, hist_vectors), hist_items > 0,
                                     hist_age)
-        return self._fuse(blocks, pooled, self._social_block(social, social_mask))
+            if self.kernel_dim > 0 and hist_vectors is not None:
+                kernel = recent_profile(hist_vectors[..., self.hist_width:], hist_items > 0,
+                                        self.kernel_recent)
+        return self._fuse(blocks, pooled, self._social_block(social, social_mask), kernel)
 
     def _profile_blocks(self, ids: Tensor, cat: Tensor, num: Tensor) -> list[Tensor]:
         blocks = [self.emb_dropout(self.ids(ids))]
@@ -138,7 +169,7 @@ class UserTower(nn.Module):
             return self.emb_dropout(self.hist_emb(hist_items))
         if hist_vectors is None:
             raise RuntimeError("a shared history needs hist_vectors")
-        return self.emb_dropout(hist_vectors)
+        return self.emb_dropout(hist_vectors[..., : self.hist_width])
 
     def _social_block(self, social: Tensor, social_mask: Tensor
                       ) -> Optional[Tensor]:  # noqa: UP045 (TorchScript)
@@ -150,7 +181,8 @@ class UserTower(nn.Module):
         return out
 
     def _fuse(self, blocks: list[Tensor], pooled: Optional[Tensor],  # noqa: UP045
-              social: Optional[Tensor]) -> Tensor:  # noqa: UP045 (TorchScript)
+              social: Optional[Tensor],  # noqa: UP045 (TorchScript)
+              kernel: Optional[Tensor] = None) -> Tensor:  # noqa: UP045 (TorchScript)
         if pooled is not None:
             blocks.append(pooled)
         if social is not None:
@@ -158,7 +190,10 @@ class UserTower(nn.Module):
         fused = self.fusion(blocks)
         if self.residual_weight is not None and pooled is not None:
             fused = fused + self.residual_weight * pooled
-        return F.normalize(fused, dim=-1)
+        out = F.normalize(fused, dim=-1)
+        if self.kernel_weight is not None and kernel is not None:
+            out = torch.cat([out, self.kernel_weight.to(out.dtype) * kernel.to(out.dtype)], -1)
+        return out
 
     @torch.jit.unused
     def sequence(self, ids: Tensor, cat: Tensor, num: Tensor, hist_items: Tensor,
@@ -169,6 +204,9 @@ class UserTower(nn.Module):
         position ``at[t]`` (that position and every older one; -1: an empty history), as
         :meth:`forward` would with that suffix as the whole history. Needs an encoder with
         ``states`` (the causal Transformer)."""
+        if self.kernel_dim > 0:
+            raise ValueError("one-pass sequence training does not support the image kernel "
+                             "(model.net.item_tower.image_kernel_dim > 0)")
         encode = getattr(self.hist_pool, "states", None)
         if encode is None:
             raise ValueError("one-pass sequence training needs the causal Transformer history "
@@ -202,6 +240,10 @@ class UserTowerWithTable(nn.Module):
 class ItemTower(nn.Module):
     """Item id, categorical / multi-hot / numeric attributes and product-image features.
 
+    ``image_kernel_dim`` > 0 appends the fixed image-similarity channel
+    (:class:`~recsys.models.image_kernel.ImageKernel`) to the unit learned vector: the output is
+    ``learned_dim + image_kernel_dim`` wide, of norm sqrt(2).
+
     :meth:`represent` is the same tower reading only some of its blocks (the others zeroed), the
     representation a shared user history may read (``history_encoder.item_features``).
     """
@@ -219,9 +261,19 @@ class ItemTower(nn.Module):
         use_image: bool,
         sparse_min_rows: int,
         embedding_dropout: float = 0.0,
+        image_kernel_dim: int = 0,
+        image_kernel_seed: int = 0,
     ) -> None:
         super().__init__()
-        self.out_dim = dim
+        self.learned_dim = dim
+        self.kernel: ImageKernel | None = None
+        if image_kernel_dim > 0:
+            if schema.image_dim < 1:
+                raise ValueError("the image kernel (image_kernel_dim > 0) needs image features, "
+                                 "but the dataset provides none")
+            self.kernel = ImageKernel(schema.image_dim, image_kernel_dim, image_kernel_seed)
+        self.kernel_dim = image_kernel_dim if self.kernel is not None else 0
+        self.out_dim = dim + self.kernel_dim
         rows = schema.n_items + 1
         self.ids = IdEmbedding(rows, id_dim, id_dropout, sparse=rows >= sparse_min_rows)
         self.emb_dropout = nn.Dropout(embedding_dropout)
@@ -279,12 +331,19 @@ class ItemTower(nn.Module):
         image_mask: Tensor,
     ) -> Tensor:
         blocks = self.blocks(ids, cat, multi, num, image, image_mask)
-        return F.normalize(self.fusion(blocks), dim=-1)
+        return self._with_kernel(F.normalize(self.fusion(blocks), dim=-1), image, image_mask)
+
+    def _with_kernel(self, learned: Tensor, image: Tensor, image_mask: Tensor) -> Tensor:
+        """``learned`` followed by the image kernel's unit vector (when the tower has one)."""
+        if self.kernel is None:
+            return learned
+        return torch.cat([learned, self.kernel(image, image_mask).to(learned.dtype)], dim=-1)
 
     def represent(self, inputs: tuple[Tensor, ...], features: list[str] | None) -> Tensor:
-        """Tower output from the named blocks only (None: all, i.e. ``forward``)."""
+        """Tower output from the named blocks only (None: all, i.e. ``forward``); the image
+        kernel's vector, when the tower has one, always follows."""
         blocks = self.blocks(*inputs)
         if features is not None:
             blocks = [b if name in features else torch.zeros_like(b)
                       for name, b in zip(self.block_names, blocks, strict=True)]
-        return F.normalize(self.fusion(blocks), dim=-1)
+        return self._with_kernel(F.normalize(self.fusion(blocks), dim=-1), inputs[4], inputs[5])

@@ -43,7 +43,9 @@ class TwoTowerModel(nn.Module):
                 )
         try:
             self.item_tower = item_tower(schema=schema)
-            self.user_tower = user_tower(schema=schema, item_dim=self.item_tower.out_dim)
+            kernel = {"kernel_dim": self.item_tower.kernel_dim} if self.item_tower.kernel_dim else {}
+            self.user_tower = user_tower(schema=schema, item_dim=self.item_tower.learned_dim,
+                                         **kernel)
         except ValueError as err:
             raise ModelError(f"cannot build the towers: {err}") from None
         self.history_features: list[str] | None = getattr(

@@ -111,6 +111,24 @@ def test_load_trained_reproduces_the_trained_vectors(make_cfg: Make, tiny_featur
         trained.user_embeddings(np.array([80]))
 
 
+def test_the_image_kernel_trains_and_exports(make_cfg: Make, tiny_features: Path) -> None:
+    cfg = make_cfg("experiment=images_social", f"datamodule.image_features_dir={tiny_features}",
+                   "model.net.user_tower.history_source=shared", "refit_best=false",
+                   "model.net.item_tower.image_kernel_dim=8", "trainer.max_epochs=2", *SHORT)
+    _, objects = train(cfg)
+    trained = load_trained(Path(objects["trainer"].checkpoint_callback.best_model_path))
+    items = trained.item_embeddings()
+    assert items.shape == (48, 16 + 8)
+    # every item vector has norm sqrt(2), so a cosine index ranks as the trained dot product
+    assert np.allclose(np.linalg.norm(items, axis=1), 2**0.5, atol=1e-5)
+    users = np.array([0, 5, 17, 79])
+    vectors = trained.user_embeddings(users)
+    assert np.abs(vectors[:, 16:]).sum() > 0  # the users' image profiles
+    scripted = torch.jit.script(trained.user_tower_for_export())
+    feats = trained.encode_user_features(users)
+    assert np.allclose(scripted(*feats.values()).numpy(), vectors, atol=1e-5)
+
+
 def test_load_trained_refuses_a_changed_dataset(make_cfg: Make, tmp_path: Path,
                                                 tiny_dataset: Path) -> None:
     copy = tmp_path / "copy"
