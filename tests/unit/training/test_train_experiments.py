@@ -20,6 +20,7 @@ EXTRA = {
     "images_social": [],
     "hm_images": [],
     "hm_two_tower": [],
+    "hm_image_kernel": [],
     "finetune_cnn": ["image_encoder.image_size=32", "image_encoder.resize_size=32",
                      "datamodule.batch_size=16", "datamodule.eval_batch_size=64",
                      "datamodule.num_workers=0"],
@@ -31,14 +32,17 @@ def test_every_experiment_runs_fast_dev_run(make_cfg: Make, tiny_features: Path,
                                             experiment: str) -> None:
     cfg = make_cfg(f"experiment={experiment}", "debug=fast_dev_run",
                    f"datamodule.image_features_dir={tiny_features}"
-                   if "images" in experiment else "datamodule.image_features_dir=null",
+                   if "image" in experiment else "datamodule.image_features_dir=null",
                    *EXTRA[experiment])
     metrics, objects = train(cfg)
     assert math.isfinite(metrics["train/loss"])
-    assert 0.0 <= metrics["val/recall@20"] <= 1.0 and "test/recall@20_cold" in metrics
+    k = cfg.model.system.k
+    assert 0.0 <= metrics[f"val/recall@{k}"] <= 1.0 and f"test/recall@{k}_cold" in metrics
     user_blocks = objects["net"].user_tower.block_names
     item_blocks = objects["net"].item_tower.block_names
-    assert ("product_image" in item_blocks) == (experiment not in ("id_only", "hm_two_tower"))
+    assert ("product_image" in item_blocks) == (
+        experiment not in ("id_only", "hm_two_tower", "hm_image_kernel"))
+    assert (objects["net"].item_tower.kernel is not None) == (experiment == "hm_image_kernel")
     assert ("social_image" in user_blocks) == (experiment == "images_social")
     assert ("attributes" in item_blocks) == (experiment != "id_only")
     assert (objects["net"].image_encoder is not None) == (experiment == "finetune_cnn")
