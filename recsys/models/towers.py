@@ -76,10 +76,12 @@ class UserTower(nn.Module):
         weight: Tensor | None = None
         if kernel_dim > 0:
             if history_source != "shared" or history_encoder is None or schema.history_len < 1:
-                raise ValueError("the image kernel (image_kernel_dim > 0) reads the history through "
-                                 "the item tower: it needs history_source=shared and a history")
+                raise ValueError("model.net.item_tower.image_kernel_dim > 0 reads the history "
+                                 "through the item tower: it needs model.net.user_tower."
+                                 "history_source=shared and a history")
             if image_kernel_recent < 1:
-                raise ValueError(f"image_kernel_recent must be >= 1, got {image_kernel_recent}")
+                raise ValueError("model.net.user_tower.image_kernel_recent must be >= 1, got "
+                                 f"{image_kernel_recent}")
             weight = torch.tensor(float(image_kernel_weight))
         self.kernel_weight: Tensor | None
         if weight is not None and image_kernel_learn_weight:
@@ -267,10 +269,13 @@ class ItemTower(nn.Module):
         super().__init__()
         self.learned_dim = dim
         self.kernel: ImageKernel | None = None
+        if image_kernel_dim < 0:
+            raise ValueError("model.net.item_tower.image_kernel_dim must be >= 0 (0: off), "
+                             f"got {image_kernel_dim}")
         if image_kernel_dim > 0:
             if schema.image_dim < 1:
-                raise ValueError("the image kernel (image_kernel_dim > 0) needs image features, "
-                                 "but the dataset provides none")
+                raise ValueError("model.net.item_tower.image_kernel_dim > 0 needs image features "
+                                 "(datamodule.image_features_dir), but the dataset provides none")
             self.kernel = ImageKernel(schema.image_dim, image_kernel_dim, image_kernel_seed)
         self.kernel_dim = image_kernel_dim if self.kernel is not None else 0
         self.out_dim = dim + self.kernel_dim

@@ -152,6 +152,8 @@ def _cli(dataset: Path, out: Path, *overrides: str) -> subprocess.CompletedProce
     (("datamodule.examples=sequence", "model/history_encoder=transformer",
       "model.history_encoder.position=none"), "examples=sequence predicts each purchase"),
     (("datamodule.sequence_window=oldest",), "datamodule.sequence_window must be latest or"),
+    (("model.net.item_tower.image_kernel_dim=8",), "image_kernel_dim > 0 needs image features"),
+    (("model.net.item_tower.image_kernel_dim=-1",), "image_kernel_dim must be >= 0"),
     (("-m", "hparams_search=two_tower", "hydra.sweeper.n_trials=1", "objective=val/auc@20"),
      "objective 'val/auc@20' is not a metric validation logs"),
 ])
