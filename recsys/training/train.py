@@ -156,6 +156,10 @@ def _check_sequence_examples(examples: str, net: TwoTowerModel, timestamped: boo
         raise ConfigError(f"datamodule.examples=sequence predicts each purchase from the ones "
                           f"before it, but {dataset_dir} has no timestamps; use "
                           f"examples=position", column="datamodule.examples")
+    if net.user_tower.kernel_dim > 0:
+        raise ConfigError("datamodule.examples=sequence does not support the image kernel; set "
+                          "model.net.item_tower.image_kernel_dim=0 or examples=position",
+                          column="model.net.item_tower.image_kernel_dim")
     if pool is None or not hasattr(pool, "states"):
         raise ConfigError("datamodule.examples=sequence needs the causal Transformer history "
                           "encoder (model/history_encoder=transformer)",

@@ -138,3 +138,14 @@ def test_sequence_examples_refuse_encoders_that_cannot_run_in_one_pass(
     with pytest.raises(ConfigError, match=message) as err:
         train(cfg)
     assert key in str(err.value) and "\n" not in str(err.value)
+
+
+def test_sequence_examples_refuse_the_image_kernel(make_cfg: Make, tiny_features: Path) -> None:
+    cfg = make_cfg(*SEQ, "experiment=images", f"datamodule.image_features_dir={tiny_features}",
+                   "model.net.user_tower.history_source=shared",
+                   "model.net.item_tower.image_kernel_dim=8", "trainer.max_epochs=1",
+                   "test=false")
+    with pytest.raises(ConfigError, match="does not support the image kernel") as err:
+        train(cfg)
+    assert "model.net.item_tower.image_kernel_dim" in str(err.value)
+    assert "\n" not in str(err.value)
