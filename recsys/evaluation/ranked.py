@@ -117,13 +117,15 @@ def period_of(data: EvalData, exclude_purchased: bool, labelled: bool,
 
 def training_periods(train: EvalData, exclude_purchased: bool, extra: int,
                      users: np.ndarray | None = None,
-                     weights: dict[str, float] | None = None) -> list[Period]:
+                     weights: dict[str, float] | None = None,
+                     events: pd.DataFrame | None = None) -> list[Period]:
     """The labelled period of ``train`` and up to ``extra`` earlier ones inside its history,
     shaped like it: the window of its length before it when it follows the whole history in
     time (a temporal split), else each user's last purchase day (none without timestamps);
     restricted to ``users`` when given. With event ``weights``, each period's events stop where
-    its history does: before the window, or before each user's held-out day."""
-    events = fit_events(train, weights)
+    its history does: before the window, or before each user's held-out day (``events``: those
+    of ``train``'s fit splits already read)."""
+    events = fit_events(train, weights) if events is None else events
     first = period_of(train, exclude_purchased, True, weights, events)
     periods = [first]
     frame = train.fit_frame
@@ -307,9 +309,10 @@ def tune_split_top(spec: Mapping[str, Any], val: EvalData, fraction: float, seed
     pipeline = build_pipeline(spec, val, two_tower(spec, val))
     fit_users, held = user_split(val.users, fraction, seed)
     excl = bool(spec["exclude_purchased"])
-    full = period_of(val, excl, True, pipeline.cfg.event_weights)
-    periods = training_periods(val, excl, pipeline.cfg.extra_periods, fit_users,
-                               pipeline.cfg.event_weights)
+    weights = pipeline.cfg.event_weights
+    events = fit_events(val, weights)  # read once for both
+    full = period_of(val, excl, True, weights, events)
+    periods = training_periods(val, excl, pipeline.cfg.extra_periods, fit_users, weights, events)
     ranker = pipeline.fit(with_two_tower(pipeline, periods),
                           source=f"{val.manifest_path} split {val.split!r}")
     return held, pipeline.rank(ranker, Period(full.history, held, full.exclude), k)

@@ -117,7 +117,7 @@ def test_score_is_the_learned_dot_plus_weight_times_image_similarity_and_exports
     assert weight is not None and weight.grad is not None and weight.grad.abs() > 0
 
 
-def test_the_kernel_changes_the_ranking_of_unbought_items_towards_the_users_images() -> None:
+def test_a_large_kernel_weight_ranks_by_image_similarity() -> None:
     model = _model(weight=1e4)
     items, users = _items(), _users()
     table = model.history_items(items)
