@@ -13,21 +13,33 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from recsys.errors import ConfigError
 from recsys.models.pooling import AttentionPooling, masked_mean
 
 
 class MeanHistory(nn.Module):
-    """Masked mean of the history vectors (a bag of items, order-free)."""
+    """Sum of the history vectors divided by ``count ** count_power`` (a bag of items,
+    order-free): 1 is the mean, 0.5 scales by the square root of the count (as implicit
+    feedback models do: a longer history then gives larger scores, which a squared loss needs,
+    EASE's ``x_u B`` being the plain sum), 0 the sum."""
 
     ordered = False
 
-    def __init__(self, dim: int, max_len: int, item_features: list[str] | None = None) -> None:
+    def __init__(self, dim: int, max_len: int, item_features: list[str] | None = None,
+                 count_power: float = 1.0) -> None:
         super().__init__()
+        if not 0.0 <= count_power <= 1.0:
+            raise ConfigError(f"model.history_encoder.count_power must lie in [0, 1], got "
+                              f"{count_power}", column="model.history_encoder.count_power")
         self.out_dim = dim
+        self.count_power = float(count_power)
         self.item_features = None if item_features is None else [str(f) for f in item_features]
 
     def forward(self, x: Tensor, mask: Tensor, age: Tensor) -> Tensor:
-        return masked_mean(x, mask)
+        if self.count_power == 1.0:
+            return masked_mean(x, mask)
+        m = mask.unsqueeze(-1).to(x.dtype)
+        return (x * m).sum(1) / m.sum(1).clamp(min=1.0).pow(self.count_power)
 
 
 class AttentionHistory(nn.Module):

@@ -14,6 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from recsys.errors import ConfigError
+
 
 def log_expected_count(
     freq: Tensor, neg_prob: Tensor | None, batch_size: int, num_negatives: int
@@ -48,6 +50,16 @@ def candidate_logits(
     diag = torch.arange(user.shape[0], device=logits.device)
     hits[diag, diag] = False
     return logits, hits
+
+
+def catalogue_scores(user: Tensor, catalogue: Tensor, targets: Tensor, temperature: Tensor
+                     ) -> tuple[Tensor, Tensor]:
+    """Scores [B, n_items] of every row against the whole ``catalogue`` and the bool target
+    matrix of ``targets`` ([B] item ids, or already a bool [B, n_items])."""
+    logits = (user @ catalogue.T).float() / temperature.float()
+    dense = targets if targets.dtype == torch.bool else torch.zeros_like(
+        logits, dtype=torch.bool).scatter_(1, targets.unsqueeze(1), True)
+    return logits, dense
 
 
 class SampledSoftmaxLoss(nn.Module):
@@ -174,9 +186,7 @@ class FullSoftmaxLoss(nn.Module):
     def forward(self, user: Tensor, catalogue: Tensor, targets: Tensor, temperature: Tensor,
                 other_positives: Tensor | None = None, unseen: Tensor | None = None) -> Tensor:
         """``catalogue`` [n_items, dim]: every item's vector."""
-        logits = (user @ catalogue.T).float() / temperature.float()
-        dense = targets if targets.dtype == torch.bool else torch.zeros_like(
-            logits, dtype=torch.bool).scatter_(1, targets.unsqueeze(1), True)
+        logits, dense = catalogue_scores(user, catalogue, targets, temperature)
         if self.mask_other_positives and other_positives is not None:
             logits = logits.masked_fill(other_positives & ~dense, float("-inf"))
         if not self.unseen_negatives and unseen is not None:
@@ -188,3 +198,41 @@ class FullSoftmaxLoss(nn.Module):
         per_row = -(log_p.masked_fill(~dense, 0.0) * weight).sum(1) / weight.sum(1).clamp(min=1.0)
         has = dense.any(1)
         return per_row[has].mean() if bool(has.any()) else per_row.sum() * 0.0
+
+
+class FullSquaredLoss(nn.Module):
+    """Weighted squared error of every row's scores against the whole catalogue, the objective
+    of EASE and of the emphasised denoising linear autoencoder (Steck 2019, 2020): each score
+    ``logit`` is fitted to 1 for the row's target(s), with weight ``positive_weight``, and to 0
+    for every other item, with weight 1. The row's other positives (``other_positives``: the
+    history the user tower read, with ``mask_other_positives``) weigh 0, so an item is never
+    fitted from itself (EASE's zero diagonal); ``unseen_negatives: false`` gives the items
+    without a training positive weight 0 too. Meant for unnormalised towers
+    (``model.net.item_tower.normalize: false``, temperature fixed at 1): scores then carry item
+    popularity in their scale, which cosine scores cannot. ``targets`` and the other arguments
+    are those of :class:`FullSoftmaxLoss`; the loss is the mean over rows of the weighted sum
+    over items."""
+
+    full_catalogue = True
+
+    def __init__(self, positive_weight: float = 1.0, mask_other_positives: bool = True,
+                 max_items: int = 200_000, unseen_negatives: bool = True) -> None:
+        super().__init__()
+        if not positive_weight > 0:
+            raise ConfigError(f"model.loss.positive_weight must be > 0, got {positive_weight}",
+                              column="model.loss.positive_weight")
+        self.positive_weight = float(positive_weight)
+        self.mask_other_positives, self.max_items = mask_other_positives, int(max_items)
+        self.unseen_negatives = bool(unseen_negatives)
+
+    def forward(self, user: Tensor, catalogue: Tensor, targets: Tensor, temperature: Tensor,
+                other_positives: Tensor | None = None, unseen: Tensor | None = None) -> Tensor:
+        """``catalogue`` [n_items, dim]: every item's vector."""
+        logits, dense = catalogue_scores(user, catalogue, targets, temperature)
+        weight = torch.ones_like(logits)
+        if self.mask_other_positives and other_positives is not None:
+            weight = weight.masked_fill(other_positives & ~dense, 0.0)
+        if not self.unseen_negatives and unseen is not None:
+            weight = weight.masked_fill(unseen.unsqueeze(0) & ~dense, 0.0)
+        weight = weight.masked_fill(dense, self.positive_weight)
+        return (weight * (logits - dense.to(logits.dtype)).square()).sum(1).mean()

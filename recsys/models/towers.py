@@ -1,4 +1,5 @@
-"""User and item towers: feature blocks, fused and L2-normalised into one ``dim``-d vector.
+"""User and item towers: feature blocks, fused (and L2-normalised unless ``normalize`` is false)
+into one ``dim``-d vector.
 
 Factories for pooling and fusion arrive as callables (Hydra ``_partial_`` targets): a pooling
 factory is called as ``pooling(dim=...)``, a fusion factory as ``fusion(in_dims=..., out_dim=...)``.
@@ -39,6 +40,8 @@ class UserTower(nn.Module):
     (learned unless ``image_kernel_learn_weight`` is false) x the unit mean of those of the
     ``image_kernel_recent`` latest purchases, so the
     score keeps ``weight * (profile . image)``: ``dim + kernel_dim`` wide.
+    ``normalize`` false leaves the fused vector unnormalised (a dot-product model; it must match
+    the item tower's).
     """
 
     def __init__(
@@ -64,8 +67,10 @@ class UserTower(nn.Module):
         image_kernel_recent: int = 5,
         image_kernel_weight: float = 1.0,
         image_kernel_learn_weight: bool = True,
+        normalize: bool = True,
     ) -> None:
         super().__init__()
+        self.normalize = bool(normalize)
         if history_source not in ("shared", "separate"):
             raise ValueError(f"history_source must be shared or separate, got {history_source!r}")
         if history_residual and history_source != "shared":
@@ -192,7 +197,7 @@ class UserTower(nn.Module):
         fused = self.fusion(blocks)
         if self.residual_weight is not None and pooled is not None:
             fused = fused + self.residual_weight * pooled
-        out = F.normalize(fused, dim=-1)
+        out = F.normalize(fused, dim=-1) if self.normalize else fused
         if self.kernel_weight is not None and kernel is not None:
             out = torch.cat([out, self.kernel_weight.to(out.dtype) * kernel.to(out.dtype)], -1)
         return out
@@ -244,7 +249,9 @@ class ItemTower(nn.Module):
 
     ``image_kernel_dim`` > 0 appends the fixed image-similarity channel
     (:class:`~recsys.models.image_kernel.ImageKernel`) to the unit learned vector: the output is
-    ``learned_dim + image_kernel_dim`` wide, of norm sqrt(2).
+    ``learned_dim + image_kernel_dim`` wide, of norm sqrt(2). ``normalize`` false leaves the
+    learned vector unnormalised: the score is then a plain dot product, whose scale can carry
+    item popularity (for ``model/loss=full_mse``).
 
     :meth:`represent` is the same tower reading only some of its blocks (the others zeroed), the
     representation a shared user history may read (``history_encoder.item_features``).
@@ -265,8 +272,10 @@ class ItemTower(nn.Module):
         embedding_dropout: float = 0.0,
         image_kernel_dim: int = 0,
         image_kernel_seed: int = 0,
+        normalize: bool = True,
     ) -> None:
         super().__init__()
+        self.normalize = bool(normalize)
         self.learned_dim = dim
         self.kernel: ImageKernel | None = None
         if image_kernel_dim < 0:
@@ -336,7 +345,12 @@ class ItemTower(nn.Module):
         image_mask: Tensor,
     ) -> Tensor:
         blocks = self.blocks(ids, cat, multi, num, image, image_mask)
-        return self._with_kernel(F.normalize(self.fusion(blocks), dim=-1), image, image_mask)
+        return self._with_kernel(self._learned(blocks), image, image_mask)
+
+    def _learned(self, blocks: list[Tensor]) -> Tensor:
+        """The fused blocks, L2-normalised unless ``normalize`` is false."""
+        fused: Tensor = self.fusion(blocks)
+        return F.normalize(fused, dim=-1) if self.normalize else fused
 
     def _with_kernel(self, learned: Tensor, image: Tensor, image_mask: Tensor) -> Tensor:
         """``learned`` followed by the image kernel's unit vector (when the tower has one)."""
@@ -351,4 +365,4 @@ class ItemTower(nn.Module):
         if features is not None:
             blocks = [b if name in features else torch.zeros_like(b)
                       for name, b in zip(self.block_names, blocks, strict=True)]
-        return self._with_kernel(F.normalize(self.fusion(blocks), dim=-1), inputs[4], inputs[5])
+        return self._with_kernel(self._learned(blocks), inputs[4], inputs[5])

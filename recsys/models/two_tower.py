@@ -14,7 +14,8 @@ from recsys.models.towers import ItemTower, UserTower, UserTowerWithTable
 
 
 class TwoTowerModel(nn.Module):
-    """Scores ``user . item / temperature`` between L2-normalised tower outputs.
+    """Scores ``user . item / temperature`` between the tower outputs: L2-normalised (cosine),
+    or plain vectors (dot product) when the towers' ``normalize`` is false.
 
     ``user_tower`` / ``item_tower`` are factories called with ``schema=`` (Hydra ``_partial_``).
     ``image_encoder`` (optional) is a CNN fine-tuned end to end: the item tower then receives its
@@ -55,6 +56,11 @@ class TwoTowerModel(nn.Module):
             raise ModelError(
                 f"model.history_encoder.item_features names {missing[0]!r}, which the item tower "
                 f"does not have (it has {self.item_tower.block_names})", column="item_features")
+        if self.user_tower.normalize != self.item_tower.normalize:
+            raise ModelError(
+                "model.net.user_tower.normalize and model.net.item_tower.normalize must agree "
+                "(both towers cosine, or both dot product)", column="normalize")
+        self.normalize = bool(self.item_tower.normalize)
         if self.user_tower.out_dim != self.item_tower.out_dim:
             raise ModelError(
                 f"incompatible dimensions: user tower outputs {self.user_tower.out_dim}-d vectors, "
@@ -86,6 +92,11 @@ class TwoTowerModel(nn.Module):
         return torch.exp(-self.log_inv_temperature.clamp(self.min_log_inv, self.max_log_inv))
 
     @property
+    def similarity(self) -> str:
+        """``cosine`` for normalised towers, else ``dot``: what an index of its vectors ranks by."""
+        return "cosine" if self.normalize else "dot"
+
+    @property
     def shared_history(self) -> bool:
         """Whether the user tower reads history through :meth:`history_items`."""
         return bool(self.user_tower.shared_history)
@@ -96,8 +107,9 @@ class TwoTowerModel(nn.Module):
         return self.item_tower.represent(tuple(inputs), self.history_features)
 
     def user(self, inputs: UserInputs, hist_vectors: Tensor | None = None) -> Tensor:
-        """L2-normalised user vectors [B, dim]; ``hist_vectors`` [B, L, item dim]: the
-        :meth:`history_items` of ``inputs.hist_items`` (needed by a shared history)."""
+        """User vectors [B, dim] (L2-normalised unless ``normalize`` is false);
+        ``hist_vectors`` [B, L, item dim]: the :meth:`history_items` of ``inputs.hist_items``
+        (needed by a shared history)."""
         out: Tensor = self.user_tower(*inputs, hist_vectors)
         return out
 
@@ -116,7 +128,8 @@ class TwoTowerModel(nn.Module):
         return UserTowerWithTable(self.user_tower, history_table)
 
     def item(self, inputs: ItemInputs, pixels: Tensor | None = None) -> Tensor:
-        """L2-normalised item vectors [B, dim]; ``pixels`` feed the fine-tuned image encoder."""
+        """Item vectors [B, dim] (L2-normalised unless ``normalize`` is false); ``pixels`` feed
+        the fine-tuned image encoder."""
         if pixels is not None:
             if self.image_encoder is None:
                 raise ModelError("pixels given but the model has no image encoder")

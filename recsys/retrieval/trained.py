@@ -3,9 +3,9 @@ converter (:mod:`recsys.retrieval.converter`), for retrieval, export and explana
 
 ``load_trained(ckpt)`` rebuilds the datamodule's feature tables from the dataset (and image
 features) named in the checkpoint's config, refuses a dataset or config that no longer matches,
-and loads the weights. Vectors are L2-normalised, so ``similarity`` is ``"cosine"`` (equal to the
-dot product of the returned vectors). Imported lazily: retrieval's other modules (and serving)
-do not load the training stack.
+and loads the weights. ``similarity`` is the model's: ``"cosine"`` for normalised towers (equal to
+the dot product of the returned vectors), ``"dot"`` for unnormalised ones. Imported lazily:
+retrieval's other modules (and serving) do not load the training stack.
 """
 
 from __future__ import annotations
@@ -211,7 +211,7 @@ def load_trained(ckpt_path: Path | str, device: str = "cpu",
         encode_item_images(net.image_encoder, dm.catalogue_pixel_loader(), store.item_image,
                            store.item_image_mask)
     return TrainedModel(net=net, store=store, config=config, dataset_dir=dm.dataset_dir,
-                        checkpoint=path, device=dev)
+                        checkpoint=path, device=dev, similarity=net.similarity)
 
 
 USER_ID_TABLE = "net.user_tower.ids.table.weight"

@@ -71,12 +71,13 @@ class TwoTowerSystem(pl.LightningModule):
                               column="exclude_history")
         self.full_catalogue = bool(getattr(loss, "full_catalogue", False))
         if self.full_catalogue and net.image_encoder is not None:
-            raise ConfigError("model/loss=full_softmax encodes the whole catalogue every step; it "
-                              "is not supported while fine-tuning the CNN (use sampled_softmax)",
+            raise ConfigError("a full-catalogue loss (model/loss=full_softmax or full_mse) encodes "
+                              "the whole catalogue every step; it is not supported while "
+                              "fine-tuning the CNN (use sampled_softmax)",
                               column="model.loss")
         max_items = int(getattr(loss, "max_items", 0))
         if self.full_catalogue and store.n_items > max_items:
-            raise ConfigError(f"model/loss=full_softmax: the catalogue has {store.n_items} items, "
+            raise ConfigError(f"a full-catalogue loss: the catalogue has {store.n_items} items, "
                               f"above model.loss.max_items={max_items}; use sampled_softmax",
                               column="model.loss.max_items")
         if num_negatives and net.image_encoder is not None:
@@ -155,7 +156,7 @@ class TwoTowerSystem(pl.LightningModule):
 
     def _full_catalogue_step(self, pos: Tensor, users: UserInputs, items: Tensor) -> Tensor:
         """Full softmax: the whole catalogue is encoded once per step; the batch users' other
-        training positives are masked (``model/loss=full_softmax``)."""
+        training positives are masked (``model/loss=full_softmax`` or ``full_mse``)."""
         u, catalogue = self._users_and_catalogue(users)
         others = seen_matrix(self.store.seq_users[pos], self.store.user_offsets,
                              self.store.seq_items, self.store.n_items)
@@ -166,7 +167,8 @@ class TwoTowerSystem(pl.LightningModule):
         """User examples (``datamodule.examples: user``): a random part of each user's positives
         is the history, the held-out rest the targets, all scored against the whole catalogue."""
         if not self.full_catalogue:
-            raise ConfigError("datamodule.examples=user needs model/loss=full_softmax",
+            raise ConfigError("datamodule.examples=user needs a full-catalogue loss "
+                              "(model/loss=full_softmax or full_mse)",
                               column="datamodule.examples")
         inputs, targets, history = self.store.split_users(users, keep_fraction)
         u, catalogue = self._users_and_catalogue(inputs)

@@ -7,10 +7,12 @@ import math
 import pytest
 import torch
 
+from recsys.errors import ConfigError
 from recsys.models.losses import (
     BPRLoss,
     CosineContrastiveLoss,
     FullSoftmaxLoss,
+    FullSquaredLoss,
     SampledSoftmaxLoss,
     log_expected_count,
 )
@@ -146,3 +148,45 @@ def test_full_softmax_can_leave_unseen_items_out_of_the_negatives() -> None:
     assert float(got) == pytest.approx(expected, rel=1e-5)
     every = FullSoftmaxLoss()(u, items, pos, torch.tensor(tau), None, unseen)
     assert float(every) > float(got)  # by default unseen items are negatives too
+
+
+def _hand_squared(u: torch.Tensor, items: torch.Tensor, targets: list[set[int]],
+                  others: list[set[int]], unseen: set[int], weight: float, tau: float) -> float:
+    """Mean over rows of the weighted squared error: targets to 1 with ``weight``, the row's
+    other positives and unseen items skipped, every other item to 0 with weight 1."""
+    total = 0.0
+    for i, row_targets in enumerate(targets):
+        for j in range(items.shape[0]):
+            score = float(u[i] @ items[j]) / tau
+            if j in row_targets:
+                total += weight * (score - 1.0) ** 2
+            elif j not in others[i] and j not in unseen:
+                total += score ** 2
+    return total / len(targets)
+
+
+def test_full_squared_equals_hand_computation_for_one_and_several_targets() -> None:
+    g = torch.Generator().manual_seed(31)
+    u, items = torch.randn(3, 4, generator=g), torch.randn(6, 4, generator=g)
+    others = torch.zeros(3, 6, dtype=torch.bool)
+    others[0, [1, 2]] = True  # row 0's target (kept a target) and another positive (skipped)
+    others[2, 5] = True
+    other_sets = [{2}, set(), {5}]
+    tau = 0.5
+    got = FullSquaredLoss(positive_weight=3.0)(u, items, torch.tensor([1, 4, 0]),
+                                              torch.tensor(tau), others)
+    want = _hand_squared(u, items, [{1}, {4}, {0}], other_sets, set(), 3.0, tau)
+    assert float(got) == pytest.approx(want, rel=1e-5)
+    multi = torch.zeros(3, 6, dtype=torch.bool)
+    multi[0, [0, 3]] = True
+    multi[1, [4]] = True  # row 2 has no target: every non-history item fitted to 0
+    unseen = torch.tensor([False, False, False, True, False, True])
+    got = FullSquaredLoss(positive_weight=2.0, unseen_negatives=False)(
+        u, items, multi, torch.tensor(tau), others, unseen)
+    want = _hand_squared(u, items, [{0, 3}, {4}, set()], [{1, 2}, set(), {5}], {3, 5}, 2.0, tau)
+    assert float(got) == pytest.approx(want, rel=1e-5)  # item 3 unseen but a target: fitted
+
+
+def test_full_squared_refuses_a_non_positive_weight() -> None:
+    with pytest.raises(ConfigError, match="positive_weight must be > 0"):
+        FullSquaredLoss(positive_weight=0.0)

@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from recsys.errors import ModelError
+from recsys.errors import ConfigError, ModelError
 from recsys.models.embeddings import CategoricalEmbedding, IdEmbedding, MultiHotEmbedding
 from recsys.models.fusion import ConcatMLPFusion, GatedFusion
 from recsys.models.history import AttentionHistory, MeanHistory, TransformerHistory
@@ -26,20 +26,20 @@ SCHEMA = FeatureSchema(n_users=10, n_items=12, user_cat_sizes=[3, 4], user_num=1
 def _user_tower(fusion: type[nn.Module] = ConcatMLPFusion, dim: int = 16,
                 social: bool = True, sparse_min_rows: int = 10**9, source: str = "separate",
                 encoder: Callable[..., nn.Module] = AttentionHistory,
-                residual: bool = False) -> UserTower:
+                residual: bool = False, normalize: bool = True) -> UserTower:
     return UserTower(SCHEMA, functools.partial(fusion, hidden=[16], dropout=0.0), dim=dim,
                      id_buckets=7, id_dim=4, id_dropout=0.0, cat_dim=3, use_demographics=True,
                      history_dim=6, history_encoder=encoder,
                      social_dim=5,
                      social_pooling=functools.partial(MeanPooling) if social else None,
                      sparse_min_rows=sparse_min_rows, history_source=source, item_dim=16,
-                     history_residual=residual)
+                     history_residual=residual, normalize=normalize)
 
 
-def _item_tower(dim: int = 16, use_image: bool = True) -> ItemTower:
+def _item_tower(dim: int = 16, use_image: bool = True, normalize: bool = True) -> ItemTower:
     return ItemTower(SCHEMA, functools.partial(GatedFusion, hidden=[8], dropout=0.0), dim=dim,
                      id_dim=4, id_dropout=0.0, cat_dim=3, use_attributes=True, image_dim=5,
-                     use_image=use_image, sparse_min_rows=10**9)
+                     use_image=use_image, sparse_min_rows=10**9, normalize=normalize)
 
 
 def _users(b: int = 4, seed: int = 0) -> UserInputs:
@@ -148,6 +148,38 @@ def test_model_scores_and_learnable_temperature() -> None:
                           temperature=0.1, learn_temperature=False)
     assert "log_inv_temperature" not in dict(fixed.named_parameters())
     assert fixed.temperature.item() == pytest.approx(0.1)
+
+
+def test_unnormalised_towers_score_plain_dot_products_and_must_agree() -> None:
+    model = TwoTowerModel(SCHEMA, lambda schema, item_dim: _user_tower(normalize=False),
+                          lambda schema: _item_tower(normalize=False),
+                          temperature=1.0, learn_temperature=False).eval()
+    users, items = _users(), _items()
+    u, v = model.user(users), model.item(items)
+    assert not torch.allclose(u.norm(dim=-1), torch.ones(4))  # plain fused vectors
+    assert not torch.allclose(v.norm(dim=-1), torch.ones(4))
+    assert torch.allclose(model(users, items), (u * v).sum(-1), atol=1e-6)
+    assert model.similarity == "dot" and not model.normalize
+    assert torch.allclose(torch.jit.script(model.user_tower)(*users), u, atol=1e-6)
+    cosine = TwoTowerModel(SCHEMA, lambda schema, item_dim: _user_tower(),
+                           lambda schema: _item_tower(), temperature=0.1, learn_temperature=False)
+    assert cosine.similarity == "cosine"
+    with pytest.raises(ModelError, match="normalize must agree"):
+        TwoTowerModel(SCHEMA, lambda schema, item_dim: _user_tower(normalize=False),
+                      lambda schema: _item_tower(), temperature=1.0, learn_temperature=False)
+
+
+def test_mean_history_count_power_scales_the_sum() -> None:
+    x = torch.randn(2, 4, 3)
+    mask = torch.tensor([[True, True, True, False], [True, False, False, False]])
+    total = (x * mask.unsqueeze(-1)).sum(1)
+    count = mask.sum(1, keepdim=True).float()
+    age = torch.zeros(2, 4)
+    for power in (1.0, 0.5, 0.0):
+        got = MeanHistory(dim=3, max_len=4, count_power=power)(x, mask, age)
+        assert torch.allclose(got, total / count**power, atol=1e-6)
+    with pytest.raises(ConfigError, match="count_power must lie in"):
+        MeanHistory(dim=3, max_len=4, count_power=1.5)
 
 
 def test_mismatched_tower_dimensions_are_refused() -> None:

@@ -88,9 +88,38 @@ def test_user_examples_train_with_full_softmax_and_refuse_other_losses(make_cfg:
                    "datamodule.batch_size=8", "model/loss=full_softmax", dataset=untimed)
     metrics, _ = train(cfg)
     assert np.isfinite(metrics["objective"]) and np.isfinite(metrics["train/loss_epoch"])
-    with pytest.raises(ConfigError, match="examples=user needs model/loss=full_softmax"):
+    with pytest.raises(ConfigError, match="examples=user needs a full-catalogue loss"):
         train(make_cfg(*SHORT, "datamodule.examples=user", "datamodule.batch_size=8",
                        dataset=untimed))
+
+
+def test_squared_loss_trains_unnormalised_towers_that_convert_to_a_dot_product_index(
+        make_cfg: Make, untimed: Path) -> None:
+    cfg = make_cfg("trainer.max_epochs=2", "test=false", "datamodule.examples=user",
+                   "datamodule.batch_size=8", "model/loss=full_mse", "model.loss.positive_weight=3",
+                   "model.net.item_tower.normalize=false", "model.net.temperature=1",
+                   "model.net.learn_temperature=false", "model/history_encoder=mean",
+                   "model.history_encoder.count_power=0.5", "fusion.hidden=[]", dataset=untimed)
+    metrics, objects = train(cfg)
+    assert np.isfinite(metrics["objective"]) and np.isfinite(metrics["train/loss_epoch"])
+    from recsys.data import load_dataset
+    from recsys.retrieval.converter import convert
+    from recsys.retrieval.index_spec import IndexSpec
+    from recsys.retrieval.trained import load_trained
+
+    trained = load_trained(Path(objects["trainer"].checkpoint_callback.best_model_path))
+    assert trained.similarity == "dot"
+    items = trained.item_embeddings()
+    assert not np.allclose(np.linalg.norm(items, axis=1), 1.0, atol=1e-3)  # scale kept
+    spec = IndexSpec.from_config({"name": "flat", "factory": "Flat", "metric": "auto",
+                                  "train_size": 100, "recall_k": 5, "recall_queries": 20,
+                                  "seed": 0})
+    retrieval = convert(trained, load_dataset(cfg.dataset_dir), spec, 64, user_tower=False)
+    assert retrieval.index.metric == "ip" and np.array_equal(retrieval.items, items)
+    users = retrieval.users[:5]
+    _, found = retrieval.index.search(users, 5)
+    exact = np.argsort(-(users @ items.T), axis=1, kind="stable")[:, :5]
+    assert np.array_equal(np.sort(found, 1), np.sort(exact, 1))  # ranks by the raw dot product
 
 
 def test_untimed_training_with_a_shared_history_learns_and_exports(make_cfg: Make,
@@ -149,6 +178,11 @@ def _cli(dataset: Path, out: Path, *overrides: str) -> subprocess.CompletedProce
     (("model/loss=full_softmax", "model.loss.max_items=3"), "above model.loss.max_items=3"),
     (("datamodule.examples=users",), "datamodule.examples must be position, user or sequence"),
     (("datamodule.keep_fraction=1",), "datamodule.keep_fraction must lie in (0, 1)"),
+    (("model/loss=full_mse", "model.loss.positive_weight=0"),
+     "model.loss.positive_weight must be > 0"),
+    (("model/history_encoder=mean", "model.history_encoder.count_power=2"),
+     "model.history_encoder.count_power must lie in [0, 1]"),
+    (("model.net.user_tower.normalize=false",), "normalize must agree"),
     (("datamodule.examples=sequence", "model/history_encoder=transformer",
       "model.history_encoder.position=none"), "examples=sequence predicts each purchase"),
     (("datamodule.sequence_window=oldest",), "datamodule.sequence_window must be latest or"),
