@@ -115,3 +115,18 @@ def test_ml1m_experiments_compose_with_their_tables(experiment: str,
     assert (net.user_tower.history_dim, net.item_tower.id_dim, net.item_tower.dim) == dims
     assert net.user_tower.dim == net.item_tower.dim and cfg.name == experiment
     assert cfg.model.loss._target_.endswith("FullSoftmaxLoss") and cfg.trainer.max_epochs == 12
+
+
+def test_ml1m_squared_loss_experiment_composes_linear_dot_product_towers() -> None:
+    from hydra import compose, initialize_config_dir
+
+    from recsys.cli._app import CONFIG_DIR
+
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        cfg = compose(config_name="train",
+                      overrides=["data=ml1m", "experiment=ml1m_two_tower_mse"])
+    net = cfg.model.net
+    assert cfg.model.loss._target_.endswith("FullSquaredLoss")
+    assert not net.item_tower.normalize and not net.user_tower.normalize
+    assert list(cfg.fusion.hidden) == [] and cfg.datamodule.examples == "user"
+    assert cfg.model.history_encoder.count_power == 0.5 and not net.learn_temperature
