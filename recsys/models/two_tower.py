@@ -60,7 +60,6 @@ class TwoTowerModel(nn.Module):
             raise ModelError(
                 "model.net.user_tower.normalize and model.net.item_tower.normalize must agree "
                 "(both towers cosine, or both dot product)", column="normalize")
-        self.normalize = bool(self.item_tower.normalize)
         if self.user_tower.out_dim != self.item_tower.out_dim:
             raise ModelError(
                 f"incompatible dimensions: user tower outputs {self.user_tower.out_dim}-d vectors, "
@@ -90,6 +89,11 @@ class TwoTowerModel(nn.Module):
     def temperature(self) -> Tensor:
         """Current temperature, clamped to [min_temperature, 1]."""
         return torch.exp(-self.log_inv_temperature.clamp(self.min_log_inv, self.max_log_inv))
+
+    @property
+    def normalize(self) -> bool:
+        """Whether both towers output L2-normalised vectors (they are checked to agree)."""
+        return bool(self.item_tower.normalize)
 
     @property
     def similarity(self) -> str:
