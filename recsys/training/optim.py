@@ -12,6 +12,8 @@ from torch import nn
 from torch.optim import AdamW, Optimizer, SparseAdam
 from torch.optim.lr_scheduler import LambdaLR
 
+from recsys.errors import ConfigError
+
 
 class DenseSparseAdam(Optimizer):
     """AdamW over ``dense`` and SparseAdam over ``sparse`` parameters; ``param_groups`` are the
@@ -47,15 +49,21 @@ class DenseSparseAdam(Optimizer):
         self.sparse.load_state_dict(state_dict["sparse"])
 
 
-def decay_groups(params: list[nn.Parameter], module: nn.Module, weight_decay: float
-                 ) -> list[dict[str, Any]]:
-    """``params`` in two groups: weight matrices of dense layers (decayed by ``weight_decay``)
-    and the rest (embedding tables, biases, norms, temperature: never decayed)."""
+def decay_groups(params: list[nn.Parameter], module: nn.Module, weight_decay: float,
+                 embedding_weight_decay: float = 0.0) -> list[dict[str, Any]]:
+    """``params`` in up to three groups: weight matrices of dense layers (decayed by
+    ``weight_decay``), embedding tables (decayed by ``embedding_weight_decay``; sparse tables are
+    not in ``params``, SparseAdam has no decay) and the rest (biases, norms, temperature: never
+    decayed)."""
     embeddings = {id(m.weight) for m in module.modules() if isinstance(m, nn.Embedding)}
     decay = [p for p in params if p.ndim >= 2 and id(p) not in embeddings]
-    keep = {id(p) for p in decay}
+    tables = [p for p in params if id(p) in embeddings]
+    keep = {id(p) for p in decay + tables}
     rest = [p for p in params if id(p) not in keep]
+    if embedding_weight_decay == 0.0:
+        rest, tables = tables + rest, []
     return [group for group in ({"params": decay, "weight_decay": weight_decay},
+                                {"params": tables, "weight_decay": embedding_weight_decay},
                                 {"params": rest, "weight_decay": 0.0}) if group["params"]]
 
 
@@ -69,12 +77,18 @@ def split_sparse(module: nn.Module) -> tuple[list[nn.Parameter], list[nn.Paramet
 
 
 def build_optimizer(module: nn.Module, lr: float, weight_decay: float,
-                    betas: tuple[float, float] = (0.9, 0.999)) -> Optimizer:
+                    betas: tuple[float, float] = (0.9, 0.999),
+                    embedding_weight_decay: float = 0.0) -> Optimizer:
     """AdamW, or :class:`DenseSparseAdam` when the module has sparse embedding tables; weight
-    decay applies to dense weight matrices only (:func:`decay_groups`)."""
+    decay applies to dense weight matrices, ``embedding_weight_decay`` to dense embedding
+    tables (:func:`decay_groups`)."""
+    if weight_decay < 0 or embedding_weight_decay < 0:
+        raise ConfigError("model.optimizer.weight_decay and embedding_weight_decay must be >= 0, "
+                          f"got {weight_decay} and {embedding_weight_decay}",
+                          column="model.optimizer")
     dense, sparse = split_sparse(module)
     betas = (float(betas[0]), float(betas[1]))
-    groups = decay_groups(dense, module, weight_decay)
+    groups = decay_groups(dense, module, weight_decay, float(embedding_weight_decay))
     if sparse:
         return DenseSparseAdam(groups, sparse, lr, betas)
     return AdamW(groups, lr=lr, betas=betas)

@@ -85,6 +85,7 @@ class TwoTowerSystem(pl.LightningModule):
                               "set model.system.num_negatives=0", column="num_negatives")
         self.net, self.store, self.loss = net, store, loss
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
+        optimizer(module=net)  # a bad optimizer setting fails here, before any training
         self.k, self.num_negatives, self.negative_distribution = k, num_negatives, negative_distribution
         self.exclude_history = exclude_history
         self.metrics = nn.ModuleDict({f"{split}_{subset}": RankingMetrics(k)

@@ -11,7 +11,7 @@ from torch import nn
 
 from recsys.errors import ConfigError, ModelError
 from recsys.models.embeddings import CategoricalEmbedding, IdEmbedding, MultiHotEmbedding
-from recsys.models.fusion import ConcatMLPFusion, GatedFusion
+from recsys.models.fusion import ConcatMLPFusion, GatedFusion, ResidualMLPFusion
 from recsys.models.history import AttentionHistory, MeanHistory, TransformerHistory
 from recsys.models.inputs import FeatureSchema, ItemInputs, UserInputs
 from recsys.models.pooling import AttentionPooling, MeanPooling
@@ -121,6 +121,19 @@ def test_gated_and_concat_fusion_are_interchangeable() -> None:
     for fusion in (ConcatMLPFusion, GatedFusion):
         tower = _user_tower(fusion=fusion).eval()
         assert tower(*_users()).shape == (4, 16)
+
+
+def test_residual_mlp_fusion_starts_as_its_linear_map_and_needs_a_hidden_layer() -> None:
+    fusion = ResidualMLPFusion([4, 3], 5, hidden=[8], dropout=0.0)
+    blocks = [torch.randn(6, 4), torch.randn(6, 3)]
+    assert torch.equal(fusion(blocks), fusion.linear(torch.cat(blocks, dim=-1)))
+    loss = fusion(blocks).pow(2).sum()
+    loss.backward()
+    assert fusion.mlp[-1].weight.grad is not None and fusion.mlp[-1].weight.grad.abs().sum() > 0
+    scripted = torch.jit.script(_user_tower(fusion=ResidualMLPFusion).eval())
+    assert scripted is not None
+    with pytest.raises(ValueError, match="at least one hidden layer"):
+        ResidualMLPFusion([4], 5, hidden=[], dropout=0.0)
 
 
 def test_user_tower_scripts_and_matches_eager() -> None:

@@ -183,6 +183,8 @@ def _cli(dataset: Path, out: Path, *overrides: str) -> subprocess.CompletedProce
     (("model/history_encoder=mean", "model.history_encoder.count_power=2"),
      "model.history_encoder.count_power must lie in [0, 1]"),
     (("model.net.user_tower.normalize=false",), "normalize must agree"),
+    (("model.optimizer.embedding_weight_decay=-0.1",), "embedding_weight_decay must be >= 0"),
+    (("fusion=residual_mlp", "fusion.hidden=[]"), "residual_mlp fusion needs at least one hidden"),
     (("datamodule.examples=sequence", "model/history_encoder=transformer",
       "model.history_encoder.position=none"), "examples=sequence predicts each purchase"),
     (("datamodule.sequence_window=oldest",), "datamodule.sequence_window must be latest or"),

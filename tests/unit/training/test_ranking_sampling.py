@@ -9,6 +9,7 @@ import pytest
 import torch
 from torch import nn
 
+from recsys.errors import ConfigError
 from recsys.training.optim import DenseSparseAdam, build_optimizer, warmup_cosine
 from recsys.training.ranking import RankingMetrics, seen_matrix, target_matrix
 from recsys.training.sampling import EpochBatchSampler, sample_negatives
@@ -93,3 +94,19 @@ def test_weight_decay_reaches_dense_weight_matrices_only() -> None:
     decayed = {id(p) for g in opt.param_groups if g["weight_decay"] > 0 for p in g["params"]}
     assert decayed == {id(model[1].weight)}
     assert sum(len(g["params"]) for g in opt.param_groups) == len(list(model.parameters()))
+
+
+def test_embedding_weight_decay_is_its_own_group_and_a_negative_decay_is_refused() -> None:
+    model = nn.Sequential(nn.Embedding(5, 4), nn.Linear(4, 3), nn.LayerNorm(3))
+    opt = build_optimizer(model, lr=0.1, weight_decay=0.5, embedding_weight_decay=0.01)
+    decay = {id(p): g["weight_decay"] for g in opt.param_groups for p in g["params"]}
+    assert decay[id(model[0].weight)] == 0.01 and decay[id(model[1].weight)] == 0.5
+    assert decay[id(model[1].bias)] == decay[id(model[2].weight)] == 0.0
+    assert len(decay) == len(list(model.parameters()))
+    before = model[0].weight.detach().clone()
+    for p in model.parameters():
+        p.grad = torch.zeros_like(p)
+    opt.step()  # zero gradients: only the decoupled decay moves the table
+    assert torch.allclose(model[0].weight, before * (1 - 0.1 * 0.01))
+    with pytest.raises(ConfigError, match="embedding_weight_decay must be >= 0"):
+        build_optimizer(model, lr=0.1, weight_decay=0.5, embedding_weight_decay=-1.0)

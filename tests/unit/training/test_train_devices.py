@@ -72,6 +72,30 @@ def test_bf16_mixed_loss_tracks_fp32(make_cfg: Make, device: str) -> None:
     assert bf16.losses != fp32.losses  # bf16 autocast really ran
 
 
+MSE = ("model/loss=full_mse", "model.loss.positive_weight=2.0", "datamodule.examples=user",
+       "model.net.item_tower.normalize=false", "model.net.temperature=1.0",
+       "model.net.learn_temperature=false", "fusion=residual_mlp", "fusion.hidden=[16]",
+       "fusion.dropout=0.0", "model.net.user_tower.id_dropout=0.0",
+       "model.net.item_tower.id_dropout=0.0", "model.optimizer.embedding_weight_decay=0.01", "datamodule.batch_size=8")
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_squared_loss_dot_product_towers_bf16_tracks_fp32(make_cfg: Make,
+                                                                   device: str) -> None:
+    # the full-catalogue squared loss between unnormalised towers with a residual MLP trains on
+    # the device, and bf16 autocast tracks fp32 step by step there (same seed, no dropout; the
+    # held-out items of examples=user are drawn by the device's generator, so the CPU's batches
+    # differ from CUDA's and only runs on one device compare)
+    fp32, objects, _ = _fit(make_cfg, *MSE, TRAINER[device], "trainer.precision=32-true")
+    bf16, _, _ = _fit(make_cfg, *MSE, TRAINER[device], "trainer.precision=bf16-mixed")
+    assert fp32.devices == bf16.devices == {device}
+    assert objects["system"].net.similarity == "dot"
+    assert len(fp32.losses) == len(bf16.losses) == 5
+    assert all(math.isfinite(x) for x in bf16.losses + fp32.losses)
+    assert np.allclose(bf16.losses, fp32.losses, rtol=0.03), (bf16.losses, fp32.losses)
+    assert bf16.losses != fp32.losses  # bf16 autocast really ran
+
+
 @pytest.mark.parametrize("device", DEVICES)
 def test_sparse_embedding_tables_train_with_sparse_gradients(make_cfg: Make, device: str) -> None:
     sparse_grads: list[tuple[bool, str]] = []
