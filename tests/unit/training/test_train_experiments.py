@@ -130,3 +130,21 @@ def test_ml1m_squared_loss_experiment_composes_linear_dot_product_towers() -> No
     assert not net.item_tower.normalize and not net.user_tower.normalize
     assert list(cfg.fusion.hidden) == [] and cfg.datamodule.examples == "user"
     assert cfg.model.history_encoder.count_power == 0.5 and not net.learn_temperature
+
+
+def test_squared_loss_search_space_overrides_keys_of_its_experiment() -> None:
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    from recsys.cli._app import CONFIG_DIR
+
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose("train", overrides=["data=ml1m", "experiment=ml1m_two_tower_mse",
+                                          "hparams_search=two_tower_mse"],
+                      return_hydra_config=True)
+    params = dict(cfg.hydra.sweeper.params)
+    assert cfg.hydra.sweeper.study_name == "two_tower_mse" and cfg.test is False
+    assert "model.net.temperature" not in params and len(params) == 7
+    for key in params:  # every swept key exists in the experiment (a typo would add a new key)
+        assert OmegaConf.select(cfg, key, throw_on_missing=True) is not None, key
+    assert cfg.model.loss._target_.endswith("FullSquaredLoss")
