@@ -1,17 +1,18 @@
 """Benchmark of two-tower training: our Lightning loop against a minimal hand-written loop.
 
 One process, the same processed dataset, model, optimizer and batches: ``recsys.training``'s
-LightningModule driven by ``pl.Trainer`` (no callbacks, loggers or validation) and a bare PyTorch
-loop over the same feature store and network, written out here for each training path of
+LightningModule driven by ``pl.Trainer`` (no callbacks, loggers or validation) and a bare
+PyTorch loop over the same feature store and network, written out here for each training path of
 ``TwoTowerSystem.training_step`` (sampled softmax over in-batch and sampled negatives, full
-softmax over the catalogue, user examples). One row per configuration of the model: history
-encoder (mean, attention, transformer) and history source (shared: the item tower's
-representation; separate: its own table), loss and example kind. Each row prints samples/s of
-both sides and their ratio (goal >= 0.9), the peak resident memory of each run (and its growth
-over the run's start) and whether one step of both sides gives the same loss from the same seed
-(the bare loop runs the system's computation). With CUDA, a second section trains with cached
-image features stored in bf16, bf16-mixed precision and a large batch, and reports samples/s
-(goal >= 1M on an H100), peak GPU memory and the GPU utilisation sampled during the run.
+softmax over the catalogue, user examples, the squared loss over the catalogue). One row per
+configuration of the model: history encoder (mean, attention, transformer) and history source
+(shared: the item tower's representation; separate: its own table), loss and example kind. Each
+row prints samples/s of both sides and their ratio (goal >= 0.9), the peak resident memory of
+each run (and its growth over the run's start) and whether one step of both sides gives the same
+loss from the same seed (the bare loop runs the system's computation). With CUDA, a second
+section trains with cached image features stored in bf16, bf16-mixed precision and a large
+batch, and reports samples/s (goal >= 1M on an H100), peak GPU memory and the GPU utilisation
+sampled during the run.
 
     python scripts/bench_train.py [--dataset-dir DIR] [--epochs 3] [--min-steps 30]
                                   [--batch 1024] [--threads 1] [--repeat 2]
@@ -68,7 +69,8 @@ GOAL = 0.9
 # ------------------------------------------------------------------ configurations
 @dataclass(frozen=True)
 class Setting:
-    """One row: a loss (sampled, full, full-user: full softmax over user examples; sampled-seq,
+    """One row: a loss (sampled, full, full-user: full softmax over user examples; mse-user: the
+    full-catalogue squared loss over user examples between unnormalised towers; sampled-seq,
     full-seq: one-pass sequence examples), a history encoder and a history source, as config
     overrides."""
 
@@ -92,22 +94,28 @@ class Setting:
             out.append("model.net.user_tower.history_residual=false")
         # explicit either way: the experiment's own loss must not decide a row
         out.append("model/loss=sampled_softmax" if self.loss.startswith("sampled")
+                   else "model/loss=full_mse" if self.loss == "mse-user"
                    else "model/loss=full_softmax")
-        if self.loss == "full-user":
+        if self.loss in ("full-user", "mse-user"):
             out.append("datamodule.examples=user")
+        if self.loss == "mse-user":  # dot-product towers, as experiment=ml1m_two_tower_mse
+            out += ["model.net.item_tower.normalize=false", "model.net.temperature=1.0",
+                    "model.net.learn_temperature=false"]
+            if self.encoder == "mean":
+                out.append("model.history_encoder.count_power=0.5")
         if self.loss.endswith("-seq"):  # 256 users a batch: up to 256 x history_len targets
             out += ["datamodule.examples=sequence", "datamodule.batch_size=256",
                     "model.history_encoder.position=chronological"]
         return out
 
 
-ALL = [Setting(loss, encoder, source) for loss in ("sampled", "full", "full-user")
+ALL = [Setting(loss, encoder, source) for loss in ("sampled", "full", "full-user", "mse-user")
        for encoder in ("attention", "mean", "transformer") for source in ("separate", "shared")]
 ALL += [Setting(loss, "transformer", source) for loss in ("sampled-seq", "full-seq")
         for source in ("separate", "shared")]
 DEFAULT = ["sampled:attention:separate", "sampled:attention:shared", "sampled:mean:shared",
            "sampled:transformer:shared", "full:attention:separate", "full:attention:shared",
-           "full-user:attention:separate", "sampled-seq:transformer:shared",
+           "full-user:attention:separate", "mse-user:mean:separate", "sampled-seq:transformer:shared",
            "full-seq:transformer:shared"]
 
 
