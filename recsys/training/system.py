@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from torchmetrics import MeanMetric
 from recsys.errors import ConfigError, ModelError
 from recsys.evaluation.metrics import METRIC_NAMES
 from recsys.models.inputs import UserInputs
-from recsys.models.losses import log_expected_count
+from recsys.models.losses import FullSquaredLoss, log_expected_count
 from recsys.models.two_tower import TwoTowerModel
 from recsys.training.gather import with_other_ranks
 from recsys.training.pixels import encode_item_images
@@ -30,6 +31,8 @@ from recsys.training.store import (
 )
 
 SchedulerFactory = Callable[..., Any]
+
+log = logging.getLogger(__name__)
 
 
 class TwoTowerSystem(pl.LightningModule):
@@ -83,6 +86,10 @@ class TwoTowerSystem(pl.LightningModule):
         if num_negatives and net.image_encoder is not None:
             raise ConfigError("extra negatives are not supported while fine-tuning the CNN; "
                               "set model.system.num_negatives=0", column="num_negatives")
+        if isinstance(loss, FullSquaredLoss) and loss.mask_other_positives and not exclude_history:
+            log.warning("model/loss=full_mse never fits the items a user already has, but this "
+                        "data keeps them in rankings (data.exclude_history: false): their scores "
+                        "are not learned; the loss suits protocols that exclude them")
         self.net, self.store, self.loss = net, store, loss
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
         optimizer(module=net)  # a bad optimizer setting fails here, before any training

@@ -122,6 +122,22 @@ def test_squared_loss_trains_unnormalised_towers_that_convert_to_a_dot_product_i
     assert np.array_equal(np.sort(found, 1), np.sort(exact, 1))  # ranks by the raw dot product
 
 
+@pytest.mark.parametrize("exclude", [False, True])
+def test_squared_loss_warns_where_rankings_keep_the_history(make_cfg: Make, untimed: Path,
+                                                            exclude: bool,
+                                                            caplog: pytest.LogCaptureFixture) -> None:
+    from recsys.training.train import build_datamodule, build_system
+
+    cfg = make_cfg("datamodule.examples=user", "model/loss=full_mse",
+                   "model.net.item_tower.normalize=false", "model.net.temperature=1",
+                   "model.net.learn_temperature=false", f"data.exclude_history={exclude}",
+                   dataset=untimed)
+    with caplog.at_level("WARNING", logger="recsys.training.system"):
+        build_system(cfg, build_datamodule(cfg))
+    warned = "never fits the items a user already has" in caplog.text
+    assert warned is not exclude
+
+
 def test_untimed_training_with_a_shared_history_learns_and_exports(make_cfg: Make,
                                                                     untimed: Path) -> None:
     cfg = make_cfg("trainer.max_epochs=2", "test=true", "model/history_encoder=mean",
