@@ -57,11 +57,11 @@ def decay_groups(params: list[nn.Parameter], module: nn.Module, weight_decay: fl
     decayed)."""
     embeddings = {id(m.weight) for m in module.modules() if isinstance(m, nn.Embedding)}
     decay = [p for p in params if p.ndim >= 2 and id(p) not in embeddings]
-    tables = [p for p in params if id(p) in embeddings]
+    # without embedding decay the tables stay in ``rest`` in module order, as the two groups were
+    # before that key existed (so optimizer states saved then still load)
+    tables = [p for p in params if id(p) in embeddings] if embedding_weight_decay else []
     keep = {id(p) for p in decay + tables}
     rest = [p for p in params if id(p) not in keep]
-    if embedding_weight_decay == 0.0:
-        rest, tables = tables + rest, []
     return [group for group in ({"params": decay, "weight_decay": weight_decay},
                                 {"params": tables, "weight_decay": embedding_weight_decay},
                                 {"params": rest, "weight_decay": 0.0}) if group["params"]]

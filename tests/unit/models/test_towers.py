@@ -130,8 +130,9 @@ def test_residual_mlp_fusion_starts_as_its_linear_map_and_needs_a_hidden_layer()
     loss = fusion(blocks).pow(2).sum()
     loss.backward()
     assert fusion.mlp[-1].weight.grad is not None and fusion.mlp[-1].weight.grad.abs().sum() > 0
-    scripted = torch.jit.script(_user_tower(fusion=ResidualMLPFusion).eval())
-    assert scripted is not None
+    tower = _user_tower(fusion=ResidualMLPFusion).eval()
+    users = _users()
+    assert torch.allclose(torch.jit.script(tower)(*users), tower(*users), atol=1e-6)
     with pytest.raises(ValueError, match="at least one hidden layer"):
         ResidualMLPFusion([4], 5, hidden=[], dropout=0.0)
 

@@ -94,6 +94,12 @@ def test_weight_decay_reaches_dense_weight_matrices_only() -> None:
     decayed = {id(p) for g in opt.param_groups if g["weight_decay"] > 0 for p in g["params"]}
     assert decayed == {id(model[1].weight)}
     assert sum(len(g["params"]) for g in opt.param_groups) == len(list(model.parameters()))
+    # without embedding decay: two groups, the undecayed one in module order, as before the
+    # embedding decay existed (optimizer states saved then still load)
+    ordered = nn.ModuleList([nn.LayerNorm(4), nn.Embedding(5, 4), nn.Linear(4, 3)])
+    groups = build_optimizer(ordered, lr=0.1, weight_decay=0.5).param_groups
+    rest = [p for p in ordered.parameters() if p is not ordered[2].weight]
+    assert len(groups) == 2 and [id(p) for p in groups[1]["params"]] == [id(p) for p in rest]
 
 
 def test_embedding_weight_decay_is_its_own_group_and_a_negative_decay_is_refused() -> None:
