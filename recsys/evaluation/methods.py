@@ -145,7 +145,7 @@ def _build(
                               seed=seed)
         if kind == "ease":
             return fit_ease(data.fit, l2=float(spec["l2"]), dtype=str(spec["dtype"]),
-                            gram=data.item_gram)
+                            dropout=float(spec.get("dropout", 0.0)), gram=data.item_gram)
         if kind == "itemknn":
             return fit_itemknn(data.fit, k=int(spec["k"]), shrink=float(spec["shrink"]),
                                gram=data.item_gram)
@@ -164,3 +164,7 @@ def _build(
         return HistoryFirstRanker(weights, built[base], spec.get("max_history"))
     except KeyError as err:
         raise ConfigError(f"eval.methods.{name}: missing setting {err}") from None
+    except ConfigError as err:  # a method's own setting: named by its full config key
+        if err.column is None or err.file is not None or err.column.startswith("eval."):
+            raise
+        raise ConfigError(err.message, column=f"eval.methods.{name}.{err.column}") from None

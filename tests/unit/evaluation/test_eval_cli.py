@@ -32,11 +32,17 @@ def test_evaluate_cli_writes_report_then_refuses_bad_input(tmp_path: Path) -> No
     assert "repurchase" in proc.stdout and "report:" in proc.stdout
     doc = json.loads((out / "metrics.json").read_text())
     assert set(doc["methods"]) == {"popularity", "recent_popularity", "repurchase", "itemknn",
-                                   "ease", "als"}
+                                   "ease", "edlae", "als"}
     assert doc["exclude_purchased"] is True  # the data config's exclusion rule
     assert (out / "report.md").is_file()
     bad = run(*common, "eval.main_k=7", cwd=ROOT)
     assert bad.returncode == 2 and "main_k=7" in bad.stderr and "Traceback" not in bad.stderr
+    fresh = tmp_path / "eval_bad"
+    bad = run(*common, f"output_dir={fresh}", "eval.methods.edlae.dropout=1.0", cwd=ROOT)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert "column 'eval.methods.edlae.dropout': EASE dropout must lie in [0, 1), got 1.0" \
+        in bad.stderr.strip().splitlines()[-1]
+    assert not fresh.exists()  # nothing half-written
     (data / "test.parquet").write_bytes(b"not parquet")
     bad = run(*common, cwd=ROOT)
     assert bad.returncode == 2 and "test.parquet" in bad.stderr

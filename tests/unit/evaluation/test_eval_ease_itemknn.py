@@ -48,6 +48,27 @@ def test_ease_matches_the_closed_form_and_scores_histories() -> None:
             fit_ease(X, **bad)  # type: ignore[arg-type]
 
 
+def test_edlae_adds_the_dropout_penalty_to_eases_closed_form() -> None:
+    # EDLAE (full emphasis): EASE's solution with l2 I + p / (1 - p) diag(X'X) as the penalty
+    gram = X.toarray().T @ X.toarray()
+    p = 0.4
+    inv = np.linalg.inv(gram + np.diag(10.0 + p / (1 - p) * np.diag(gram)))
+    want = inv / -np.diag(inv)
+    np.fill_diagonal(want, 0.0)
+    np.testing.assert_allclose(ease_weights(item_gram(X), 10.0, dropout=p), want, rtol=1e-5,
+                               atol=1e-7)
+    np.testing.assert_array_equal(ease_weights(item_gram(X), 10.0, dropout=0.0),
+                                  ease_weights(item_gram(X), 10.0))  # dropout 0 is EASE
+    assert not np.allclose(want, ease_weights(item_gram(X), 10.0), atol=1e-3)
+    data = prepare_eval_data(make_toy_dataset(), "test")
+    for bad in (1.0, -0.1):
+        with pytest.raises(ConfigError) as err:
+            build_methods({"edlae": {"kind": "ease", "l2": 10.0, "dtype": "float64",
+                                     "dropout": bad}}, data, **RUN)
+        assert err.value.column == "eval.methods.edlae.dropout"
+        assert f"EASE dropout must lie in [0, 1), got {bad}" in str(err.value)
+
+
 def test_itemknn_keeps_k_cosine_neighbours_with_shrinkage() -> None:
     w = knn_weights(item_gram(X), k=1, shrink=0.0).toarray()
     # column j holds j's single nearest item: 0 -> 1 (2/sqrt6), 1 -> 0 (tie with 2: lower index),

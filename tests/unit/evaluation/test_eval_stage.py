@@ -25,7 +25,7 @@ def test_default_eval_config_runs_on_a_toy_dataset(tmp_path: Path) -> None:
     doc = json.loads((out / "metrics.json").read_text())
     assert doc["exclude_purchased"] is False and doc["k"] == 12  # data=synthetic keeps bought items
     assert list(doc["methods"]) == ["popularity", "recent_popularity", "repurchase", "itemknn",
-                                    "ease", "als", "bpr"]
+                                    "ease", "edlae", "als", "bpr"]
     assert "gender=f" in doc["slices"] and "age=missing" not in doc["slices"]
     assert result.n_users == doc["n_users"] == 60
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):

@@ -20,7 +20,7 @@ from recsys.evaluation.stage import objective_value, selected_methods
 from recsys.evaluation.toy import make_toy_dataset
 from recsys.evaluation.tuning import search_space, tune
 
-BASELINES = ("ease", "itemknn", "bpr", "als")
+BASELINES = ("ease", "edlae", "itemknn", "bpr", "als")
 
 
 def composed(name: str, *extra: str) -> DictConfig:
