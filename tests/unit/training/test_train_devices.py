@@ -76,12 +76,12 @@ MSE = ("model/loss=full_mse", "model.loss.positive_weight=2.0", "datamodule.exam
        "model.net.item_tower.normalize=false", "model.net.temperature=1.0",
        "model.net.learn_temperature=false", "fusion=residual_mlp", "fusion.hidden=[16]",
        "fusion.dropout=0.0", "model.net.user_tower.id_dropout=0.0",
-       "model.net.item_tower.id_dropout=0.0", "model.optimizer.embedding_weight_decay=0.01", "datamodule.batch_size=8")
+       "model.net.item_tower.id_dropout=0.0", "model.optimizer.embedding_weight_decay=0.01",
+       "datamodule.batch_size=8")
 
 
 @pytest.mark.parametrize("device", DEVICES)
-def test_squared_loss_dot_product_towers_bf16_tracks_fp32(make_cfg: Make,
-                                                                   device: str) -> None:
+def test_squared_loss_dot_product_towers_bf16_tracks_fp32(make_cfg: Make, device: str) -> None:
     # the full-catalogue squared loss between unnormalised towers with a residual MLP trains on
     # the device, and bf16 autocast tracks fp32 step by step there (same seed, no dropout; the
     # held-out items of examples=user are drawn by the device's generator, so the CPU's batches
